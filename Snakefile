@@ -1,0 +1,20 @@
+# neurobolt: simultaneous EEG-fMRI (BIDS) -> models that predict fMRI ROI signals from EEG.
+# Configuration: config/config.yaml (the demo), validated against
+# workflow/schemas/config.schema.yaml. Rules live in workflow/rules/<stage>.smk.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/bids.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

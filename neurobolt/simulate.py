@@ -1,0 +1,1056 @@
+"""Simulated simultaneous EEG-fMRI in BIDS, with known ground truth.
+
+The simulator writes a dataset that looks like a real in-scanner recording, so
+the whole pipeline can run, and be checked, on a fresh machine with no
+download:
+
+* EEG (BrainVision, 5 kHz, int16 at 0.5 µV like a BrainAmp MR) = clean EEG
+  (1/f background plus alpha, theta, beta and gamma rhythms whose amplitude
+  follows slow latent sources) + MR gradient artifact (slice-periodic, a few
+  mV, channel-specific gain, slow drift, sub-sample timing jitter) +
+  ballistocardiogram (BCG) locked to the ECG's R-peaks + amplifier noise.
+  ECG with QRS complexes and heart-rate variability, EOG with blinks. One
+  volume marker (``Response/R128`` by default) per BOLD volume.
+* BOLD (4-D NIfTI in MNI space on a coarse grid) built from atlas-like maps
+  that carry the DiFuMo-64 labels. Each coupled ROI's time course is
+  ``a * HRF ⊗ feature + b * HRF ⊗ white`` where *feature* is an EEG band
+  power (the squared amplitude envelope of one rhythm, see :data:`COUPLING`)
+  and the HRF is the canonical double gamma restricted to the 16 s window a
+  model sees. Null ROIs carry no EEG coupling. Motion-driven signal,
+  non-steady-state volumes and thermal noise are added.
+* fMRIPrep-style derivatives: preprocessed BOLD, brain mask and a confounds
+  TSV with the 6 rigid-body parameters, their derivatives (first row ``n/a``)
+  and non-steady-state outlier columns.
+* Ground truth under ``derivatives/simulation/``: the clean EEG at 200 Hz
+  (FIF), the true R-peaks, the noise-free ROI signals, the atlas, and
+  ``simulation.json`` with every parameter, the seed and each ROI's ceiling
+  (the best Pearson R any EEG-based prediction can reach).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import mne
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from scipy import signal as sps
+from tqdm.auto import tqdm
+
+from . import __version__
+from .provenance import atomic_path, provenance, write_json, write_text
+
+logger = logging.getLogger("neurobolt.simulate")
+
+#: The 26 EEG channels of the paper's cap (after dropping ECG/EOG/EMG).
+PAPER_EEG_CHANNELS = (
+    "FP1 FP2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T7 T8 P7 P8 FPZ FZ CZ PZ POZ OZ FT9 FT10 TP9 TP10"
+).split()
+#: Further 10-20 electrodes of the simulated 32-channel cap.
+EXTRA_EEG_CHANNELS = ("FC1", "FC2", "CP1", "CP2")
+
+#: DiFuMo-64 component labels in atlas order (U+2019 in "Heschl’s gyrus", as the atlas has it).
+DIFUMO64_LABELS = (
+    "Superior frontal sulcus",
+    "Fusiform gyrus",
+    "Calcarine cortex posterior",
+    "Cingulate cortex posterior",
+    "Parieto-occipital sulcus superior",
+    "Insula antero-superior",
+    "Superior temporal sulcus with angular gyrus",
+    "Planum temporale",
+    "Cerebellum Crus II",
+    "Superior parts of Postcentral and Precentral gyri",
+    "Transverse sinus",
+    "Paracentral gyrus RH",
+    "Superior occipital gyrus",
+    "Cingulate gyrus mid-posterior",
+    "ventricles",
+    "Fusiform gyrus posterior",
+    "Superior frontal gyrus medial",
+    "Precuneus superior",
+    "Planum polare",
+    "Parieto-occipital sulcus middle",
+    "Cerebellum I-V",
+    "Superior fornix and isthmus",
+    "Anterior Cingulate Cortex",
+    "Descending occipital gyrus",
+    "Putamen",
+    "Cingulate gyrus mid-anterior",
+    "Superior parietal lobule posterior",
+    "Paracentral lobule",
+    "Inferior occipital gyrus",
+    "Superior rostral gyrus",
+    "Calcarine sulcus anterior",
+    "Intraparietal sulcus",
+    "Superior parietal lobule anterior",
+    "Precentral gyrus medial",
+    "Lingual gyrus anterior",
+    "Angular gyrus superior",
+    "Supramarginal gyrus",
+    "Intraparietal sulcus LH",
+    "Dorsomedial prefrontal cortex antero-superior",
+    "Precentral gyrus superior",
+    "Postcentral gyrus inferior",
+    "Lateral occipital cortex",
+    "Callosomarginal sulcus",
+    "Paracentral lobule superior",
+    "Heschl\u2019s gyrus",
+    "Occipital pole",
+    "Thalamus",
+    "Intraparietal sulcus RH",
+    "Inferior frontal sulcus",
+    "Postcentral gyrus LH",
+    "Middle frontal gyrus",
+    "Inferior frontal gyrus",
+    "Parieto-occipital sulcus anterior",
+    "Precuneus anterior",
+    "Lingual gyrus",
+    "Superior occipital sulcus",
+    "Superior parietal lobule",
+    "Middle frontal gyrus anterior",
+    "Angular gyrus inferior",
+    "Cuneus",
+    "Middle temporal gyrus",
+    "Superior frontal gyrus",
+    "Central sulcus",
+    "Caudate",
+)
+
+#: Name of the whole-brain (global) signal column, in the truth TSV and the ROI TSVs.
+GLOBAL_SIGNAL = "global signal"
+
+#: EEG rhythms: centre frequency (Hz), half bandwidth (Hz), peak amplitude (V), and the
+#: electrodes where the rhythm peaks.
+RHYTHMS = {
+    "alpha_occipital": (10.0, 1.5, 14e-6, ("O1", "O2", "OZ", "POZ")),
+    "alpha_parietal": (10.5, 1.5, 9e-6, ("P3", "P4", "PZ", "P7", "P8")),
+    "theta_frontal": (6.0, 1.0, 7e-6, ("FZ", "F3", "F4", "FPZ")),
+    "beta_central": (20.0, 3.0, 4e-6, ("C3", "C4", "CZ", "FC1", "FC2")),
+    "gamma_temporal": (38.0, 4.0, 2e-6, ("T7", "T8", "TP9", "TP10", "FT9", "FT10")),
+}
+
+#: Which EEG band-power features drive which BOLD signal, with their sign and the design
+#: amplitude ``a`` of the coupled part (the ROI's time course is a*coupled + sqrt(1-a²)*noise).
+COUPLING = {
+    "Cuneus": ({"alpha_occipital": -1.0}, 0.80),
+    "Heschl\u2019s gyrus": ({"gamma_temporal": 1.0}, 0.70),
+    "Middle frontal gyrus anterior": ({"theta_frontal": 1.0}, 0.70),
+    "Precuneus anterior": ({"alpha_parietal": -1.0}, 0.75),
+    "Putamen": ({"beta_central": 1.0}, 0.65),
+    "Thalamus": ({"alpha_occipital": 0.6, "alpha_parietal": 0.4}, 0.70),
+    GLOBAL_SIGNAL: ({"alpha_occipital": -0.5, "alpha_parietal": -0.5}, 0.80),
+}
+#: ROIs with no EEG coupling at all, kept as targets to check that nothing leaks.
+NULL_ROIS = ("Cerebellum Crus II",)
+
+#: Approximate MNI centres (mm) for the labelled ROIs; other components are placed at random.
+ROI_CENTRES = {
+    "Cuneus": [(0, -80, 25)],
+    "Heschl\u2019s gyrus": [(-45, -20, 8), (45, -20, 8)],
+    "Middle frontal gyrus anterior": [(-35, 45, 25), (35, 45, 25)],
+    "Precuneus anterior": [(0, -55, 45)],
+    "Putamen": [(-25, 5, 0), (25, 5, 0)],
+    "Thalamus": [(-10, -18, 8), (10, -18, 8)],
+    "Cerebellum Crus II": [(-30, -80, -45), (30, -80, -45)],
+}
+
+SPACE = "MNI152NLin6Asym"
+WINDOW_S = 16.0  # the EEG window a model sees before each volume
+EEG_RESOLUTION_UV = 0.5  # BrainAmp MR: 0.5 µV per bit, ±16.38 mV
+TRUTH_SFREQ = 200.0
+_ENV_SFREQ = 10.0  # sampling rate of the slow envelopes and the HRF convolution
+_FINE_SFREQ = 200_000.0  # resolution at which the gradient waveform is built
+
+
+@dataclass(frozen=True)
+class SimRun:
+    """One simulated recording: EEG + BOLD of one subject, session and task."""
+
+    subject: str
+    session: str
+    task: str = "rest"
+    inverted_ecg: bool = False
+
+    @property
+    def stem(self) -> str:
+        """BIDS file-name stem, e.g. ``sub-01_ses-01_task-rest``."""
+        return f"sub-{self.subject}_ses-{self.session}_task-{self.task}"
+
+    @property
+    def rel_dir(self) -> Path:
+        """Directory of the run relative to the dataset root."""
+        return Path(f"sub-{self.subject}", f"ses-{self.session}")
+
+
+@dataclass
+class SimParams:
+    """Every parameter of a simulated dataset (written to ``simulation.json``)."""
+
+    n_subjects: int = 4
+    n_two_session: int = 1
+    duration_s: float = 360.0
+    tr: float = 2.1
+    n_slices: int = 30
+    sfreq: float = 5000.0
+    seed: int = 42
+    marker: str = "R128"
+    task: str = "rest"
+    voxel_mm: float = 8.0
+    lead_in_s: float = 10.0
+    lead_out_s: float = 5.0
+    n_dummy: int = 2
+    gradient_peak_v: float = 3e-3
+    gradient_jitter_samples: float = 0.5
+    bcg_peak_v: float = 120e-6
+    noise_v: float = 0.3e-6
+    motion_scale: float = 1.0
+    thermal_noise: float = 0.004
+    signal_change: float = 0.01
+    coupling: dict = field(default_factory=lambda: {k: [v[0], v[1]] for k, v in COUPLING.items()})
+    null_rois: list = field(default_factory=lambda: list(NULL_ROIS))
+
+    def __post_init__(self):
+        samples_per_tr = self.tr * self.sfreq
+        if abs(samples_per_tr - round(samples_per_tr)) > 1e-6:
+            raise ValueError(
+                f"tr * sfreq must be a whole number of samples, got {self.tr} s * {self.sfreq} Hz"
+                f" = {samples_per_tr}"
+            )
+        if self.n_two_session > self.n_subjects:
+            raise ValueError(
+                f"n_two_session ({self.n_two_session}) cannot exceed n_subjects ({self.n_subjects})"
+            )
+        if self.duration_s < 10 * self.tr + WINDOW_S:
+            raise ValueError(
+                f"duration_s={self.duration_s} is too short: need at least 10 volumes after the"
+                f" first {WINDOW_S:g} s window"
+            )
+
+    @property
+    def n_volumes(self) -> int:
+        """Number of BOLD volumes (= volume markers) per run."""
+        return int(self.duration_s // self.tr)
+
+
+def planned_runs(
+    *, n_subjects: int = 4, n_two_session: int = 1, task: str = "rest"
+) -> list[SimRun]:
+    """Return the runs :func:`simulate_dataset` writes, without writing anything.
+
+    The first ``n_two_session`` subjects have two sessions; every other
+    subject has one. Every second subject has an inverted ECG lead.
+    """
+    runs = []
+    for i in range(1, n_subjects + 1):
+        for ses in range(1, 3 if i <= n_two_session else 2):
+            runs.append(SimRun(f"{i:02d}", f"{ses:02d}", task, inverted_ecg=(i % 2 == 0)))
+    return runs
+
+
+def run_files(bids_root: str | Path, run: SimRun, *, space: str = SPACE) -> dict[str, Path]:
+    """Paths of the files :func:`simulate_dataset` writes for one run."""
+    root = Path(bids_root)
+    eeg = root / run.rel_dir / "eeg"
+    func = root / run.rel_dir / "func"
+    prep = root / "derivatives" / "fmriprep" / run.rel_dir / "func"
+    truth = root / "derivatives" / "simulation" / run.rel_dir
+    s = run.stem
+    return {
+        "vhdr": eeg / f"{s}_eeg.vhdr",
+        "eeg": eeg / f"{s}_eeg.eeg",
+        "vmrk": eeg / f"{s}_eeg.vmrk",
+        "events": eeg / f"{s}_events.tsv",
+        "channels": eeg / f"{s}_channels.tsv",
+        "eeg_json": eeg / f"{s}_eeg.json",
+        "bold": func / f"{s}_bold.nii.gz",
+        "bold_json": func / f"{s}_bold.json",
+        "preproc_bold": prep / f"{s}_space-{space}_desc-preproc_bold.nii.gz",
+        "preproc_json": prep / f"{s}_space-{space}_desc-preproc_bold.json",
+        "mask": prep / f"{s}_space-{space}_desc-brain_mask.nii.gz",
+        "confounds": prep / f"{s}_desc-confounds_timeseries.tsv",
+        "truth_eeg": truth / "eeg" / f"{s}_desc-clean_eeg.fif",
+        "truth_rpeaks": truth / "eeg" / f"{s}_desc-rpeaks_events.tsv",
+        "truth_rois": truth / "func" / f"{s}_desc-truth_timeseries.tsv",
+    }
+
+
+def atlas_files(bids_root: str | Path) -> dict[str, Path]:
+    """Paths of the simulator's atlas (maps on the BOLD grid, DiFuMo-style labels CSV)."""
+    atlas = Path(bids_root) / "derivatives" / "simulation" / "atlas"
+    return {"maps": atlas / "maps.nii.gz", "labels": atlas / "labels_64_dictionary.csv"}
+
+
+def simulation_json(bids_root: str | Path) -> Path:
+    """Path of the JSON that records the simulation (written last: its presence means done)."""
+    return Path(bids_root) / "derivatives" / "simulation" / "simulation.json"
+
+
+# --------------------------------------------------------------------------------------------
+# Signals (pure functions)
+# --------------------------------------------------------------------------------------------
+
+
+def _standard_positions(ch_names: Sequence[str]) -> np.ndarray:
+    """3-D positions (m) of 10-20 electrodes from MNE's standard montage (case-insensitive)."""
+    try:
+        montage = mne.channels.make_standard_montage("colin27_1020")
+    except ValueError:  # older MNE
+        montage = mne.channels.make_standard_montage("standard_1020")
+    pos = {k.upper(): v for k, v in montage.get_positions()["ch_pos"].items()}
+    return np.array([pos[name.upper()] for name in ch_names])
+
+
+def _bandlimited_noise(rng, n_times, sfreq, f_lo, f_hi, n=1):
+    """Unit-variance Gaussian noise with a flat spectrum between ``f_lo`` and ``f_hi`` Hz."""
+    spec = rng.standard_normal((n, n_times // 2 + 1)) + 1j * rng.standard_normal(
+        (n, n_times // 2 + 1)
+    )
+    freqs = np.fft.rfftfreq(n_times, 1 / sfreq)
+    spec[:, (freqs < f_lo) | (freqs > f_hi)] = 0
+    x = np.fft.irfft(spec, n=n_times, axis=-1)
+    return x / x.std(axis=-1, keepdims=True)
+
+
+def pink_noise(rng, n_times, sfreq, *, n=1, f_min=0.5, exponent=1.0):
+    """Unit-variance noise with power ∝ 1/f**exponent above ``f_min`` Hz."""
+    freqs = np.fft.rfftfreq(n_times, 1 / sfreq)
+    gain = np.zeros_like(freqs)
+    gain[freqs >= f_min] = freqs[freqs >= f_min] ** (-exponent / 2)
+    spec = (rng.standard_normal((n, freqs.size)) + 1j * rng.standard_normal((n, freqs.size))) * gain
+    x = np.fft.irfft(spec, n=n_times, axis=-1)
+    return x / x.std(axis=-1, keepdims=True)
+
+
+def canonical_hrf(sfreq: float, *, length_s: float = WINDOW_S) -> np.ndarray:
+    """SPM's canonical double-gamma HRF sampled at ``sfreq``, cut to ``length_s`` seconds.
+
+    Cut to the 16 s window by default so that every BOLD value is a function of
+    the EEG inside the window a model sees (the ceiling is then reachable).
+    """
+    from scipy.stats import gamma
+
+    t = np.arange(0, length_s, 1 / sfreq)
+    h = gamma.pdf(t, 6) - gamma.pdf(t, 16) / 6.0
+    return h / h.sum()
+
+
+def slow_envelopes(rng, n_env, n_times, sfreq, *, n_latent=3, f_max=0.1):
+    """Log-normal amplitude envelopes driven by shared slow latent sources.
+
+    Returns ``(n_env, n_times)`` envelopes with mean ≈ 1; their squares are the
+    band-power features that drive the BOLD signal.
+    """
+    latent = _bandlimited_noise(rng, n_times, sfreq, 0.005, f_max, n=n_latent)
+    own = _bandlimited_noise(rng, n_times, sfreq, 0.005, f_max, n=n_env)
+    mix = rng.normal(0, 1, (n_env, n_latent))
+    mix /= np.linalg.norm(mix, axis=1, keepdims=True)
+    log_amp = 0.45 * (0.7 * mix @ latent + 0.7 * own)
+    env = np.exp(log_amp)
+    return env / env.mean(axis=1, keepdims=True)
+
+
+def gradient_axis_waveforms(tr: float, n_slices: int, *, fine_sfreq: float = _FINE_SFREQ):
+    """Induced voltage (dG/dt) of the three gradient axes over one volume, at ``fine_sfreq``.
+
+    Each slice repeats: a slice-select trapezoid with its refocusing lobe
+    (z), an EPI read-out train of alternating trapezoids (x) and phase blips
+    (y). A short navigator pulse at the start of the volume makes the volume
+    differ slightly from a plain repetition of slices. The waveforms pass a
+    1 kHz first-order low-pass, as the amplifier's hardware filter does.
+    Returns ``(3, n)`` normalised to a peak of 1.
+    """
+    n_vol = int(round(tr * fine_sfreq))
+    slice_len = tr / n_slices
+    t = np.arange(n_vol) / fine_sfreq
+    ts = np.mod(t, slice_len)
+    g = np.zeros((3, n_vol))
+
+    def trapezoid(tt, start, flat, ramp):
+        up = np.clip((tt - start) / ramp, 0, 1)
+        down = np.clip((start + ramp + flat + ramp - tt) / ramp, 0, 1)
+        return np.minimum(up, down)
+
+    ramp = 1e-4
+    g[2] = trapezoid(ts, 0.0005, 0.0025, ramp) - 0.55 * trapezoid(ts, 0.0034, 0.0020, ramp)
+    esp = 0.0006  # echo spacing
+    readout_start = 0.006
+    n_echo = int(min(48, (slice_len - readout_start - 0.002) // esp))
+    lobe = np.floor((ts - readout_start) / esp).astype(int)
+    in_train = (ts >= readout_start) & (lobe < n_echo)
+    phase = ts - readout_start - lobe * esp
+    sign = np.where(lobe % 2 == 0, 1.0, -1.0)
+    g[0] = np.where(in_train, sign * trapezoid(phase, 0.0, esp - 2 * 0.00012, 0.00012), 0.0)
+    g[1] = np.where(in_train, trapezoid(phase, esp - 0.00012, 0.00002, 0.00005), 0.0) * 0.3
+    g[1] -= 0.5 * trapezoid(ts, 0.0042, 0.0012, ramp)  # phase pre-winder
+    g[2] += 0.4 * trapezoid(t, 0.0, 0.004, ramp)  # volume navigator (first slice only)
+    emf = np.gradient(g, axis=1) * fine_sfreq
+    sos = sps.butter(1, 1000.0, fs=fine_sfreq, output="sos")
+    # Periodic steady state: filter three periods and keep the last.
+    emf = sps.sosfilt(sos, np.tile(emf, 3), axis=1)[:, 2 * n_vol :]
+    return emf / np.abs(emf).max(axis=1, keepdims=True)
+
+
+def ecg_beat(t: np.ndarray, rr: float) -> np.ndarray:
+    """One ECG beat (V) with P, Q, R, S and T waves, ``t`` in s relative to the R-peak."""
+    waves = (  # amplitude (V), centre (s), width (s)
+        (0.12e-3, -0.20, 0.025),
+        (-0.12e-3, -0.035, 0.010),
+        (1.20e-3, 0.0, 0.011),
+        (-0.30e-3, 0.035, 0.011),
+        (0.30e-3, 0.26 * np.sqrt(rr), 0.045),
+    )
+    return sum(a * np.exp(-0.5 * ((t - c) / w) ** 2) for a, c, w in waves)
+
+
+def heartbeat_times(rng, t_start: float, t_stop: float) -> np.ndarray:
+    """R-peak times (s) with heart-rate variability (respiratory and Mayer waves)."""
+    mean_rr = 60.0 / rng.uniform(58, 78)
+    resp_f, resp_phase = rng.uniform(0.2, 0.3), rng.uniform(0, 2 * np.pi)
+    lf_phase = rng.uniform(0, 2 * np.pi)
+    times = [t_start + rng.uniform(0, mean_rr)]
+    while times[-1] < t_stop:
+        t = times[-1]
+        rr = (
+            mean_rr
+            + 0.04 * np.sin(2 * np.pi * resp_f * t + resp_phase)
+            + 0.03 * np.sin(2 * np.pi * 0.1 * t + lf_phase)
+            + rng.normal(0, 0.015)
+        )
+        times.append(t + max(rr, 0.4))
+    return np.asarray(times)
+
+
+def _roi_maps(params: SimParams, shape, affine, mask) -> np.ndarray:
+    """Non-negative Gaussian blob maps, one per DiFuMo-64 label, on the BOLD grid."""
+    rng = np.random.default_rng(12345)  # the atlas is the same for every subject and seed
+    ijk = np.indices(shape).reshape(3, -1)
+    xyz = (affine[:3, :3] @ ijk + affine[:3, 3:4]).T
+    inside = xyz[mask.ravel()]
+    maps = np.zeros((len(DIFUMO64_LABELS), int(np.prod(shape))), np.float32)
+    for k, label in enumerate(DIFUMO64_LABELS):
+        centres = ROI_CENTRES.get(label)
+        if centres is None:
+            c = inside[rng.integers(len(inside))]
+            centres = [c, (-c[0], c[1], c[2])] if rng.random() < 0.5 else [c]
+        sigma = rng.uniform(9.0, 13.0)
+        blob = sum(
+            np.exp(-0.5 * np.sum((xyz - np.asarray(c, float)) ** 2, axis=1) / sigma**2)
+            for c in centres
+        )
+        blob[blob < 0.05] = 0
+        maps[k] = blob * mask.ravel()
+    return maps.reshape(len(DIFUMO64_LABELS), *shape)
+
+
+def _mni_grid(voxel_mm: float):
+    """Grid, affine and brain mask covering the MNI brain at ``voxel_mm``."""
+    lo, hi = np.array([-90.0, -126.0, -72.0]), np.array([90.0, 90.0, 108.0])
+    shape = tuple(int(s) for s in np.floor((hi - lo) / voxel_mm) + 1)
+    affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
+    affine[:3, 3] = lo
+    ijk = np.indices(shape).reshape(3, -1)
+    xyz = (affine[:3, :3] @ ijk + affine[:3, 3:4]).T
+    centre, radii = np.array([0.0, -17.0, 12.0]), np.array([68.0, 90.0, 70.0])
+    mask = (np.sum(((xyz - centre) / radii) ** 2, axis=1) <= 1.0).reshape(shape)
+    return shape, affine, mask
+
+
+# --------------------------------------------------------------------------------------------
+# One run
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _RunData:
+    raw: mne.io.RawArray  # in-scanner recording, 5 kHz
+    clean_200: mne.io.RawArray  # ground-truth clean EEG at 200 Hz
+    onsets: np.ndarray  # volume-marker samples
+    r_peaks: np.ndarray  # true R-peak samples
+    features: dict  # rhythm -> band power at the volume onsets (HRF-convolved)
+    bold: np.ndarray  # (x, y, z, t) float32
+    truth: pd.DataFrame  # noise-free ROI signals per volume
+    ceiling: dict  # ROI -> Pearson R between truth and truth + neural noise
+    confounds: pd.DataFrame
+
+
+def _simulate_eeg(params: SimParams, run: SimRun, rng, progress):
+    sfreq, tr = params.sfreq, params.tr
+    n_vol = params.n_volumes
+    spt = int(round(tr * sfreq))
+    total_s = params.lead_in_s + n_vol * tr + params.lead_out_s
+    n_times = int(round(total_s * sfreq))
+    eeg_names = list(PAPER_EEG_CHANNELS) + list(EXTRA_EEG_CHANNELS)
+    n_eeg = len(eeg_names)
+    pos = _standard_positions(eeg_names)
+
+    # Slow envelopes (from WINDOW_S + 4 s before the recording, so early windows are defined).
+    pad_s = WINDOW_S + 4.0
+    n_env = int(np.ceil((total_s + pad_s) * _ENV_SFREQ)) + 1
+    names = list(RHYTHMS)
+    env = slow_envelopes(rng, len(names), n_env, _ENV_SFREQ)
+    t_env = np.arange(n_env) / _ENV_SFREQ - pad_s
+
+    # Recording buffer: EEG channels, ECG, EOG (V). Components are added in place to bound memory.
+    n_ch = n_eeg + 2
+    data = np.zeros((n_ch, n_times))
+    clean = data[:n_eeg]  # a view: the clean EEG is built first, then artifacts are added
+
+    # Clean EEG: 1/f background sources + rhythms with focal topographies + channel noise.
+    n_bg = 8
+    bg = pink_noise(rng, n_times, sfreq, n=n_bg)
+    bg_topo = rng.normal(0, 1, (n_eeg, n_bg))
+    bg_topo *= 9e-6 / np.sqrt((bg_topo**2).sum(axis=1, keepdims=True))
+    for sl in _chunks(n_times, 1 << 18):
+        clean[:, sl] += bg_topo @ bg[:, sl]
+    del bg
+    t = np.arange(n_times) / sfreq
+    for r, name in enumerate(names):
+        f0, half_bw, amp, peaks = RHYTHMS[name]
+        centre = pos[[eeg_names.index(p) for p in peaks]].mean(axis=0)
+        dist = np.linalg.norm(pos - centre, axis=1)
+        topo = amp * np.exp(-0.5 * (dist / 0.04) ** 2)
+        carrier = _bandlimited_noise(rng, n_times, sfreq, f0 - half_bw, f0 + half_bw)[0]
+        carrier *= np.interp(t, t_env, env[r])
+        for sl in _chunks(n_times, 1 << 18):
+            clean[:, sl] += topo[:, None] * carrier[None, sl]
+    for sl in _chunks(n_eeg, 8):
+        clean[sl] += pink_noise(rng, n_times, sfreq, n=sl.stop - sl.start) * 2e-6
+    # Ground-truth clean EEG at 200 Hz (MNE's anti-aliased FFT resampling), before artifacts.
+    down = sfreq / TRUTH_SFREQ
+    clean_200 = np.concatenate(
+        [mne.filter.resample(clean[sl], down=down, verbose=False) for sl in _chunks(n_eeg, 8)]
+    )
+    progress.update(1)
+
+    # Volume onsets: whole samples for the markers, true onsets with sub-sample jitter.
+    first = int(round(params.lead_in_s * sfreq))
+    onsets = first + spt * np.arange(n_vol)
+    jitter = rng.uniform(-1, 1, n_vol) * params.gradient_jitter_samples
+
+    # ECG, R-peaks, BCG.
+    beats = heartbeat_times(rng, -1.0, total_s + 1.0)
+    r_peaks_s = beats[(beats >= 0) & (beats < total_s)]
+    ecg = np.zeros(n_times)
+    half = int(0.45 * sfreq)
+    for i, tb in enumerate(beats):
+        rr = beats[i + 1] - tb if i + 1 < len(beats) else beats[i] - beats[i - 1]
+        c = int(round(tb * sfreq))
+        lo, hi = max(c - half, 0), min(c + half, n_times)
+        if hi > lo:
+            ecg[lo:hi] += ecg_beat((np.arange(lo, hi) / sfreq) - tb, rr)
+    ecg *= rng.uniform(0.8, 1.3)
+    if run.inverted_ecg:
+        ecg = -ecg
+    ecg += 50e-6 * np.sin(2 * np.pi * 0.25 * t)  # respiration-driven baseline wander
+
+    n_bcg = int(0.7 * sfreq)
+    tb_rel = np.arange(n_bcg) / sfreq
+    bumps = np.array([[0.19, 0.025], [0.27, 0.035], [0.40, 0.06]])  # delay, width (s)
+    shape_weights = rng.normal(0, 1, (n_eeg, len(bumps)))
+    shape_weights[:, 0] += 1.0
+    lateral = 1.0 + 2.0 * np.abs(pos[:, 0]) / np.abs(pos[:, 0]).max()
+    basis = np.exp(-0.5 * ((tb_rel[None] - bumps[:, :1]) / bumps[:, 1:]) ** 2)
+    template = shape_weights @ basis
+    template *= (params.bcg_peak_v * lateral / np.abs(template).max(axis=1))[:, None] / 2
+    drift = 1 + 0.15 * np.sin(2 * np.pi * t_env / rng.uniform(120, 300) + rng.uniform(0, 6))
+    for tb in r_peaks_s:
+        start = int(round((tb + rng.normal(0, 0.004)) * sfreq))
+        stop = min(start + n_bcg, n_times)
+        scale = rng.normal(1.0, 0.08) * np.interp(tb, t_env, drift)
+        data[:n_eeg, start:stop] += scale * template[:, : stop - start]
+    progress.update(1)
+
+    # EOG: blinks and slow drifts.
+    eog = pink_noise(rng, n_times, sfreq, n=1)[0] * 15e-6
+    for tb in np.cumsum(rng.uniform(2.5, 6.0, int(total_s / 2.5) + 1)):
+        c = int(tb * sfreq)
+        lo, hi = max(c - 1000, 0), min(c + 1000, n_times)
+        if hi > lo:
+            eog[lo:hi] += 150e-6 * np.exp(-0.5 * ((np.arange(lo, hi) - c) / (0.06 * sfreq)) ** 2)
+
+    # Gradient artifact: three axis waveforms, channel-specific gains, drift and jitter.
+    axes = gradient_axis_waveforms(tr, params.n_slices)
+    fine_t = np.arange(axes.shape[1]) / _FINE_SFREQ
+    gains = rng.normal(0, 1, (n_ch, 3))
+    gains *= (params.gradient_peak_v * rng.uniform(0.4, 1.0, n_ch) / np.abs(gains).sum(axis=1))[
+        :, None
+    ]
+    gains[n_eeg] *= 1.5  # the ECG lead runs across the chest: bigger loop, bigger artifact
+    drift_phase = rng.uniform(0, 2 * np.pi, n_ch)
+    k = np.arange(spt)
+    for v in range(n_vol):
+        tt = (k - jitter[v]) / sfreq
+        wave = np.stack([np.interp(tt, fine_t, a, left=0.0, right=0.0) for a in axes])  # (3, spt)
+        vol_t = (onsets[v] / sfreq) / 240.0
+        vol_gain = 1.0 + 0.04 * np.sin(2 * np.pi * vol_t + drift_phase)
+        data[:, onsets[v] : onsets[v] + spt] += (gains * vol_gain[:, None]) @ wave
+    progress.update(1)
+
+    # ECG and EOG channels, amplifier noise, quantisation to 0.5 µV (int16 in the file).
+    data[n_eeg] += ecg
+    data[n_eeg + 1] += eog
+    res = EEG_RESOLUTION_UV * 1e-6
+    for sl in _chunks(n_ch, 8):
+        data[sl] += rng.normal(0, params.noise_v, (sl.stop - sl.start, n_times))
+        data[sl] = np.round(data[sl] / res) * res
+    ch_types = ["eeg"] * n_eeg + ["ecg", "eog"]
+    raw = mne.io.RawArray(
+        data, mne.create_info(eeg_names + ["ECG", "EOG"], sfreq, ch_types), verbose=False
+    )
+    clean_200 = mne.io.RawArray(
+        clean_200, mne.create_info(eeg_names, TRUTH_SFREQ, "eeg"), verbose=False
+    )
+    progress.update(1)
+
+    # Band-power features seen by the BOLD signal at each volume onset (the window's end).
+    hrf = canonical_hrf(_ENV_SFREQ)
+    feats = {}
+    onset_s = onsets / sfreq
+    for r, name in enumerate(names):
+        power = env[r] ** 2
+        conv = np.convolve(power - power.mean(), hrf)[: power.size]
+        feats[name] = np.interp(onset_s, t_env, conv)
+    r_peak_samples = np.round(r_peaks_s * sfreq).astype(int)
+    return raw, clean_200, onsets, r_peak_samples, feats
+
+
+def _chunks(n: int, size: int):
+    """Consecutive slices of ``range(n)`` of at most ``size`` elements."""
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _zscore(x):
+    return (x - x.mean()) / x.std()
+
+
+def _simulate_bold(params: SimParams, rng, feats, grid):
+    shape, affine, mask, maps = grid
+    n_vol = params.n_volumes
+    hrf = canonical_hrf(_ENV_SFREQ)
+    # Volume i's value is read at its onset, hrf.size samples into the noise series.
+    idx = hrf.size + np.round(np.arange(n_vol) * params.tr * _ENV_SFREQ).astype(int)
+    n_env = idx[-1] + 1
+
+    def neural_noise():
+        """HRF-convolved white noise: neural activity that the EEG does not show."""
+        conv = np.convolve(rng.standard_normal(n_env), hrf)[:n_env]
+        return _zscore(conv[idx])
+
+    def coupled(weights):
+        return _zscore(sum(sign * _zscore(feats[name]) for name, sign in weights.items()))
+
+    coupling = {k: (dict(v[0]), float(v[1])) for k, v in params.coupling.items()}
+    labels = list(DIFUMO64_LABELS)
+    comp_true = np.zeros((len(labels), n_vol))
+    comp_noise = np.zeros((len(labels), n_vol))
+    for k, label in enumerate(labels):
+        weights, a = coupling.get(label, ({}, 0.0))
+        comp_noise[k] = np.sqrt(1 - a**2) * neural_noise()
+        if a > 0:
+            comp_true[k] = a * coupled(weights)
+    g_weights, g_a = coupling[GLOBAL_SIGNAL]
+    glob_true = g_a * coupled(g_weights)
+    glob_noise = np.sqrt(1 - g_a**2) * neural_noise()
+
+    n_vox = int(mask.sum())
+    m = maps.reshape(len(labels), -1)[:, mask.ravel()]  # (64, n_vox)
+    baseline = (1000.0 * (1 + 0.1 * rng.standard_normal(n_vox))).astype(np.float64)
+    frac_true = m.T @ comp_true + 0.5 * glob_true[None, :]
+    frac_noise = m.T @ comp_noise + 0.5 * glob_noise[None, :]
+
+    # Motion: slow random walks with a few jumps; the signal it drives depends on the voxel.
+    steps = rng.normal(0, 0.01, (n_vol, 6)) * params.motion_scale
+    for _ in range(2):
+        steps[rng.integers(5, n_vol), rng.integers(6)] += rng.normal(0, 0.15) * params.motion_scale
+    motion = np.cumsum(steps, axis=0)
+    motion[:, 3:] *= np.pi / 180.0  # rotations in rad
+    edge = m.sum(axis=0)
+    edge = 1.0 + 2.0 * (edge.max() - edge) / edge.max()
+    loadings = rng.normal(0, 1, (6, n_vox)) * edge[None, :]
+    loadings[3:] *= 180.0 / np.pi
+    motion_frac = (motion @ loadings).T * 0.02
+
+    sc = params.signal_change
+    bold_vox = baseline[:, None] * (1.0 + sc * (frac_true + frac_noise) + motion_frac)
+    bold_vox += baseline[:, None] * params.thermal_noise * rng.standard_normal(bold_vox.shape)
+    for i in range(params.n_dummy):  # T1 saturation: first volumes brighter
+        bold_vox[:, i] *= 1.0 + 0.4 * 0.35**i
+    bold = np.zeros((*shape, n_vol), np.float32)
+    bold[mask] = bold_vox.astype(np.float32)
+
+    # Noise-free ROI signals; the global one is the mask mean of the coupled part.
+    truth = {}
+    ceiling = {}
+    targets = [k for k in coupling if k != GLOBAL_SIGNAL] + list(params.null_rois)
+    for label in targets:
+        k = labels.index(label)
+        truth[label] = comp_true[k]
+        ceiling[label] = _corr(comp_true[k], comp_true[k] + comp_noise[k])
+    g_true = (baseline[:, None] * frac_true).mean(axis=0) * sc
+    g_noise = (baseline[:, None] * frac_noise).mean(axis=0) * sc
+    truth[GLOBAL_SIGNAL] = g_true
+    ceiling[GLOBAL_SIGNAL] = _corr(g_true, g_true + g_noise)
+    confounds = _confounds(motion, bold_vox, mask, n_dummy=params.n_dummy)
+    return bold, pd.DataFrame(truth), ceiling, confounds
+
+
+def _corr(a, b) -> float:
+    if np.std(a) == 0 or np.std(b) == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _confounds(motion, bold_vox, mask, *, n_dummy):
+    """An fMRIPrep-like confounds table (first-row ``n/a`` for derivatives and FD)."""
+    names = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
+    df = pd.DataFrame({"global_signal": bold_vox.mean(axis=0)})
+    for j, name in enumerate(names):
+        col = motion[:, j]
+        deriv = np.r_[np.nan, np.diff(col)]
+        df[name] = col
+        df[f"{name}_derivative1"] = deriv
+        df[f"{name}_power2"] = col**2
+        df[f"{name}_derivative1_power2"] = deriv**2
+    disp = np.abs(np.diff(motion, axis=0))
+    disp[:, 3:] *= 50.0  # rotations as arc length on a 50 mm sphere
+    df["framewise_displacement"] = np.r_[np.nan, disp.sum(axis=1)]
+    for i in range(n_dummy):
+        col = np.zeros(len(df))
+        col[i] = 1
+        df[f"non_steady_state_outlier{i:02d}"] = col
+    return df
+
+
+# --------------------------------------------------------------------------------------------
+# Writers
+# --------------------------------------------------------------------------------------------
+
+
+def _marker_fields(marker: str) -> dict:
+    """BrainVision marker type and description: ``R128`` → Response 128, else a Comment."""
+    m = re.fullmatch(r"([RS])\s*(\d+)", marker.strip())
+    if m:
+        return {"type": "Response" if m[1] == "R" else "Stimulus", "description": int(m[2])}
+    return {"type": "Comment", "description": marker}
+
+
+def _write_eeg(raw, onsets, params: SimParams, run: SimRun, files):
+    """BrainVision (int16, 0.5 µV) with Response markers, then BIDS sidecars via mne-bids."""
+    import mne_bids
+    from pybv import write_brainvision
+
+    events = [{"onset": int(s), "duration": 1, **_marker_fields(params.marker)} for s in onsets]
+    with tempfile.TemporaryDirectory(prefix="neurobolt-sim-") as tmp:
+        write_brainvision(
+            data=raw.get_data(),
+            sfreq=raw.info["sfreq"],
+            ch_names=raw.ch_names,
+            fname_base=run.stem,
+            folder_out=tmp,
+            events=events,
+            resolution=EEG_RESOLUTION_UV,
+            unit="µV",
+            fmt="binary_int16",
+        )
+        recorded = mne.io.read_raw_brainvision(Path(tmp, f"{run.stem}.vhdr"), verbose=False)
+        recorded.set_channel_types({"ECG": "ecg", "EOG": "eog"}, verbose=False)
+        recorded.info["line_freq"] = 50.0
+        bids_path = mne_bids.BIDSPath(
+            subject=run.subject,
+            session=run.session,
+            task=run.task,
+            datatype="eeg",
+            root=files["vhdr"].parents[3],
+        )
+        # mne-bids writes to the final names itself; the simulation is only marked done
+        # (simulation.json) after every run is complete, so a killed run is redone whole.
+        mne_bids.write_raw_bids(recorded, bids_path, overwrite=True, verbose=False)
+    sidecar = pd.read_json(files["eeg_json"], typ="series").to_dict()
+    sidecar.update(
+        {
+            "EEGReference": "FCz",
+            "EEGGround": "AFz",
+            "CapManufacturer": "EasyCap (simulated)",
+            "HardwareFilters": {"Anti-aliasing low-pass": {"cutoff": "1000 Hz"}},
+            "SoftwareFilters": "n/a",
+            "Manufacturer": "Brain Products (simulated)",
+            "ManufacturersModelName": "BrainAmp MR plus (simulated)",
+        }
+    )
+    write_json(files["eeg_json"], sidecar)
+
+
+def _write_nifti(path, data, affine, tr=None):
+    img = nib.Nifti1Image(data, affine)
+    img.header.set_xyzt_units("mm", "sec")
+    if tr is not None:
+        zooms = img.header.get_zooms()
+        img.header.set_zooms((*zooms[:3], tr))
+    with atomic_path(path) as tmp:
+        nib.save(img, tmp)
+
+
+def _write_bold(bold, mask, params: SimParams, run: SimRun, files, affine):
+    # Raw BOLD: the acquisition grid has n_slices axial slices.
+    from scipy.ndimage import zoom
+
+    factor = params.n_slices / bold.shape[2]
+    raw_bold = zoom(bold, (1, 1, factor, 1), order=1).astype(np.float32)
+    raw_affine = affine.copy()
+    raw_affine[2, 2] = affine[2, 2] * bold.shape[2] / raw_bold.shape[2]
+    _write_nifti(files["bold"], raw_bold, raw_affine, params.tr)
+    slice_times = [round(i * params.tr / params.n_slices, 6) for i in range(params.n_slices)]
+    write_json(
+        files["bold_json"],
+        {
+            "TaskName": run.task,
+            "RepetitionTime": params.tr,
+            "SliceTiming": slice_times,
+            "EchoTime": 0.03,
+            "FlipAngle": 90,
+            "MagneticFieldStrength": 3,
+            "Manufacturer": "Siemens (simulated)",
+            "PhaseEncodingDirection": "j-",
+        },
+    )
+    _write_nifti(files["preproc_bold"], bold, affine, params.tr)
+    _write_nifti(files["mask"], mask.astype(np.uint8), affine)
+    write_json(
+        files["preproc_json"],
+        {"RepetitionTime": params.tr, "SkullStripped": False, "TaskName": run.task},
+    )
+
+
+def _write_tsv(path, df: pd.DataFrame):
+    write_text(path, df.to_csv(sep="\t", index=False, na_rep="n/a", float_format="%.8g"))
+
+
+def _write_static(root: Path, params: SimParams, runs: Sequence[SimRun], grid):
+    """Dataset-level files: description, README, participants, atlas, fMRIPrep description."""
+    write_json(
+        root / "dataset_description.json",
+        {
+            "Name": "neurobolt simulated EEG-fMRI",
+            "BIDSVersion": "1.9.0",
+            "DatasetType": "raw",
+            "License": "CC0",
+            "Authors": ["neurobolt simulator"],
+            "GeneratedBy": [{"Name": "neurobolt", "Version": __version__}],
+        },
+    )
+    write_text(
+        root / "README",
+        "Simulated simultaneous EEG-fMRI written by neurobolt.simulate (seed "
+        f"{params.seed}).\nGround truth lives in derivatives/simulation/.\n",
+    )
+    subjects = sorted({r.subject for r in runs})
+    rng = np.random.default_rng(params.seed)
+    _write_tsv(
+        root / "participants.tsv",
+        pd.DataFrame(
+            {
+                "participant_id": [f"sub-{s}" for s in subjects],
+                "age": rng.integers(20, 40, len(subjects)),
+                "sex": rng.choice(["M", "F"], len(subjects)),
+            }
+        ),
+    )
+    write_json(
+        root / "participants.json",
+        {"age": {"Description": "age", "Units": "year"}, "sex": {"Description": "sex"}},
+    )
+    write_json(
+        root / "derivatives" / "fmriprep" / "dataset_description.json",
+        {
+            "Name": "fMRIPrep-style outputs (simulated)",
+            "BIDSVersion": "1.9.0",
+            "DatasetType": "derivative",
+            "GeneratedBy": [{"Name": "neurobolt.simulate", "Version": __version__}],
+        },
+    )
+    write_json(
+        root / "derivatives" / "simulation" / "dataset_description.json",
+        {
+            "Name": "neurobolt simulation ground truth",
+            "BIDSVersion": "1.9.0",
+            "DatasetType": "derivative",
+            "GeneratedBy": [{"Name": "neurobolt", "Version": __version__}],
+        },
+    )
+    shape, affine, mask, maps = grid
+    af = atlas_files(root)
+    _write_nifti(af["maps"], np.moveaxis(maps, 0, -1).astype(np.float32), affine)
+    labels = pd.DataFrame(
+        {
+            "Component": np.arange(1, len(DIFUMO64_LABELS) + 1),
+            "Difumo_names": DIFUMO64_LABELS,
+            "Yeo_networks7": "n/a",
+            "Yeo_networks17": "n/a",
+            "GM": 1.0,
+            "WM": 0.0,
+            "CSF": 0.0,
+        }
+    )
+    write_text(af["labels"], labels.to_csv(index=False))
+
+
+def simulate_run(params: SimParams, run: SimRun, *, grid, progress=None) -> _RunData:
+    """Simulate one run in memory (EEG, BOLD, ground truth); see the module docstring."""
+    seed = [params.seed, int(run.subject), int(run.session), sum(run.task.encode())]
+    rng = np.random.default_rng(seed)
+    progress = progress or tqdm(total=6, disable=True)
+    raw, clean_200, onsets, r_peaks, feats = _simulate_eeg(params, run, rng, progress)
+    bold, truth, ceiling, confounds = _simulate_bold(params, rng, feats, grid)
+    progress.update(1)
+    return _RunData(raw, clean_200, onsets, r_peaks, feats, bold, truth, ceiling, confounds)
+
+
+def simulate_dataset(
+    bids_root: str | Path,
+    *,
+    n_subjects: int = 4,
+    duration_s: float = 360.0,
+    tr: float = 2.1,
+    n_slices: int = 30,
+    sfreq: float = 5000.0,
+    seed: int = 42,
+    n_two_session: int = 1,
+    marker: str = "R128",
+    task: str = "rest",
+    voxel_mm: float = 8.0,
+    progress: bool = True,
+    **options,
+) -> Path:
+    """Write a simulated BIDS EEG-fMRI dataset with fMRIPrep-style derivatives and ground truth.
+
+    Parameters
+    ----------
+    bids_root : path-like
+        Where to write the dataset. Existing simulated files are overwritten.
+    n_subjects : int
+        Number of subjects.
+    duration_s : float
+        Scan duration per run (s); ``duration_s // tr`` volumes are acquired.
+    tr : float
+        Repetition time (s). ``tr * sfreq`` must be a whole number.
+    n_slices : int
+        Slices per volume; the gradient artifact repeats every ``tr / n_slices`` s.
+    sfreq : float
+        EEG sampling rate (Hz).
+    seed : int
+        Random seed; the dataset is a deterministic function of the parameters.
+    n_two_session : int
+        How many subjects (the first ones) have a second session.
+    marker : str
+        Description of the volume markers (written as ``Response`` markers).
+    task : str
+        BIDS task label.
+    voxel_mm : float
+        Isotropic voxel size of the (MNI) BOLD grid.
+    progress : bool
+        Show a progress bar per run.
+    **options
+        Any other field of :class:`SimParams` (e.g. ``lead_in_s``, ``n_dummy``,
+        ``gradient_peak_v``, ``coupling``, ``null_rois``).
+
+    Returns
+    -------
+    bids_root : pathlib.Path
+        The dataset root.
+    """
+    params = SimParams(
+        n_subjects=n_subjects,
+        n_two_session=n_two_session,
+        duration_s=duration_s,
+        tr=tr,
+        n_slices=n_slices,
+        sfreq=sfreq,
+        seed=seed,
+        marker=marker,
+        task=task,
+        voxel_mm=voxel_mm,
+        **options,
+    )
+    unknown = (set(params.coupling) - {GLOBAL_SIGNAL} | set(params.null_rois)) - set(
+        DIFUMO64_LABELS
+    )
+    if unknown:
+        raise ValueError(f"simulate: ROI names not in the DiFuMo-64 labels: {sorted(unknown)}")
+    root = Path(bids_root)
+    root.mkdir(parents=True, exist_ok=True)
+    done = simulation_json(root)
+    if done.exists():
+        done.unlink()  # not done until every run is rewritten
+    runs = planned_runs(n_subjects=n_subjects, n_two_session=n_two_session, task=task)
+    shape, affine, mask = _mni_grid(voxel_mm)
+    grid = (shape, affine, mask, _roi_maps(params, shape, affine, mask))
+    _write_static(root, params, runs, grid)
+    record = {"runs": {}}
+    for run in runs:
+        files = run_files(root, run)
+        with tqdm(total=7, desc=f"simulate {run.stem}", disable=not progress, leave=False) as bar:
+            data = simulate_run(params, run, grid=grid, progress=bar)
+            _write_eeg(data.raw, data.onsets, params, run, files)
+            logger.info("wrote %s", files["vhdr"])
+            _write_bold(data.bold, mask, params, run, files, affine)
+            _write_tsv(files["confounds"], data.confounds)
+            logger.info("wrote %s", files["preproc_bold"])
+            with atomic_path(files["truth_eeg"]) as tmp:
+                data.clean_200.save(tmp, verbose=False)
+            onset_s = data.r_peaks / params.sfreq
+            _write_tsv(
+                files["truth_rpeaks"],
+                pd.DataFrame(
+                    {"onset": onset_s, "duration": 0.0, "trial_type": "R", "sample": data.r_peaks}
+                ),
+            )
+            _write_tsv(files["truth_rois"], data.truth)
+            logger.info("wrote ground truth for %s", run.stem)
+            bar.update(1)
+        record["runs"][run.stem] = {
+            "subject": run.subject,
+            "session": run.session,
+            "task": run.task,
+            "inverted_ecg": run.inverted_ecg,
+            "n_volumes": params.n_volumes,
+            "n_r_peaks": int(data.r_peaks.size),
+            "ceiling": data.ceiling,
+        }
+        del data
+    ceilings = pd.DataFrame([r["ceiling"] for r in record["runs"].values()])
+    record = {
+        "parameters": asdict(params),
+        "seed": params.seed,
+        "rhythms": {k: {"freq_hz": v[0], "half_bandwidth_hz": v[1]} for k, v in RHYTHMS.items()},
+        "coupled_rois": [k for k in params.coupling],
+        "null_rois": list(params.null_rois),
+        "ceiling_definition": (
+            "Pearson R between the noise-free (EEG-coupled) ROI signal and the ROI signal"
+            " with its neural noise, i.e. the best R a prediction from the EEG in the"
+            f" {WINDOW_S:g} s window before each volume can reach (the HRF is cut to that window)."
+            " Voxel thermal noise and motion are left out."
+        ),
+        "ceiling": ceilings.mean().to_dict(),
+        "hrf": f"SPM canonical double gamma, cut to {WINDOW_S:g} s",
+        **record,
+        **provenance(asdict(params)),
+    }
+    write_json(done, record)
+    logger.info("simulation complete: %s", done)
+    return root
+
+
+def run_simulate(inputs: Iterable, outputs: dict, params: dict) -> None:
+    """Snakemake adapter: write the simulated dataset described by the ``simulate`` section."""
+    opts = {k: v for k, v in params.items() if k not in {"enabled", "root"}}
+    simulate_dataset(Path(outputs["done"]).parents[2], **opts)
+    missing = [str(p) for p in outputs.get("files", []) if not Path(p).exists()]
+    if missing:
+        raise RuntimeError(f"simulate: expected outputs were not written: {missing[:5]}")

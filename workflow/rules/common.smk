@@ -1,0 +1,109 @@
+"""Config validation, run discovery and input functions shared by every rule."""
+
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+sys.path.insert(
+    0, workflow.basedir
+)  # the neurobolt library, also when it is not installed
+
+from neurobolt import bids as nbids
+from neurobolt import simulate as nbsim
+
+validate(config, "../schemas/config.schema.yaml")
+
+RESULTS = Path(config["results_dir"])
+BIDS_ROOT = Path(config["bids"]["root"])
+SIMULATE = config["simulate"]["enabled"]
+ENV = "../../envs/neurobolt.yaml"
+
+try:
+    nbids.check_output_dir(RESULTS, BIDS_ROOT)
+except ValueError as err:
+    raise WorkflowError(str(err)) from None
+
+
+def _keep(run, bids_cfg):
+    """Apply the subject/session/task filters of the config to a planned run."""
+    for key, value in (
+        ("subjects", run.subject),
+        ("sessions", run.session),
+        ("tasks", run.task),
+    ):
+        wanted = [str(v).split("-", 1)[-1] for v in bids_cfg[key]]
+        if wanted and value not in wanted:
+            return False
+    return True
+
+
+def discover_runs():
+    """Map run name -> input files: planned by the simulator, or found in the BIDS dataset."""
+    bids_cfg = config["bids"]
+    if SIMULATE:
+        sim = config["simulate"]
+        planned = nbsim.planned_runs(
+            n_subjects=sim["n_subjects"],
+            n_two_session=sim["n_two_session"],
+            task=sim["task"],
+        )
+        return {
+            run.stem: nbsim.run_files(BIDS_ROOT, run, space=bids_cfg["space"])
+            for run in planned
+            if _keep(run, bids_cfg)
+        }
+    try:
+        found = nbids.find_runs(
+            BIDS_ROOT,
+            fmriprep_dir=bids_cfg["fmriprep_dir"],
+            space=bids_cfg["space"],
+            subjects=bids_cfg["subjects"],
+            sessions=bids_cfg["sessions"],
+            tasks=bids_cfg["tasks"],
+        )
+    except FileNotFoundError as err:
+        raise WorkflowError(str(err)) from None
+    if found.unpaired:
+        print(found.summary(), file=sys.stderr)
+    if not found.runs:
+        raise WorkflowError(
+            f"No paired EEG-fMRI run found in {BIDS_ROOT}.\n{found.summary()}"
+        )
+    return {
+        run.name: {
+            "vhdr": run.eeg,
+            "bold": run.bold,
+            "preproc_bold": run.preproc_bold,
+            "mask": run.mask,
+            "confounds": run.confounds,
+        }
+        for run in found.runs
+    }
+
+
+RUNS = discover_runs()
+
+
+def simulated_files():
+    """Every file the simulate rule writes (so Snakemake knows which rule makes them)."""
+    sim = config["simulate"]
+    runs = nbsim.planned_runs(
+        n_subjects=sim["n_subjects"],
+        n_two_session=sim["n_two_session"],
+        task=sim["task"],
+    )
+    files = [f for run in runs for f in nbsim.run_files(BIDS_ROOT, run).values()]
+    return files + list(nbsim.atlas_files(BIDS_ROOT).values())
+
+
+def raw_inputs(wildcards):
+    """The raw and fMRIPrep files of every selected run."""
+    keys = ("vhdr", "bold", "preproc_bold", "mask", "confounds")
+    return [RUNS[name][key] for name in sorted(RUNS) for key in keys]
+
+
+def final_outputs():
+    """What `snakemake` with no target builds."""
+    return [RESULTS / "dataset_description.json", RESULTS / "runs.tsv"]
