@@ -55,8 +55,8 @@ def sha256_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path`` and move it into place on success.
 
-    The temporary name keeps the final suffixes (``.nii.gz``, ``.fif``) so that
-    libraries that dispatch on the extension still work. On any exception the
+    The temporary name ends with the final name (``_eeg.fif``, ``.nii.gz``) so that
+    libraries that dispatch on the extension or naming conventions still work. On any exception the
     temporary file is removed and nothing appears under ``path``.
 
     Parameters
@@ -71,10 +71,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes) or ".tmp"
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent
-    )
+    # ".tmp-<random>-<final name>": hidden, unique, and ends like the final name.
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{path.name}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()

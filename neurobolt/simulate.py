@@ -167,6 +167,7 @@ EEG_RESOLUTION_UV = 0.5  # BrainAmp MR: 0.5 µV per bit, ±16.38 mV
 TRUTH_SFREQ = 200.0
 _ENV_SFREQ = 10.0  # sampling rate of the slow envelopes and the HRF convolution
 _FINE_SFREQ = 200_000.0  # resolution at which the gradient waveform is built
+_GLOBAL_SHARE = 0.6  # weight of the global factor in the components that carry it
 
 
 @dataclass(frozen=True)
@@ -206,12 +207,12 @@ class SimParams:
     lead_in_s: float = 10.0
     lead_out_s: float = 5.0
     n_dummy: int = 2
-    gradient_peak_v: float = 3e-3
+    gradient_peak_v: float = 5e-3
     gradient_jitter_samples: float = 0.5
     bcg_peak_v: float = 120e-6
     noise_v: float = 0.3e-6
     motion_scale: float = 1.0
-    thermal_noise: float = 0.004
+    thermal_noise: float = 0.002
     signal_change: float = 0.01
     coupling: dict = field(default_factory=lambda: {k: [v[0], v[1]] for k, v in COUPLING.items()})
     null_rois: list = field(default_factory=lambda: list(NULL_ROIS))
@@ -469,7 +470,7 @@ def _mni_grid(voxel_mm: float):
 
 @dataclass
 class _RunData:
-    raw: mne.io.RawArray  # in-scanner recording, 5 kHz
+    raw: tuple  # in-scanner recording (data in V, channel names) at params.sfreq
     clean_200: mne.io.RawArray  # ground-truth clean EEG at 200 Hz
     onsets: np.ndarray  # volume-marker samples
     r_peaks: np.ndarray  # true R-peak samples
@@ -600,10 +601,7 @@ def _simulate_eeg(params: SimParams, run: SimRun, rng, progress):
     for sl in _chunks(n_ch, 8):
         data[sl] += rng.normal(0, params.noise_v, (sl.stop - sl.start, n_times))
         data[sl] = np.round(data[sl] / res) * res
-    ch_types = ["eeg"] * n_eeg + ["ecg", "eog"]
-    raw = mne.io.RawArray(
-        data, mne.create_info(eeg_names + ["ECG", "EOG"], sfreq, ch_types), verbose=False
-    )
+    ch_names = eeg_names + ["ECG", "EOG"]
     clean_200 = mne.io.RawArray(
         clean_200, mne.create_info(eeg_names, TRUTH_SFREQ, "eeg"), verbose=False
     )
@@ -618,7 +616,7 @@ def _simulate_eeg(params: SimParams, run: SimRun, rng, progress):
         conv = np.convolve(power - power.mean(), hrf)[: power.size]
         feats[name] = np.interp(onset_s, t_env, conv)
     r_peak_samples = np.round(r_peaks_s * sfreq).astype(int)
-    return raw, clean_200, onsets, r_peak_samples, feats
+    return (data, ch_names), clean_200, onsets, r_peak_samples, feats
 
 
 def _chunks(n: int, size: int):
@@ -650,20 +648,28 @@ def _simulate_bold(params: SimParams, rng, feats, grid):
     labels = list(DIFUMO64_LABELS)
     comp_true = np.zeros((len(labels), n_vol))
     comp_noise = np.zeros((len(labels), n_vol))
-    for k, label in enumerate(labels):
-        weights, a = coupling.get(label, ({}, 0.0))
-        comp_noise[k] = np.sqrt(1 - a**2) * neural_noise()
-        if a > 0:
-            comp_true[k] = a * coupled(weights)
+    # The global (vigilance) factor reaches the brain through every component that is
+    # neither a coupled target nor a null ROI, so the data stay in the span of the maps.
     g_weights, g_a = coupling[GLOBAL_SIGNAL]
     glob_true = g_a * coupled(g_weights)
     glob_noise = np.sqrt(1 - g_a**2) * neural_noise()
+    share = _GLOBAL_SHARE
+    for k, label in enumerate(labels):
+        if label in params.null_rois:
+            comp_noise[k] = neural_noise()
+        elif label in coupling:
+            weights, a = coupling[label]
+            comp_true[k] = a * coupled(weights)
+            comp_noise[k] = np.sqrt(1 - a**2) * neural_noise()
+        else:
+            comp_true[k] = share * glob_true
+            comp_noise[k] = share * glob_noise + np.sqrt(1 - share**2) * neural_noise()
 
     n_vox = int(mask.sum())
     m = maps.reshape(len(labels), -1)[:, mask.ravel()]  # (64, n_vox)
     baseline = (1000.0 * (1 + 0.1 * rng.standard_normal(n_vox))).astype(np.float64)
-    frac_true = m.T @ comp_true + 0.5 * glob_true[None, :]
-    frac_noise = m.T @ comp_noise + 0.5 * glob_noise[None, :]
+    frac_true = m.T @ comp_true
+    frac_noise = m.T @ comp_noise
 
     # Motion: slow random walks with a few jumps; the signal it drives depends on the voxel.
     steps = rng.normal(0, 0.01, (n_vol, 6)) * params.motion_scale
@@ -687,18 +693,32 @@ def _simulate_bold(params: SimParams, rng, feats, grid):
 
     # Noise-free ROI signals; the global one is the mask mean of the coupled part.
     truth = {}
-    ceiling = {}
     targets = [k for k in coupling if k != GLOBAL_SIGNAL] + list(params.null_rois)
+    noise = {}
     for label in targets:
         k = labels.index(label)
-        truth[label] = comp_true[k]
-        ceiling[label] = _corr(comp_true[k], comp_true[k] + comp_noise[k])
-    g_true = (baseline[:, None] * frac_true).mean(axis=0) * sc
-    g_noise = (baseline[:, None] * frac_noise).mean(axis=0) * sc
-    truth[GLOBAL_SIGNAL] = g_true
-    ceiling[GLOBAL_SIGNAL] = _corr(g_true, g_true + g_noise)
+        truth[label], noise[label] = comp_true[k], comp_noise[k]
+    truth[GLOBAL_SIGNAL] = (baseline[:, None] * frac_true).mean(axis=0) * sc
+    noise[GLOBAL_SIGNAL] = (baseline[:, None] * frac_noise).mean(axis=0) * sc
+    # Ceiling on the target as the pipeline defines it: steady-state volumes, the motion
+    # parameters regressed out (of the truth too: that is what a model can still predict).
+    keep = slice(params.n_dummy, None)
+    ceiling = {
+        label: _corr(
+            _residual(truth[label][keep], motion[keep]),
+            _residual(truth[label][keep] + noise[label][keep], motion[keep]),
+        )
+        for label in truth
+    }
     confounds = _confounds(motion, bold_vox, mask, n_dummy=params.n_dummy)
     return bold, pd.DataFrame(truth), ceiling, confounds
+
+
+def _residual(y, confounds):
+    """``y`` minus its least-squares fit on an intercept and ``confounds``."""
+    design = np.column_stack([np.ones(len(y)), confounds])
+    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    return y - design @ beta
 
 
 def _corr(a, b) -> float:
@@ -742,16 +762,20 @@ def _marker_fields(marker: str) -> dict:
 
 
 def _write_eeg(raw, onsets, params: SimParams, run: SimRun, files):
-    """BrainVision (int16, 0.5 µV) with Response markers, then BIDS sidecars via mne-bids."""
+    """BrainVision (int16, 0.5 µV) with Response markers, then BIDS sidecars via mne-bids.
+
+    ``raw`` is ``(data, ch_names)``: ``data`` in V, ``(n_channels, n_times)``.
+    """
+    data, ch_names = raw
     import mne_bids
     from pybv import write_brainvision
 
     events = [{"onset": int(s), "duration": 1, **_marker_fields(params.marker)} for s in onsets]
     with tempfile.TemporaryDirectory(prefix="neurobolt-sim-") as tmp:
         write_brainvision(
-            data=raw.get_data(),
-            sfreq=raw.info["sfreq"],
-            ch_names=raw.ch_names,
+            data=data,
+            sfreq=params.sfreq,
+            ch_names=ch_names,
             fname_base=run.stem,
             folder_out=tmp,
             events=events,
@@ -841,7 +865,7 @@ def _write_static(root: Path, params: SimParams, runs: Sequence[SimRun], grid):
             "BIDSVersion": "1.9.0",
             "DatasetType": "raw",
             "License": "CC0",
-            "Authors": ["neurobolt simulator"],
+            "Authors": ["neurobolt simulator", "The neurobolt developers"],
             "GeneratedBy": [{"Name": "neurobolt", "Version": __version__}],
         },
     )
@@ -1035,7 +1059,9 @@ def simulate_dataset(
             "Pearson R between the noise-free (EEG-coupled) ROI signal and the ROI signal"
             " with its neural noise, i.e. the best R a prediction from the EEG in the"
             f" {WINDOW_S:g} s window before each volume can reach (the HRF is cut to that window)."
-            " Voxel thermal noise and motion are left out."
+            " Computed on the steady-state volumes after regressing the 6 rigid-body motion"
+            " parameters out of both signals (as the fMRI stage does); voxel thermal noise"
+            " is left out."
         ),
         "ceiling": ceilings.mean().to_dict(),
         "hrf": f"SPM canonical double gamma, cut to {WINDOW_S:g} s",

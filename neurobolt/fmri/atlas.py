@@ -51,7 +51,7 @@ PAPER_ROIS = (
     "Thalamus",
 )
 #: Column name of the global signal (mean over the brain mask).
-GLOBAL_SIGNAL = "Global signal"
+GLOBAL_SIGNAL = "global signal"
 #: Default targets: the paper's six regions plus the global signal.
 DEFAULT_ROIS = (*PAPER_ROIS, GLOBAL_SIGNAL)
 _GLOBAL_ALIASES = frozenset({"global", "global signal", "global_signal", "globalsignal", "gs"})

@@ -62,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "confounds": list(MOTION_6),
     "drop_non_steady_state": True,
     "detrend_order": 1,
+    "confound_filtering": "sequential",
     "lowpass_hz": 0.15,
     "lowpass_order": 5,
     "lowpass_cutoff": "zero_phase_3db",
@@ -114,6 +115,11 @@ def resolve_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
     if options["nan_policy"] not in ("error", "zero"):
         raise ValueError(
             f"fmri.nan_policy must be 'error' or 'zero', got {options['nan_policy']!r}"
+        )
+    if options["confound_filtering"] not in ("sequential", "orthogonal"):
+        raise ValueError(
+            "fmri.confound_filtering must be 'sequential' or 'orthogonal', got "
+            f"{options['confound_filtering']!r}"
         )
     if options["lowpass_cutoff"] not in ("zero_phase_3db", "single_pass_3db"):
         raise ValueError(
@@ -345,7 +351,7 @@ def select_confounds(confounds: pd.DataFrame, columns: Sequence[str]) -> pd.Data
             "fix fmri.confounds."
         )
     selected = confounds[names].apply(pd.to_numeric, errors="coerce").astype(float)
-    values = selected.to_numpy()
+    values = selected.to_numpy(copy=True)
     for j, name in enumerate(names):
         bad = ~np.isfinite(values[:, j])
         if not bad.any():
@@ -532,7 +538,7 @@ def extract_roi_signals(
     signals : pandas.DataFrame
         One row per kept volume (index ``volume``: the 0-based index in the
         BOLD run), one column per atlas label that overlaps the mask, then
-        ``"Global signal"``. ``signals.attrs`` records ``targets`` (the
+        ``"global signal"``. ``signals.attrs`` records ``targets`` (the
         columns of the configured ROIs), ``kept_volumes``, ``n_volumes``,
         ``dropped_volumes``, ``regressors``, ``empty_rois``, ``lowpass``,
         ``nonfinite_voxels`` and ``tr``.
@@ -699,23 +705,21 @@ def extract_roi_signals(
     values = values[kept]
     if regressors is not None:
         regressors = regressors[kept]
-    values = regress_out(values, regressors, detrend_order=int(opts["detrend_order"]))
-
+    order_mode = opts["confound_filtering"]
     lowpass = None
+    filt = None
     if opts["lowpass_hz"] is not None:
-        sos, design = lowpass_sos(
-            sfreq=1.0 / tr,
-            cutoff=float(opts["lowpass_hz"]),
-            order=int(opts["lowpass_order"]),
-            cutoff_definition=opts["lowpass_cutoff"],
-        )
-        values = lowpass_filter(
-            values,
-            sfreq=1.0 / tr,
-            cutoff=float(opts["lowpass_hz"]),
-            order=int(opts["lowpass_order"]),
-            cutoff_definition=opts["lowpass_cutoff"],
-        )
+        filter_opts = {
+            "sfreq": 1.0 / tr,
+            "cutoff": float(opts["lowpass_hz"]),
+            "order": int(opts["lowpass_order"]),
+            "cutoff_definition": opts["lowpass_cutoff"],
+        }
+        _, design = lowpass_sos(**filter_opts)
+
+        def filt(x):
+            return lowpass_filter(x, **filter_opts)
+
         lowpass = {
             "Type": "Butterworth",
             "Order": int(opts["lowpass_order"]),
@@ -725,6 +729,17 @@ def extract_roi_signals(
             "ZeroPhase": True,
             "Implementation": "scipy.signal.sosfiltfilt",
         }
+    detrend = int(opts["detrend_order"])
+    if filt is not None and order_mode == "orthogonal":
+        # Filter the regressors like the data, then regress (Lindquist et al. 2019): the
+        # output is orthogonal to the filtered regressors and stays low-passed.
+        values = regress_out(
+            filt(values), None if regressors is None else filt(regressors), detrend_order=detrend
+        )
+    else:
+        values = regress_out(values, regressors, detrend_order=detrend)
+        if filt is not None:
+            values = filt(values)
     values = normalize_signals(values, percentile=float(opts["normalize_percentile"]))
 
     frame = pd.DataFrame(values, columns=columns, index=pd.Index(kept, name="volume"))
@@ -735,7 +750,8 @@ def extract_roi_signals(
         dropped_volumes=np.setdiff1d(np.arange(n_volumes), kept).tolist(),
         n_volumes=int(n_volumes),
         regressors=regressor_names,
-        detrend_order=int(opts["detrend_order"]),
+        detrend_order=detrend,
+        confound_filtering=order_mode,
         empty_rois=empty,
         lowpass=lowpass,
         normalize_percentile=float(opts["normalize_percentile"]),
@@ -803,11 +819,13 @@ def run_roi_signals(
     Parameters
     ----------
     inputs : mapping
-        ``bold`` (fMRIPrep ``*_space-MNI..._desc-preproc_bold.nii.gz``),
+        ``preproc_bold`` (fMRIPrep ``*_space-MNI..._desc-preproc_bold.nii.gz``;
+        ``bold`` is used when ``preproc_bold`` is absent, and is otherwise the
+        raw BOLD whose sidecar backs up a missing preprocessed one),
         ``mask`` (``*_desc-brain_mask.nii.gz``), ``confounds``
         (``*_desc-confounds_timeseries.tsv``; may be None only when
         ``params["confounds"]`` is empty), optional ``bold_json`` (default:
-        the BOLD's sidecar next to it), optional ``atlas_maps`` and
+        the preprocessed BOLD's sidecar next to it), optional ``atlas_maps`` and
         ``atlas_labels`` (override ``params["atlas"]["maps"/"labels"]``).
     outputs : mapping
         ``timeseries``: ``<run>_atlas-DiFuMo64_timeseries.tsv``; optional
@@ -822,10 +840,15 @@ def run_roi_signals(
     """
     params_given = dict(params or {})
     opts = resolve_config(params_given)
-    bold = Path(inputs["bold"])
+    bold = Path(inputs.get("preproc_bold") or inputs["bold"])
     if not bold.is_file():
         raise FMRIInputError(f"BOLD file {bold} does not exist")
-    bold_json = inputs.get("bold_json") or sidecar_path(bold)
+    bold_json = inputs.get("bold_json")
+    if bold_json is None:
+        candidates = [sidecar_path(bold)]
+        if inputs.get("preproc_bold") and inputs.get("bold"):
+            candidates.append(sidecar_path(inputs["bold"]))  # the raw BOLD's sidecar
+        bold_json = next((c for c in candidates if c.is_file()), candidates[0])
     sidecar: dict[str, Any] = {}
     if Path(bold_json).is_file():
         sidecar = json.loads(Path(bold_json).read_text(encoding="utf-8"))
@@ -881,7 +904,12 @@ def run_roi_signals(
         raise FMRIInputError(f"{names}: {exc}") from exc
 
     attrs = frame.attrs
-    sources = {"bold": bold, "bold_json": bold_json, "mask": mask, "confounds": confounds_path}
+    sources = {
+        "preproc_bold": bold,
+        "bold_json": bold_json,
+        "mask": mask,
+        "confounds": confounds_path,
+    }
     sources.update(atlas_maps=atlas.maps, atlas_labels=atlas.labels_file)
     meta = {
         "Description": "DiFuMo ROI signals and global signal, motion-regressed, low-passed, "
@@ -899,6 +927,7 @@ def run_roi_signals(
         "EmptyRois": attrs["empty_rois"],
         "ConfoundRegressors": attrs["regressors"],
         "DetrendOrder": attrs["detrend_order"],
+        "ConfoundFiltering": attrs["confound_filtering"],
         "LowPassFilter": attrs["lowpass"],
         "Normalization": {
             "Method": "demean, divide by percentile of |x|",

@@ -1,0 +1,80 @@
+"""Model registry: ``build_model(name, **options)``.
+
+Registered names:
+
+``neurobolt``
+    LaBraM spatiotemporal branch + multi-scale spectral branch, head Linear(GELU(sum)).
+``labram``
+    Ablation: LaBraM branch only, head Linear(features) as LaBraM's own fine-tuning.
+``spectral``
+    Ablation: spectral branch only, head Linear(GELU(features)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from neurobolt.models.labram import LaBraMConfig, LaBraMEncoder, load_labram_checkpoint
+from neurobolt.models.neurobolt import NeuroBOLT, NeuroBOLTConfig, make_config
+from neurobolt.models.spectral import SpectralConfig, SpectralEncoder
+
+__all__ = [
+    "MODELS",
+    "LaBraMConfig",
+    "LaBraMEncoder",
+    "NeuroBOLT",
+    "NeuroBOLTConfig",
+    "SpectralConfig",
+    "SpectralEncoder",
+    "build_model",
+    "load_labram_checkpoint",
+    "make_config",
+]
+
+
+def _variant(branches: tuple[str, ...], head_activation: str) -> Callable[..., nn.Module]:
+    def build(preset: str = "paper", **options) -> nn.Module:
+        if "branches" in options and tuple(options["branches"]) != branches:
+            raise ValueError(
+                f"this model fixes branches={branches}; use 'neurobolt' to choose branches"
+            )
+        options["branches"] = branches
+        options.setdefault("head_activation", head_activation)
+        return NeuroBOLT(make_config(preset, **options))
+
+    return build
+
+
+def _neurobolt(preset: str = "paper", **options) -> nn.Module:
+    return NeuroBOLT(make_config(preset, **options))
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "neurobolt": _neurobolt,
+    "labram": _variant(("labram",), "none"),
+    "spectral": _variant(("spectral",), "gelu"),
+}
+
+
+def build_model(name: str, **options) -> nn.Module:
+    """Build a registered model.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`MODELS` (``"neurobolt"``, ``"labram"``, ``"spectral"``).
+    **options
+        ``preset`` (``"paper"`` default, or ``"tiny"``) and the overrides accepted by
+        :func:`neurobolt.models.neurobolt.make_config` (e.g. ``n_outputs=7``,
+        ``n_patches=16``, ``drop_path=0.1``, ``labram={"depth": 4}``).
+
+    Returns
+    -------
+    model : torch.nn.Module
+        Called as ``model(x, ch_names)`` with ``x`` (batch, n_channels, n_patches, 200).
+    """
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; registered models: {sorted(MODELS)}")
+    return MODELS[name](**options)

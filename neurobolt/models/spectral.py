@@ -1,0 +1,278 @@
+"""Multi-scale spectral encoder of NeuroBOLT, all channels in one batched pass.
+
+For every channel the magnitude STFT is taken at four scales (rectangular windows,
+n_fft = hop = 100, 200, 400, 800 samples, not centered, i.e. 0.5-4 s without overlap).
+Per scale a Linear maps the frequency bins to ``embed_dim`` and a Linear over the window
+axis maps that scale's number of windows to the finest scale's (32 for 16 s); the scales are
+summed. A learned channel embedding (indexed by the electrode's name through LaBraM's
+10-20 table, so an unseen channel never borrows another's embedding) and a sinusoidal
+position encoding of the window index are added, and all channel x window tokens go
+through a linear-attention transformer (softmax kernel: queries normalized over features,
+keys over tokens); the encoder returns the mean over tokens.
+
+The public implementation computes the STFTs in a Python loop over channels; here one
+``rfft`` per scale covers every channel of the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neurobolt.models.labram import LABRAM_CHANNELS, _IndexCache
+
+__all__ = ["SpectralConfig", "SpectralEncoder", "multiscale_spectra", "sinusoidal_positions"]
+
+
+@dataclass
+class SpectralConfig:
+    """Sizes and regularization of the multi-scale spectral encoder.
+
+    Attributes
+    ----------
+    embed_dim : int
+        Token width (200; must equal the LaBraM branch's when both are summed).
+    depth : int
+        Linear-attention transformer layers (4).
+    num_heads : int
+        Attention heads (8).
+    ff_mult : int
+        Feed-forward hidden width relative to ``embed_dim`` (4).
+    n_fft : tuple of int
+        Window lengths = hops of the STFT scales, in samples, finest first.
+    n_samples : int
+        Samples per channel of one input window (3200 = 16 s at 200 Hz); must be a
+        multiple of every ``n_fft``.
+    dropout : float
+        Dropout on the attention sub-layer's output (0.2).
+    pos_dropout : float
+        Dropout after adding the channel and position embeddings (0.1).
+    norm_eps : float
+        LayerNorm epsilon.
+    """
+
+    embed_dim: int = 200
+    depth: int = 4
+    num_heads: int = 8
+    ff_mult: int = 4
+    n_fft: tuple[int, ...] = (100, 200, 400, 800)
+    n_samples: int = 3200
+    dropout: float = 0.2
+    pos_dropout: float = 0.1
+    norm_eps: float = 1e-5
+
+    def __post_init__(self):
+        self.n_fft = tuple(int(n) for n in self.n_fft)
+        if not self.n_fft:
+            raise ValueError("SpectralConfig: n_fft needs at least one scale")
+        bad = [n for n in self.n_fft if n <= 0 or self.n_samples % n]
+        if bad:
+            raise ValueError(
+                f"SpectralConfig: n_samples ({self.n_samples}) must be a positive multiple of "
+                f"every n_fft; not of {bad}"
+            )
+        if self.embed_dim % self.num_heads:
+            raise ValueError(
+                f"SpectralConfig: embed_dim ({self.embed_dim}) must be divisible by num_heads "
+                f"({self.num_heads})"
+            )
+        for name in ("dropout", "pos_dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"SpectralConfig: {name} must be in [0, 1), got {value}")
+
+    @property
+    def n_windows(self) -> int:
+        """Tokens per channel (windows of the finest scale)."""
+        return self.n_samples // min(self.n_fft)
+
+
+def multiscale_spectra(x: torch.Tensor, n_fft) -> list[torch.Tensor]:
+    """Magnitude STFTs of every channel at several scales.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., n_samples)
+        Signals; any leading dimensions (batch, channels) are kept.
+    n_fft : sequence of int
+        Window length = hop of each scale (rectangular window, not centered).
+
+    Returns
+    -------
+    spectra : list of Tensor
+        One tensor per scale, shaped (..., n_samples // n, n // 2 + 1): windows x
+        frequency bins, equal to ``torch.stft(..., n_fft=n, hop_length=n, center=False)``
+        transposed, in absolute value.
+    """
+    n_samples = x.shape[-1]
+    out = []
+    for n in n_fft:
+        n_win = n_samples // n
+        frames = x[..., : n_win * n].reshape(*x.shape[:-1], n_win, n)
+        out.append(torch.fft.rfft(frames, dim=-1).abs())
+    return out
+
+
+def sinusoidal_positions(n_positions: int, dim: int) -> torch.Tensor:
+    """Transformer sine/cosine position encoding, (n_positions, dim); even columns sine."""
+    position = torch.arange(n_positions, dtype=torch.float64)[:, None]
+    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float64) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(n_positions, dim, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(position * div)
+    pe[:, 1::2] = torch.cos(position * div)[:, : dim // 2]
+    return pe.float()
+
+
+class LinearAttention(nn.Module):
+    """Non-causal linear attention: softmax(q) over features, softmax(k) over tokens."""
+
+    def __init__(self, dim: int, num_heads: int, dropout: float):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.proj = nn.Linear(dim, dim)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        qkv = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, N, hd)
+        q = q.softmax(dim=-1) * self.head_dim**-0.5
+        k = k.softmax(dim=-2)
+        context = k.transpose(-2, -1) @ v  # (B, H, hd, hd)
+        out = (q @ context).transpose(1, 2).reshape(b, n, d)
+        out = self.proj(out)
+        if self.training and self.dropout > 0:
+            out = F.dropout(out, self.dropout, training=True)
+        return out
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class LinearBlock(nn.Module):
+    """Pre-norm residual block: x + attn(LN(x)), then x + ff(LN(x))."""
+
+    def __init__(self, cfg: SpectralConfig):
+        super().__init__()
+        dim = cfg.embed_dim
+        self.norm1 = nn.LayerNorm(dim, eps=cfg.norm_eps)
+        self.attn = LinearAttention(dim, cfg.num_heads, cfg.dropout)
+        self.norm2 = nn.LayerNorm(dim, eps=cfg.norm_eps)
+        self.ff = FeedForward(dim, dim * cfg.ff_mult)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.ff(self.norm2(x))
+
+
+class SpectralEncoder(nn.Module):
+    """NeuroBOLT's multi-scale spectral encoder.
+
+    Parameters
+    ----------
+    config : SpectralConfig | None
+        Sizes and regularization; the paper's when None.
+
+    Notes
+    -----
+    Input ``x`` is (batch, n_channels, n_patches, patch) or (batch, n_channels, n_samples)
+    with ``n_patches * patch == config.n_samples``; ``ch_names`` names the channels.
+    :meth:`forward_features` returns (batch, embed_dim).
+    """
+
+    def __init__(self, config: SpectralConfig | None = None):
+        super().__init__()
+        cfg = config if config is not None else SpectralConfig()
+        self.config = cfg
+        dim = cfg.embed_dim
+        n_win = cfg.n_windows
+        self.freq_proj = nn.ModuleList([nn.Linear(n // 2 + 1, dim) for n in cfg.n_fft])
+        self.window_proj = nn.ModuleList([nn.Linear(cfg.n_samples // n, n_win) for n in cfg.n_fft])
+        self.channel_embed = nn.Embedding(len(LABRAM_CHANNELS), dim)
+        self.register_buffer("positions", sinusoidal_positions(n_win, dim), persistent=False)
+        self.blocks = nn.ModuleList([LinearBlock(cfg) for _ in range(cfg.depth)])
+        self._indices = _IndexCache()
+        self._encode_impl = self._encode
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """As NeuroBOLT: truncated normal (std 0.02) linear weights, zero biases, unit
+        LayerNorms; the channel embedding keeps nn.Embedding's N(0, 1)."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        nn.init.normal_(self.channel_embed.weight)
+
+    def enable_compile(self, **kwargs) -> None:
+        """Compile the tensor part of the forward pass with ``torch.compile``."""
+        self._encode_impl = torch.compile(self._encode, **kwargs)
+
+    def _check_input(self, x: torch.Tensor, ch_names) -> torch.Tensor:
+        if x.ndim == 4:
+            x = x.reshape(x.shape[0], x.shape[1], -1)
+        if x.ndim != 3 or x.shape[-1] != self.config.n_samples:
+            raise ValueError(
+                f"Spectral encoder input must hold {self.config.n_samples} samples per channel "
+                f"((batch, channels, patches, patch) or (batch, channels, samples)); got shape "
+                f"{tuple(x.shape)}. Set n_patches to the window length in patches."
+            )
+        if len(ch_names) != x.shape[1]:
+            raise ValueError(f"x has {x.shape[1]} channels but ch_names names {len(ch_names)}")
+        return x
+
+    def embed(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Tokens (batch, n_channels * n_windows, embed_dim) before the transformer."""
+        b, c, _ = x.shape
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            spectra = multiscale_spectra(x.float(), self.config.n_fft)
+        tokens = None
+        for spec, freq_proj, window_proj in zip(
+            spectra, self.freq_proj, self.window_proj, strict=True
+        ):
+            h = freq_proj(spec)  # (B, C, W_s, D)
+            # Linear over the window axis: (W, W_s) @ (B, C, W_s, D) -> (B, C, W, D)
+            h = torch.matmul(window_proj.weight, h) + window_proj.bias[:, None]
+            tokens = h if tokens is None else tokens + h
+        emb = self.channel_embed(idx)[:, None, :] + self.positions[None]  # (C, W, D)
+        tokens = tokens + emb
+        if self.training and self.config.pos_dropout > 0:
+            tokens = F.dropout(tokens, self.config.pos_dropout, training=True)
+        return tokens.reshape(b, -1, tokens.shape[-1])
+
+    def _encode(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        h = self.embed(x, idx)
+        for block in self.blocks:
+            h = block(h)
+        return h.mean(dim=1)
+
+    def forward_features(self, x: torch.Tensor, ch_names) -> torch.Tensor:
+        """Pooled features (batch, embed_dim) of windows ``x`` with channels ``ch_names``."""
+        x = self._check_input(x, ch_names)
+        return self._encode_impl(x, self._indices(ch_names, x.device))
+
+    def forward(self, x: torch.Tensor, ch_names) -> torch.Tensor:
+        return self.forward_features(x, ch_names)
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameter names exempt from weight decay: embeddings, norms, biases."""
+        names = {"channel_embed.weight"}
+        names.update(n for n, p in self.named_parameters() if p.ndim <= 1)
+        return names

@@ -1,0 +1,36 @@
+"""Shared fixtures: one small simulated dataset per test session."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from neurobolt.simulate import planned_runs, simulate_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Small but complete: 2 subjects, the first with two sessions (3 runs), 2 min each.
+SMALL = {"n_subjects": 2, "n_two_session": 1, "duration_s": 120.0, "seed": 7}
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory) -> Path:
+    """A simulated BIDS dataset under a path with a space and a non-ASCII character."""
+    root = tmp_path_factory.mktemp("sim") / "bids dätaset"
+    simulate_dataset(root, progress=False, **SMALL)
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_runs():
+    """The runs :data:`SMALL` simulates."""
+    return planned_runs(n_subjects=SMALL["n_subjects"], n_two_session=SMALL["n_two_session"])
+
+
+@pytest.fixture(scope="session")
+def simulation_record(small_dataset) -> dict:
+    """The dataset's ``simulation.json``."""
+    path = small_dataset / "derivatives" / "simulation" / "simulation.json"
+    return json.loads(path.read_text(encoding="utf-8"))
