@@ -185,7 +185,10 @@ def find_runs(
                     "EEG recording without a BOLD run with the same entities (skipped)",
                     "expected "
                     + str(
-                        eeg.copy().update(datatype="func", suffix="bold", extension=".nii.gz").fpath
+                        eeg.copy()
+                        .update(check=False)
+                        .update(datatype="func", suffix="bold", extension=".nii.gz")
+                        .fpath
                     ),
                 )
             )
