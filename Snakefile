@@ -12,6 +12,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/bids.smk"
+include: "workflow/rules/fmri.smk"
 
 
 rule all:

@@ -22,7 +22,9 @@ download:
   TSV with the 6 rigid-body parameters, their derivatives (first row ``n/a``)
   and non-steady-state outlier columns.
 * Ground truth under ``derivatives/simulation/``: the clean EEG at 200 Hz
-  (FIF), the true R-peaks, the noise-free ROI signals, the atlas, and
+  (FIF), the true R-peaks, the ROI signals' EEG-coupled part (``desc-truth``)
+  and their full neural signal without motion and thermal noise
+  (``desc-neural``), the atlas, and
   ``simulation.json`` with every parameter, the seed and each ROI's ceiling
   (the best Pearson R any EEG-based prediction can reach).
 """
@@ -158,7 +160,7 @@ ROI_CENTRES = {
     "Precuneus anterior": [(0, -55, 45)],
     "Putamen": [(-25, 5, 0), (25, 5, 0)],
     "Thalamus": [(-10, -18, 8), (10, -18, 8)],
-    "Cerebellum Crus II": [(-30, -80, -45), (30, -80, -45)],
+    "Cerebellum Crus II": [(-28, -60, -25), (28, -60, -25)],
 }
 
 SPACE = "MNI152NLin6Asym"
@@ -279,6 +281,7 @@ def run_files(bids_root: str | Path, run: SimRun, *, space: str = SPACE) -> dict
         "truth_eeg": truth / "eeg" / f"{s}_desc-clean_eeg.fif",
         "truth_rpeaks": truth / "eeg" / f"{s}_desc-rpeaks_events.tsv",
         "truth_rois": truth / "func" / f"{s}_desc-truth_timeseries.tsv",
+        "neural_rois": truth / "func" / f"{s}_desc-neural_timeseries.tsv",
     }
 
 
@@ -476,7 +479,8 @@ class _RunData:
     r_peaks: np.ndarray  # true R-peak samples
     features: dict  # rhythm -> band power at the volume onsets (HRF-convolved)
     bold: np.ndarray  # (x, y, z, t) float32
-    truth: pd.DataFrame  # noise-free ROI signals per volume
+    truth: pd.DataFrame  # EEG-coupled (predictable) part of each ROI signal, per volume
+    neural: pd.DataFrame  # coupled part + neural noise: the ROI signal without motion/thermal noise
     ceiling: dict  # ROI -> Pearson R between truth and truth + neural noise
     confounds: pd.DataFrame
 
@@ -711,7 +715,8 @@ def _simulate_bold(params: SimParams, rng, feats, grid):
         for label in truth
     }
     confounds = _confounds(motion, bold_vox, mask, n_dummy=params.n_dummy)
-    return bold, pd.DataFrame(truth), ceiling, confounds
+    neural = pd.DataFrame({label: truth[label] + noise[label] for label in truth})
+    return bold, pd.DataFrame(truth), neural, ceiling, confounds
 
 
 def _residual(y, confounds):
@@ -931,9 +936,11 @@ def simulate_run(params: SimParams, run: SimRun, *, grid, progress=None) -> _Run
     rng = np.random.default_rng(seed)
     progress = progress or tqdm(total=6, disable=True)
     raw, clean_200, onsets, r_peaks, feats = _simulate_eeg(params, run, rng, progress)
-    bold, truth, ceiling, confounds = _simulate_bold(params, rng, feats, grid)
+    bold, truth, neural, ceiling, confounds = _simulate_bold(params, rng, feats, grid)
     progress.update(1)
-    return _RunData(raw, clean_200, onsets, r_peaks, feats, bold, truth, ceiling, confounds)
+    return _RunData(
+        raw, clean_200, onsets, r_peaks, feats, bold, truth, neural, ceiling, confounds
+    )
 
 
 def simulate_dataset(
@@ -1022,10 +1029,8 @@ def simulate_dataset(
         with tqdm(total=7, desc=f"simulate {run.stem}", disable=not progress, leave=False) as bar:
             data = simulate_run(params, run, grid=grid, progress=bar)
             _write_eeg(data.raw, data.onsets, params, run, files)
-            logger.info("wrote %s", files["vhdr"])
             _write_bold(data.bold, mask, params, run, files, affine)
             _write_tsv(files["confounds"], data.confounds)
-            logger.info("wrote %s", files["preproc_bold"])
             with atomic_path(files["truth_eeg"]) as tmp:
                 data.clean_200.save(tmp, verbose=False)
             onset_s = data.r_peaks / params.sfreq
@@ -1036,7 +1041,9 @@ def simulate_dataset(
                 ),
             )
             _write_tsv(files["truth_rois"], data.truth)
-            logger.info("wrote ground truth for %s", run.stem)
+            _write_tsv(files["neural_rois"], data.neural)
+            for path in files.values():
+                logger.info("wrote %s", path)
             bar.update(1)
         record["runs"][run.stem] = {
             "subject": run.subject,

@@ -67,6 +67,20 @@ def test_demo_config_validates_and_defaults_fill_in():
     assert sparse["results_dir"] == "results"
 
 
+def _defaults(schema):
+    return {
+        key: _defaults(sub) if sub.get("type") == "object" else sub["default"]
+        for key, sub in schema.get("properties", {}).items()
+    }
+
+
+def test_schema_defaults_equal_the_library_defaults():
+    from neurobolt.fmri.signals import DEFAULTS as FMRI
+
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"]
+    assert _defaults(schema["fmri"]) == FMRI
+
+
 def test_unknown_or_misspelled_keys_are_refused_by_name(tmp_path):
     out = _snakemake("-n", "--cores", "1", "--config", "bogus_key=1")
     assert out.returncode != 0

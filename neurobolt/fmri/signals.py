@@ -9,7 +9,10 @@ Pipeline of :func:`extract_roi_signals` (one BOLD run, already in an MNI space):
    columns) are dropped; the indices of the kept volumes are recorded;
 3. the motion regressors (the 6 rigid-body parameters by default) and a
    polynomial trend are regressed out;
-4. a zero-phase Butterworth low-pass (5th order, 0.15 Hz by default);
+4. a zero-phase Butterworth low-pass (5th order, 0.15 Hz by default). With
+   ``confound_filtering="orthogonal"`` the regressors are low-passed too and
+   the regression happens after the filter (Lindquist et al. 2019), so the
+   filter cannot bring motion-correlated variance back;
 5. each column is demeaned and divided by the 95th percentile of its ``|x|``.
 
 :func:`run_roi_signals` adds the file checks (MNI space, TR in sidecar vs

@@ -1,5 +1,6 @@
 """Config validation, run discovery and input functions shared by every rule."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -104,6 +105,51 @@ def raw_inputs(wildcards):
     return [RUNS[name][key] for name in sorted(RUNS) for key in keys]
 
 
+ATLAS = f"DiFuMo{config['fmri']['atlas']['dimension']}"
+
+
+wildcard_constraints:
+    run="|".join(re.escape(name) for name in RUNS) or "no-run",
+    subdir=r"sub-[^/]+(/ses-[^/]+)?",
+
+
+def run_dir(name):
+    """``sub-XX[/ses-YY]`` of a run (from its name)."""
+    entities = dict(part.split("-", 1) for part in name.split("_"))
+    parts = [f"{k}-{entities[k]}" for k in ("sub", "ses") if k in entities]
+    return Path(*parts)
+
+
+def run_output(name, datatype, suffix):
+    """Path of a per-run derivative: results/sub-XX[/ses-YY]/<datatype>/<run>_<suffix>."""
+    return RESULTS / run_dir(name) / datatype / f"{name}_{suffix}"
+
+
+def roi_signals_inputs(wildcards):
+    """fMRIPrep files of the run, and the simulator's atlas when it stands in for DiFuMo."""
+    files = RUNS[wildcards.run]
+    inputs = {k: files[k] for k in ("preproc_bold", "mask", "confounds")}
+    inputs["bold"] = files["bold"]
+    atlas = config["fmri"]["atlas"]
+    if SIMULATE and not (atlas["maps"] or atlas["labels"]):
+        sim_atlas = nbsim.atlas_files(BIDS_ROOT)
+        inputs.update(atlas_maps=sim_atlas["maps"], atlas_labels=sim_atlas["labels"])
+    return inputs
+
+
+def roi_signals_mem_mb(wildcards, input, attempt):
+    """Memory for one run: ~3x the BOLD held as float32 (compressed ~2x on disk), + 1 GB."""
+    size_mb = (
+        Path(input.preproc_bold).stat().st_size / 1e6
+        if Path(input.preproc_bold).exists()
+        else 200
+    )
+    return int(1000 + 6 * 2 * size_mb) * attempt
+
+
 def final_outputs():
     """What `snakemake` with no target builds."""
-    return [RESULTS / "dataset_description.json", RESULTS / "runs.tsv"]
+    roi_tables = [
+        run_output(name, "func", f"atlas-{ATLAS}_timeseries.tsv") for name in RUNS
+    ]
+    return [RESULTS / "dataset_description.json", RESULTS / "runs.tsv", *roi_tables]

@@ -1,0 +1,24 @@
+"""fMRI stage: DiFuMo ROI signals, global signal, motion regression, low-pass, normalisation."""
+
+
+rule roi_signals:
+    input:
+        unpack(roi_signals_inputs),
+    output:
+        timeseries=RESULTS
+        / "{subdir}"
+        / "func"
+        / f"{{run}}_atlas-{ATLAS}_timeseries.tsv",
+        sidecar=RESULTS / "{subdir}" / "func" / f"{{run}}_atlas-{ATLAS}_timeseries.json",
+    log:
+        "logs/roi_signals/{subdir}/{run}.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=roi_signals_mem_mb,
+        runtime=30,
+    params:
+        cfg=config["fmri"],
+    script:
+        "../scripts/roi_signals.py"
