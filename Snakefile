@@ -13,6 +13,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/bids.smk"
 include: "workflow/rules/fmri.smk"
+include: "workflow/rules/store.smk"
 
 
 rule all:

@@ -76,9 +76,11 @@ def _defaults(schema):
 
 def test_schema_defaults_equal_the_library_defaults():
     from neurobolt.fmri.signals import DEFAULTS as FMRI
+    from neurobolt.store import DEFAULTS as STORE
 
     schema = yaml.safe_load(SCHEMA.read_text())["properties"]
     assert _defaults(schema["fmri"]) == FMRI
+    assert _defaults(schema["store"]) == STORE
 
 
 def test_unknown_or_misspelled_keys_are_refused_by_name(tmp_path):

@@ -147,6 +147,12 @@ def roi_signals_mem_mb(wildcards, input, attempt):
     return int(1000 + 6 * 2 * size_mb) * attempt
 
 
+def windows_mem_mb(wildcards, input, attempt):
+    """Memory for one store: the cleaned EEG read as float64 three times over, + 1 GB."""
+    size_mb = Path(input.eeg).stat().st_size / 1e6 if Path(input.eeg).exists() else 200
+    return int(1000 + 6 * size_mb) * attempt
+
+
 def final_outputs():
     """What `snakemake` with no target builds."""
     roi_tables = [

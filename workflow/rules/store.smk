@@ -1,0 +1,21 @@
+"""Window store: the cleaned EEG, the volume onsets and the ROI targets in one HDF5 per run."""
+
+
+rule windows:
+    input:
+        eeg=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_eeg.fif",
+        rois=RESULTS / "{subdir}" / "func" / f"{{run}}_atlas-{ATLAS}_timeseries.tsv",
+    output:
+        store=RESULTS / "{subdir}" / "func" / "{run}_windows.h5",
+    log:
+        "logs/windows/{subdir}/{run}.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=windows_mem_mb,
+        runtime=10,
+    params:
+        cfg=config["store"],
+    script:
+        "../scripts/windows.py"
