@@ -1,0 +1,178 @@
+"""Leak-free train / validation / test splits.
+
+Intra-subject (one scan): contiguous blocks in time, test last, validation
+before it, training first, with a gap of ``ceil(gap_s / TR)`` volumes between
+the blocks; a training window whose EEG overlaps a validation or test
+window's EEG is excluded as well. Inter-subject (many scans): whole scans,
+grouped by subject so that no subject straddles two sets, drawn with a fixed
+seed or read from an explicit table. Every split is written to a TSV next to
+the model so anyone can audit it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .provenance import write_text
+
+SETS = ("train", "val", "test")
+
+
+def intra_split(
+    onsets: np.ndarray,
+    valid: np.ndarray,
+    *,
+    tr: float,
+    sfreq: float,
+    window_s: float = 16.0,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    gap_s: float = 20.0,
+) -> np.ndarray:
+    """Label every volume row of one scan ``train``, ``val``, ``test``, ``gap`` or ``invalid``.
+
+    Parameters
+    ----------
+    onsets : ndarray of int, shape (n_volumes,)
+        EEG sample of each volume's onset (the store's ``/onsets``), in time order.
+    valid : ndarray of bool, shape (n_volumes,)
+        Whether a full window of EEG precedes the onset.
+    tr, sfreq, window_s : float
+        Repetition time (s), EEG rate (Hz) and window length (s).
+    fractions : (float, float, float)
+        Train, validation and test shares of the valid volumes. Validation and test
+        get their share; training gets what is left after both gaps.
+    gap_s : float
+        Seconds between the blocks; ``ceil(gap_s / tr)`` volumes are left out there.
+
+    Returns
+    -------
+    labels : ndarray of str, shape (n_volumes,)
+        ``invalid`` (no full window), ``gap`` (between blocks, or a training window
+        whose EEG overlaps a validation/test window), or the set name.
+    """
+    onsets = np.asarray(onsets)
+    valid = np.asarray(valid, dtype=bool)
+    if not np.all(np.diff(onsets) > 0):
+        raise ValueError("volume onsets must increase")
+    if not math.isclose(sum(fractions), 1.0, abs_tol=1e-6) or min(fractions) < 0:
+        raise ValueError(f"split fractions must be >= 0 and sum to 1, got {fractions}")
+    rows = np.flatnonzero(valid)
+    n = rows.size
+    gap = math.ceil(gap_s / tr - 1e-9)
+    n_test = int(round(fractions[2] * n))
+    n_val = int(round(fractions[1] * n))
+    n_train = n - n_test - n_val - 2 * gap
+    if min(n_train, n_val, n_test) < 1:
+        raise ValueError(
+            f"{n} valid volumes are too few for a {fractions} split with {gap}-volume gaps"
+            f" ({gap_s} s at TR {tr} s): {n_train} train, {n_val} val, {n_test} test"
+        )
+    labels = np.full(onsets.shape, "invalid", dtype=object)
+    labels[rows] = "gap"
+    labels[rows[:n_train]] = "train"
+    labels[rows[n_train + gap : n_train + gap + n_val]] = "val"
+    labels[rows[n - n_test :]] = "test"
+    # No training window may share EEG samples with a validation or test window.
+    window = int(round(window_s * sfreq))
+    held_out = onsets[np.isin(labels, ("val", "test"))]
+    starts = onsets - window
+    for i in np.flatnonzero(labels == "train"):
+        if np.any((starts[i] < held_out) & (onsets[i] > held_out - window)):
+            labels[i] = "gap"
+    return labels.astype(str)
+
+
+def inter_split(
+    scans: pd.DataFrame,
+    *,
+    counts: Sequence[int] | None = None,
+    fractions: Sequence[float] = (0.6, 0.2, 0.2),
+    seed: int = 0,
+) -> pd.Series:
+    """Assign whole scans to train / val / test, keeping every subject in one set.
+
+    Parameters
+    ----------
+    scans : DataFrame
+        One row per scan with columns ``scan`` and ``subject``.
+    counts : (int, int, int) | None
+        Wanted scans per set (e.g. 18, 5, 6 as in the paper); they must add up to the
+        number of scans. ``None`` uses ``fractions``.
+    fractions : (float, float, float)
+        Shares of scans per set when ``counts`` is None.
+    seed : int
+        Seed of the subject shuffle.
+
+    Returns
+    -------
+    split : Series
+        Indexed by scan, values in ``train``, ``val``, ``test``.
+
+    Notes
+    -----
+    Subjects are shuffled with ``seed`` and placed, largest first, into the set
+    that still lacks the most scans. With subjects of several scans the
+    counts may be missed by one where no grouping reaches them exactly.
+    """
+    n = len(scans)
+    if counts is None:
+        raw = np.asarray(fractions, float) * n
+        counts = np.floor(raw).astype(int)
+        for i in np.argsort(-(raw - counts))[: n - counts.sum()]:
+            counts[i] += 1
+    counts = [int(c) for c in counts]
+    if sum(counts) != n:
+        raise ValueError(f"split counts {counts} do not add up to the {n} scans")
+    sizes = scans.groupby("subject")["scan"].count()
+    if sizes.size < 3 and min(counts) > 0:
+        raise ValueError(f"{sizes.size} subject(s) cannot fill three subject-disjoint sets")
+    rng = np.random.default_rng(seed)
+    order = list(sizes.index[rng.permutation(sizes.size)])
+    order.sort(key=lambda s: -sizes[s])  # stable: shuffled within equal sizes
+    need = dict(zip(SETS, counts, strict=True))
+    assign = {}
+    for subject in order:
+        fits = [s for s in SETS if need[s] >= sizes[subject]]
+        target = max(fits or SETS, key=lambda s: (need[s], -SETS.index(s)))
+        assign[subject] = target
+        need[target] -= sizes[subject]
+    return pd.Series(
+        [assign[s] for s in scans["subject"]], index=scans["scan"].to_numpy(), name="split"
+    )
+
+
+def read_split_table(path: str | os.PathLike, scans: Sequence[str]) -> pd.Series:
+    """Read an explicit inter-subject split (TSV with columns ``scan`` and ``split``).
+
+    Every scan must be listed once, with a set name from ``train``, ``val``, ``test``.
+    """
+    table = pd.read_csv(path, sep="\t", dtype=str)
+    if not {"scan", "split"} <= set(table.columns):
+        raise ValueError(f"{path}: needs columns 'scan' and 'split', has {list(table.columns)}")
+    bad = sorted(set(table["split"]) - set(SETS))
+    if bad:
+        raise ValueError(f"{path}: unknown set name(s) {bad}; use train, val or test")
+    dup = table["scan"][table["scan"].duplicated()].tolist()
+    missing = sorted(set(scans) - set(table["scan"]))
+    if dup or missing:
+        raise ValueError(f"{path}: scans listed twice {dup}; scans not listed {missing}")
+    return table.set_index("scan")["split"].loc[list(scans)]
+
+
+def check_grouped(split: pd.Series, subjects: Mapping[str, str]) -> None:
+    """Raise if any subject has scans in two sets."""
+    frame = pd.DataFrame({"split": split, "subject": [subjects[s] for s in split.index]})
+    mixed = frame.groupby("subject")["split"].nunique()
+    if (mixed > 1).any():
+        raise ValueError(f"subjects in more than one set: {sorted(mixed.index[mixed > 1])}")
+
+
+def write_split(path: str | os.PathLike, table: pd.DataFrame) -> Path:
+    """Write a split table as TSV (atomically)."""
+    return write_text(path, table.to_csv(sep="\t", index=False))

@@ -1,0 +1,96 @@
+"""Splits never share volumes, keep their gaps, never overlap in EEG, never split a subject."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neurobolt import splits
+
+SFREQ, TR = 200.0, 2.1
+STEP = int(TR * SFREQ)
+
+
+def _scan(n=171, first=2000):
+    onsets = first + STEP * np.arange(n)
+    return onsets, onsets - 3200 >= 0
+
+
+def test_intra_split_blocks_gaps_and_shares():
+    onsets, valid = _scan()
+    labels = splits.intra_split(onsets, valid, tr=TR, sfreq=SFREQ)
+    n_valid = valid.sum()
+    assert (labels[~valid] == "invalid").all()
+    train, val, test = (np.flatnonzero(labels == s) for s in splits.SETS)
+    assert len(val) == round(0.1 * n_valid) and len(test) == round(0.1 * n_valid)
+    # Contiguous, ordered in time: train < val < test.
+    for block in (train, val, test):
+        assert np.all(np.diff(block) == 1)
+    assert train.max() < val.min() and val.max() < test.min()
+    gap = int(np.ceil(20 / TR))  # 10 volumes
+    assert val.min() - train.max() - 1 >= gap
+    assert test.min() - val.max() - 1 >= gap
+    assert len(set(train) | set(val) | set(test)) == len(train) + len(val) + len(test)
+
+
+@pytest.mark.parametrize("gap_s", [0.0, 4.2, 20.0])
+def test_no_training_window_overlaps_a_held_out_window(gap_s):
+    onsets, valid = _scan(120)
+    labels = splits.intra_split(onsets, valid, tr=TR, sfreq=SFREQ, gap_s=gap_s)
+    held = onsets[np.isin(labels, ("val", "test"))]
+    for t in onsets[labels == "train"]:
+        # window [t - 3200, t) vs [h - 3200, h): disjoint
+        assert np.all((t <= held - 3200) | (t - 3200 >= held))
+    if gap_s < 16:  # the overlap rule, not the gap, removed windows here
+        assert (labels == "gap").sum() > 2 * np.ceil(gap_s / TR)
+
+
+def test_too_short_scans_are_refused():
+    onsets, valid = _scan(25)  # 22 valid volumes: 2 x 10 gap volumes leave no room
+    with pytest.raises(ValueError, match="too few"):
+        splits.intra_split(onsets, valid, tr=TR, sfreq=SFREQ)
+
+
+def _scans():
+    # 22 subjects, 7 with two scans: 29 scans as in the paper.
+    rows = []
+    for s in range(22):
+        for ses in range(2 if s < 7 else 1):
+            rows.append({"scan": f"sub-{s:02d}_ses-{ses + 1:02d}", "subject": f"{s:02d}"})
+    return pd.DataFrame(rows)
+
+
+def test_inter_split_is_grouped_by_subject_seeded_and_counted():
+    scans = _scans()
+    split = splits.inter_split(scans, counts=(18, 5, 6), seed=3)
+    subjects = dict(zip(scans["scan"], scans["subject"], strict=True))
+    splits.check_grouped(split, subjects)
+    counts = split.value_counts()
+    assert abs(counts["train"] - 18) <= 1 and abs(counts["val"] - 5) <= 1
+    assert counts.sum() == 29
+    again = splits.inter_split(scans, counts=(18, 5, 6), seed=3)
+    pd.testing.assert_series_equal(split, again)
+    other = splits.inter_split(scans, counts=(18, 5, 6), seed=4)
+    assert not split.equals(other)
+    with pytest.raises(ValueError, match="do not add up"):
+        splits.inter_split(scans, counts=(18, 5, 5))
+
+
+def test_check_grouped_catches_a_straddling_subject():
+    split = pd.Series({"a1": "train", "a2": "test", "b1": "val"})
+    with pytest.raises(ValueError, match=r"\['a'\]"):
+        splits.check_grouped(split, {"a1": "a", "a2": "a", "b1": "b"})
+
+
+def test_explicit_split_table(tmp_path):
+    path = tmp_path / "split.tsv"
+    pd.DataFrame({"scan": ["x", "y", "z"], "split": ["train", "val", "test"]}).to_csv(
+        path, sep="\t", index=False
+    )
+    assert splits.read_split_table(path, ["z", "x"]).tolist() == ["test", "train"]
+    with pytest.raises(ValueError, match=r"not listed \['w'\]"):
+        splits.read_split_table(path, ["x", "w"])
+    pd.DataFrame({"scan": ["x"], "split": ["holdout"]}).to_csv(path, sep="\t", index=False)
+    with pytest.raises(ValueError, match="unknown set name"):
+        splits.read_split_table(path, ["x"])
