@@ -1,0 +1,364 @@
+"""Training: the paper's schedule, model selection on validation, resumable checkpoints.
+
+The loop in :func:`fit` reads top to bottom: for each epoch, shuffle the
+training windows with a per-epoch seed, step AdamW with a per-step
+warm-up + cosine learning rate and layer-wise decay, validate, keep the
+weights with the best validation R, and checkpoint everything needed to
+resume (model, optimizer, epoch, step, best metric and weights, RNG states)
+atomically. The test split is never given to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import random
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .provenance import atomic_path
+
+logger = logging.getLogger("neurobolt.train")
+
+
+@dataclass
+class TrainConfig:
+    """The ``train`` config section (the paper's values by default)."""
+
+    epochs: int = 20
+    batch_size_intra: int = 16
+    batch_size_inter: int = 64
+    lr: float = 3e-4
+    min_lr: float = 1e-6
+    warmup_epochs: int = 5
+    weight_decay: float = 0.05
+    layer_decay: float = 0.65
+    grad_clip: float | None = None
+    seed: int = 0
+    num_workers: int = 0
+    device: str = "auto"
+    gap_s: float = 20.0
+    intra_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    inter_counts: tuple[int, int, int] | None = None
+    inter_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    inter_split_file: str | None = None
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any] | None) -> TrainConfig:
+        """Build from a config section, refusing unknown keys by name."""
+        section = dict(section or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ValueError(f"unknown train option(s) {unknown}; known: {sorted(known)}")
+        for key in ("intra_fractions", "inter_counts", "inter_fractions"):
+            if section.get(key) is not None:
+                section[key] = tuple(section[key])
+        return cls(**section)
+
+
+# --------------------------------------------------------------------------------------------
+# Pieces (pure)
+# --------------------------------------------------------------------------------------------
+
+
+def lr_at(step: int, *, total_steps: int, warmup_steps: int, lr: float, min_lr: float) -> float:
+    """Learning rate at ``step``: linear warm-up from 0, then cosine from ``lr`` to ``min_lr``.
+
+    ``lr_at(0) = 0`` (when warming up), ``lr_at(warmup_steps) = lr`` and the cosine reaches
+    ``min_lr`` at ``step = total_steps``.
+    """
+    if step < warmup_steps:
+        return lr * step / warmup_steps
+    span = max(total_steps - warmup_steps, 1)
+    progress = min((step - warmup_steps) / span, 1.0)
+    return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def param_groups(model: nn.Module, *, weight_decay: float, layer_decay: float) -> list[dict]:
+    """AdamW parameter groups: no decay on norms/biases/embeddings, layer-wise lr scales.
+
+    A model may provide ``num_layers``, ``layer_id_for(name)`` and ``no_weight_decay()``
+    (the NeuroBOLT models do); otherwise every parameter gets scale 1 and only 1-D
+    parameters skip weight decay. Each group carries ``lr_scale``.
+    """
+    no_decay = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    n_layers = getattr(model, "num_layers", None)
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        decay = not (param.ndim <= 1 or name.endswith(".bias") or name in no_decay)
+        layer = model.layer_id_for(name) if n_layers is not None else 0
+        scale = layer_decay ** (n_layers + 1 - layer) if n_layers is not None else 1.0
+        group = groups.setdefault(
+            (layer, decay),
+            {"params": [], "weight_decay": weight_decay if decay else 0.0, "lr_scale": scale},
+        )
+        group["params"].append(param)
+    return list(groups.values())
+
+
+def pearson_r(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Pearson R per column of ``(n, k)`` arrays (0 where either column is constant)."""
+    pred = np.asarray(pred, float).reshape(len(pred), -1)
+    true = np.asarray(true, float).reshape(len(true), -1)
+    pc, tc = pred - pred.mean(0), true - true.mean(0)
+    denom = np.sqrt((pc**2).sum(0) * (tc**2).sum(0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (pc * tc).sum(0) / denom
+    return np.where(denom > 0, r, 0.0)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch; deterministic algorithms where available."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - libraries may draw from the legacy global RNG
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def rng_state() -> dict:
+    """Every RNG state training depends on (tensors and plain containers only)."""
+    _, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    state = {
+        "python": random.getstate(),
+        "numpy": [keys.tolist(), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping) -> None:
+    """Restore what :func:`rng_state` saved."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state(("MT19937", np.asarray(keys, np.uint32), pos, has_gauss, cached))  # noqa: NPY002
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, loader: DataLoader, ch_names, device
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and targets over a loader, in its order."""
+    model.eval()
+    preds, trues = [], []
+    for x, y in loader:
+        preds.append(model(x.to(device), ch_names).float().cpu().numpy())
+        trues.append(y.numpy())
+    return np.concatenate(preds), np.concatenate(trues)
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    """``torch.save`` to a temporary name, then move into place."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint with ``weights_only=True``; a damaged file is named and refused."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means a damaged file
+        raise RuntimeError(
+            f"{path}: the checkpoint cannot be read ({type(err).__name__}:"
+            f" {str(err).splitlines()[0]}); delete it"
+            " to restart training from scratch."
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------
+
+
+def fit(
+    model: nn.Module,
+    train_set: Dataset,
+    val_set: Dataset,
+    *,
+    ch_names: Sequence[str],
+    config: TrainConfig,
+    batch_size: int,
+    checkpoint: str | os.PathLike,
+    log_tsv: str | os.PathLike,
+    progress: bool = True,
+) -> dict:
+    """Train ``model`` and return the best (by validation R) weights and history.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Called as ``model(x, ch_names)`` -> (batch, n_outputs).
+    train_set, val_set : Dataset
+        ``(x, y)`` pairs. Nothing else is read; the test split is never passed here.
+    ch_names : sequence of str
+        Electrode names of ``x``'s channels.
+    config : TrainConfig
+        Schedule, optimiser and seed.
+    batch_size : int
+        Windows per step.
+    checkpoint : path-like
+        Written (atomically) after every epoch; when it exists, training resumes from it.
+    log_tsv : path-like
+        Per-epoch log: epoch, lr, train loss, val loss, val R.
+    progress : bool
+        A progress bar per epoch.
+
+    Returns
+    -------
+    result : dict
+        ``state_dict`` (best weights), ``best_epoch``, ``best_val_r`` (mean over outputs),
+        ``val_r`` (per output at the best epoch), ``history`` (list of per-epoch dicts).
+    """
+    device = pick_device(config.device)
+    seed_everything(config.seed)
+    model.to(device)
+    groups = param_groups(model, weight_decay=config.weight_decay, layer_decay=config.layer_decay)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.999))
+    steps_per_epoch = math.ceil(len(train_set) / batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = steps_per_epoch * config.warmup_epochs
+    val_loader = DataLoader(val_set, batch_size=batch_size, num_workers=config.num_workers)
+
+    start_epoch, step, history = 0, 0, []
+    best = {"val_r": -math.inf, "epoch": -1, "state_dict": None, "per_output": []}
+    if Path(checkpoint).exists():
+        state = load_checkpoint(checkpoint)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, step, history, best = (
+            state["epoch"] + 1,
+            state["step"],
+            state["history"],
+            state["best"],
+        )
+        set_rng_state(state["rng"])
+        logger.info("resuming from %s at epoch %d", checkpoint, start_epoch + 1)
+
+    for epoch in range(start_epoch, config.epochs):
+        # Shuffle with a per-epoch seed so that a resumed epoch sees the same order.
+        order = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        train_loader = DataLoader(
+            train_set,
+            batch_size=batch_size,
+            shuffle=True,
+            generator=order,
+            num_workers=config.num_workers,
+            drop_last=len(train_set) > batch_size,
+        )
+        model.train()
+        losses = []
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress)
+        for x, y in bar:
+            lr = lr_at(
+                step,
+                total_steps=total_steps,
+                warmup_steps=warmup_steps,
+                lr=config.lr,
+                min_lr=config.min_lr,
+            )
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group["lr_scale"]
+            pred = model(x.to(device), ch_names)
+            loss = nn.functional.mse_loss(pred.float(), y.to(device).float())
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"non-finite training loss ({loss.item()}) at epoch {epoch + 1}, step {step};"
+                    " lower train.lr or check the inputs for NaN/inf."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+
+        pred, true = predict(model, val_loader, ch_names, device)
+        val_r = pearson_r(pred, true)
+        row = {
+            "epoch": epoch + 1,
+            "lr": lr,
+            "train_loss": float(np.mean(losses)),
+            "val_loss": float(np.mean((pred - true) ** 2)),
+            "val_r": float(np.mean(val_r)),
+        }
+        history.append(row)
+        if row["val_r"] > best["val_r"]:
+            best = {
+                "val_r": row["val_r"],
+                "epoch": epoch + 1,
+                "per_output": val_r.tolist(),
+                "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            }
+        logger.info(
+            "epoch %d: train loss %.4f, val loss %.4f, val R %.3f",
+            epoch + 1,
+            row["train_loss"],
+            row["val_loss"],
+            row["val_r"],
+        )
+        _write_log(log_tsv, history)
+        save_checkpoint(
+            checkpoint,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "step": step,
+                "history": history,
+                "best": best,
+                "rng": rng_state(),
+                "config": asdict(config),
+            },
+        )
+    if best["state_dict"] is None:
+        raise RuntimeError("training ran no epoch: set train.epochs >= 1")
+    return {
+        "state_dict": best["state_dict"],
+        "best_epoch": best["epoch"],
+        "best_val_r": best["val_r"],
+        "val_r": best["per_output"],
+        "history": history,
+    }
+
+
+def _write_log(path, history: list[dict]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fid:
+        writer = csv.DictWriter(fid, fieldnames=list(history[0]), delimiter="\t")
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def warn_random_init(name: str) -> str:
+    """The warning given when a model starts from random weights."""
+    message = f"{name}: no pretrained LaBraM weights (model.labram_checkpoint is null): random init"
+    warnings.warn(message, stacklevel=2)
+    logger.warning(message)
+    return message

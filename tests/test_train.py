@@ -1,0 +1,142 @@
+"""Training loop: schedule formula, parameter groups, overfitting, exact resume, NaN refusal."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from neurobolt import train as tr
+from neurobolt.models import build_model
+
+CH = ["O1", "O2", "CZ", "FZ"]
+
+
+def test_schedule_matches_the_formula_at_its_landmarks():
+    kw = {"total_steps": 200, "warmup_steps": 50, "lr": 3e-4, "min_lr": 1e-6}
+    assert tr.lr_at(0, **kw) == 0.0
+    assert tr.lr_at(25, **kw) == pytest.approx(1.5e-4)
+    assert tr.lr_at(50, **kw) == pytest.approx(3e-4)
+    last = 1e-6 + 0.5 * (3e-4 - 1e-6) * (1 + math.cos(math.pi * 149 / 150))
+    assert tr.lr_at(199, **kw) == pytest.approx(last)
+    assert tr.lr_at(200, **kw) == pytest.approx(1e-6)
+    lrs = [tr.lr_at(s, **kw) for s in range(50, 201)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+
+
+def test_param_groups_decay_layers_and_skip_norms():
+    model = build_model("neurobolt", preset="tiny", n_outputs=1, n_patches=4)
+    groups = tr.param_groups(model, weight_decay=0.05, layer_decay=0.65)
+    n = model.num_layers
+    scales = sorted({g["lr_scale"] for g in groups})
+    assert scales[-1] == 1.0 and scales[0] == pytest.approx(0.65 ** (n + 1))
+    names = {id(p): name for name, p in model.named_parameters()}
+    for group in groups:
+        for p in group["params"]:
+            if p.ndim <= 1:
+                assert group["weight_decay"] == 0.0, names[id(p)]
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    head = [g for g in groups if any(p is model.head.weight for p in g["params"])][0]
+    assert head["lr_scale"] == 1.0 and head["weight_decay"] == 0.05
+
+
+def test_pearson_r():
+    x = np.arange(10.0)
+    np.testing.assert_allclose(tr.pearson_r(np.c_[x, x], np.c_[2 * x + 1, -x]), [1.0, -1.0])
+    assert tr.pearson_r(np.ones(5), x[:5])[0] == 0.0
+
+
+def _data(n=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, len(CH), 4, 200, generator=g)
+    y = x[:, 0, -1, :50].mean(dim=1, keepdim=True) * 3  # learnable from the EEG
+    return TensorDataset(x, y)
+
+
+def _fit(tmp_path, epochs, name="run", **kw):
+    torch.manual_seed(0)
+    model = build_model("neurobolt", preset="tiny", n_outputs=1, n_patches=4, drop_path=0.0)
+    config = tr.TrainConfig(epochs=epochs, warmup_epochs=1, lr=1e-3, seed=1, **kw)
+    result = tr.fit(
+        model,
+        _data(),
+        _data(16, seed=1),
+        ch_names=CH,
+        config=config,
+        batch_size=8,
+        checkpoint=tmp_path / f"{name}.ckpt",
+        log_tsv=tmp_path / f"{name}.tsv",
+        progress=False,
+    )
+    return model, result
+
+
+def test_fit_logs_selects_on_validation_and_resumes_exactly(tmp_path):
+    model, full = _fit(tmp_path, 4, "full")
+    log = pd.read_csv(tmp_path / "full.tsv", sep="\t")
+    assert list(log.columns) == ["epoch", "lr", "train_loss", "val_loss", "val_r"]
+    assert len(log) == 4 and log["train_loss"].iloc[-1] < log["train_loss"].iloc[0]
+    assert full["best_val_r"] == pytest.approx(log["val_r"].max())
+    # Interrupted after 2 epochs (as if killed), then rerun with the same checkpoint.
+    part_ckpt = tmp_path / "part.ckpt"
+    _fit_until(tmp_path, stop_after=2)
+    assert part_ckpt.exists()
+    _, resumed = _fit(tmp_path, 4, "part")
+    for key, value in full["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][key], value, rtol=0, atol=0)
+    assert resumed["history"] == full["history"]
+
+
+def _fit_until(tmp_path, stop_after):
+    """Run the 4-epoch training but die after ``stop_after`` epochs (checkpoint written)."""
+
+    class Killed(Exception):
+        pass
+
+    original = tr._write_log
+
+    def log_then_maybe_die(path, history):
+        original(path, history)
+        if len(history) == stop_after + 1:
+            raise Killed
+
+    tr._write_log = log_then_maybe_die
+    try:
+        with pytest.raises(Killed):
+            _fit(tmp_path, 4, "part")
+    finally:
+        tr._write_log = original
+
+
+def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
+    data = _data()
+    data.tensors[1][3] = float("nan")
+    model = build_model("neurobolt", preset="tiny", n_outputs=1, n_patches=4)
+    with pytest.raises(FloatingPointError, match="non-finite training loss"):
+        tr.fit(
+            model,
+            data,
+            _data(8),
+            ch_names=CH,
+            config=tr.TrainConfig(epochs=1, warmup_epochs=0),
+            batch_size=48,
+            checkpoint=tmp_path / "c.ckpt",
+            log_tsv=tmp_path / "l.tsv",
+            progress=False,
+        )
+
+
+def test_damaged_checkpoint_is_named(tmp_path):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match=r"bad\.ckpt.*delete it"):
+        tr.load_checkpoint(bad)
+
+
+def test_unknown_train_option_is_refused_by_name():
+    with pytest.raises(ValueError, match="epoch_count"):
+        tr.TrainConfig.from_section({"epoch_count": 3})
