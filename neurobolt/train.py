@@ -362,3 +362,163 @@ def warn_random_init(name: str) -> str:
     warnings.warn(message, stacklevel=2)
     logger.warning(message)
     return message
+
+
+# --------------------------------------------------------------------------------------------
+# Rule: one model per (scan, ROI) intra-subject, or per ROI across scans inter-subject
+# --------------------------------------------------------------------------------------------
+
+
+def scan_subject(store_path: str | os.PathLike) -> tuple[str, str]:
+    """``(scan, subject)`` from a store's file name ``sub-XX[_ses-YY]..._windows.h5``."""
+    scan = Path(store_path).name.removesuffix("_windows.h5")
+    subject = scan.split("_")[0].removeprefix("sub-")
+    return scan, subject
+
+
+def make_splits(stores: Sequence[str | os.PathLike], *, analysis: str, config: TrainConfig):
+    """Split tables: one row per store row (``scan, row, volume, onset_s, split``)."""
+    import pandas as pd
+
+    from .splits import check_grouped, inter_split, intra_split, read_split_table
+    from .store import WindowStore
+
+    scans = [scan_subject(p) for p in stores]
+    if analysis == "inter":
+        frame = pd.DataFrame(scans, columns=["scan", "subject"])
+        if config.inter_split_file:
+            by_scan = read_split_table(config.inter_split_file, frame["scan"])
+        else:
+            by_scan = inter_split(
+                frame,
+                counts=config.inter_counts,
+                fractions=config.inter_fractions,
+                seed=config.seed,
+            )
+        check_grouped(by_scan, dict(scans))
+    rows = []
+    for path, (scan, subject) in zip(stores, scans, strict=True):
+        with WindowStore(path) as store:
+            if analysis == "intra":
+                labels = intra_split(
+                    store.onsets,
+                    store.valid,
+                    tr=store.tr,
+                    sfreq=store.sfreq,
+                    window_s=store.window_s,
+                    fractions=config.intra_fractions,
+                    gap_s=config.gap_s,
+                )
+            else:
+                labels = np.where(store.valid, by_scan[scan], "invalid")
+            for row, label in enumerate(labels):
+                rows.append(
+                    {
+                        "scan": scan,
+                        "subject": subject,
+                        "row": row,
+                        "volume": int(store.volumes[row]),
+                        "onset_s": float(store.onsets[row] / store.sfreq),
+                        "split": str(label),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def datasets_for(stores, table, split: str, *, rois):
+    """A WindowDataset of one split's rows over the stores."""
+    from .store import WindowDataset
+
+    indices = [
+        table.loc[
+            (table["scan"] == scan_subject(p)[0]) & (table["split"] == split), "row"
+        ].to_numpy()
+        for p in stores
+    ]
+    keep = [i for i, rows in enumerate(indices) if rows.size]
+    return WindowDataset([stores[i] for i in keep], [indices[i] for i in keep], rois=rois)
+
+
+def _stack(dataset) -> tuple[np.ndarray, np.ndarray]:
+    loader = DataLoader(dataset, batch_size=256)
+    xs, ys = zip(*((x.numpy(), y.numpy()) for x, y in loader), strict=True)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def run_train(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
+    """Train one model (a registry model or a baseline) for one ROI and write ``model.pt``.
+
+    Parameters
+    ----------
+    inputs : mapping
+        ``stores``: the window store(s) — one for intra-subject, all scans for inter.
+    outputs : mapping
+        ``model`` (``model.pt``), ``splits`` (``splits.tsv``), ``log`` (``log.tsv``).
+    params : mapping
+        ``analysis`` (``intra``/``inter``), ``roi``, ``model_name``, ``model`` (the model
+        section: preset and options), ``train`` (the train section).
+    """
+    from .models import build_model, load_labram_checkpoint
+    from .models.baselines import RidgeBandpower
+    from .provenance import provenance, write_text
+
+    stores = [str(p) for p in np.atleast_1d(inputs["stores"])]
+    analysis, roi, name = params["analysis"], params["roi"], params["model_name"]
+    config = TrainConfig.from_section(params["train"])
+    table = make_splits(stores, analysis=analysis, config=config)
+    write_text(outputs["splits"], table.to_csv(sep="\t", index=False))
+    train_set = datasets_for(stores, table, "train", rois=[roi])
+    val_set = datasets_for(stores, table, "val", rois=[roi])
+    ch_names = train_set.ch_names
+    model_section = dict(params["model"])
+    checkpoint_path = model_section.pop("labram_checkpoint", None)
+    model_section.pop("name", None)
+    record = {
+        "analysis": analysis,
+        "roi": roi,
+        "model": name,
+        "ch_names": ch_names,
+        "n_train": len(train_set),
+        "n_val": len(val_set),
+        **provenance(params),
+    }
+    if name == "ridge_bandpower":
+        ridge = RidgeBandpower()
+        scores = ridge.fit(*_stack(train_set), *_stack(val_set))
+        write_text(
+            outputs["log"],
+            "alpha\tval_r\n" + "".join(f"{a:g}\t{r:.6f}\n" for a, r in scores.items()),
+        )
+        record.update(state_dict=ridge.state_dict(), best_val_r=scores[ridge.alpha], options={})
+    else:
+        n_patches = int(round(train_set[0][0].shape[1]))
+        options = {**model_section, "n_outputs": 1, "n_patches": n_patches}
+        model = build_model(name, **options)
+        if checkpoint_path:
+            load_labram_checkpoint(model.labram, checkpoint_path)
+            record["pretrained"] = str(checkpoint_path)
+        else:
+            record["pretrained"] = None
+            record["warning"] = warn_random_init(f"{name} {roi}")
+        batch = config.batch_size_intra if analysis == "intra" else config.batch_size_inter
+        ckpt = Path(outputs["model"]).with_name("checkpoint.pt")
+        result = fit(
+            model,
+            train_set,
+            val_set,
+            ch_names=ch_names,
+            config=config,
+            batch_size=batch,
+            checkpoint=ckpt,
+            log_tsv=outputs["log"],
+        )
+        record.update(
+            state_dict=result["state_dict"],
+            best_val_r=result["best_val_r"],
+            best_epoch=result["best_epoch"],
+            options=options,
+        )
+    save_checkpoint(outputs["model"], record)
+    Path(outputs["model"]).with_name("checkpoint.pt").unlink(missing_ok=True)
+    logger.info("%s %s %s: validation R %.3f", analysis, roi, name, record["best_val_r"])
+    return record
