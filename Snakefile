@@ -14,6 +14,7 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/bids.smk"
 include: "workflow/rules/fmri.smk"
 include: "workflow/rules/store.smk"
+include: "workflow/rules/model.smk"
 
 
 rule all:

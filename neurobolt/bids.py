@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,3 +323,13 @@ def run_runs_table(inputs, outputs: dict, params: dict) -> Discovery:
 def run_dataset_description(inputs, outputs: dict, params: dict) -> None:
     """Write the derivative ``dataset_description.json`` at the top of the results."""
     write_json(outputs["json"], dataset_description(source=params.get("root")))
+
+
+def filename_label(name: str) -> str:
+    """A BIDS-safe label for an ROI name: ``Heschl’s gyrus`` -> ``HeschlsGyrus``."""
+    words = re.sub(r"[’'`]", "", name).replace("-", " ").split()
+    label = "".join(w[:1].upper() + w[1:] for w in words)
+    label = re.sub(r"[^A-Za-z0-9]", "", label)
+    if not label:
+        raise ValueError(f"ROI name {name!r} has no letters or digits to name files with")
+    return label

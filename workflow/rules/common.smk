@@ -110,6 +110,8 @@ ATLAS = f"DiFuMo{config['fmri']['atlas']['dimension']}"
 
 wildcard_constraints:
     run="|".join(re.escape(name) for name in RUNS) or "no-run",
+    roi=r"[A-Za-z0-9]+",
+    model=r"[a-z_]+",
     subdir=r"sub-[^/]+(/ses-[^/]+)?",
 
 
@@ -151,6 +153,63 @@ def windows_mem_mb(wildcards, input, attempt):
     """Memory for one store: the cleaned EEG read as float64 three times over, + 1 GB."""
     size_mb = Path(input.eeg).stat().st_size / 1e6 if Path(input.eeg).exists() else 200
     return int(1000 + 6 * size_mb) * attempt
+
+
+MODEL_ROIS = config["evaluate"]["rois"] or config["fmri"]["rois"]
+ROI_BY_LABEL = {nbids.filename_label(roi): roi for roi in MODEL_ROIS}
+MODELS = config["evaluate"]["models"]
+ANALYSES = config["evaluate"]["analyses"]
+if len(ROI_BY_LABEL) != len(MODEL_ROIS):
+    raise WorkflowError(f"two ROIs share a file-name label: {MODEL_ROIS}")
+unknown_rois = sorted(set(MODEL_ROIS) - set(config["fmri"]["rois"]))
+if unknown_rois:
+    raise WorkflowError(f"evaluate.rois {unknown_rois} are not in fmri.rois")
+
+
+def intra_dir(run, label, model):
+    """Folder of one intra-subject model."""
+    return RESULTS / "models" / "intra" / run / f"roi-{label}" / f"model-{model}"
+
+
+def inter_dir(label, model):
+    """Folder of one inter-subject model."""
+    return RESULTS / "models" / "inter" / f"roi-{label}" / f"model-{model}"
+
+
+def store_of(wildcards):
+    """The window store of one run."""
+    return run_output(wildcards.run, "func", "windows.h5")
+
+
+def all_stores(wildcards):
+    """Every run's window store."""
+    return [run_output(name, "func", "windows.h5") for name in sorted(RUNS)]
+
+
+def roi_name(wildcards):
+    """The ROI (atlas name) behind a file-name label."""
+    return ROI_BY_LABEL[wildcards.roi]
+
+
+def model_metrics():
+    """Every metrics.json the configured analyses produce."""
+    out = []
+    for label in ROI_BY_LABEL:
+        for model in MODELS:
+            if "intra" in ANALYSES:
+                out += [
+                    intra_dir(run, label, model) / "metrics.json"
+                    for run in sorted(RUNS)
+                ]
+            if "inter" in ANALYSES:
+                out.append(inter_dir(label, model) / "metrics.json")
+    return out
+
+
+def train_mem_mb(wildcards, input, attempt):
+    """Memory for training: the paper preset needs ~6 GB on CPU; stores are read lazily."""
+    base = 6000 if config["model"].get("preset", "paper") == "paper" else 2000
+    return base * attempt
 
 
 def final_outputs():

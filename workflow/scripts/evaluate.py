@@ -1,0 +1,12 @@
+"""Snakemake adapter for ``evaluate_intra`` / ``evaluate_inter``: see neurobolt.evaluate."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
+
+from neurobolt.evaluate import run_evaluate
+from neurobolt.logs import configure
+
+configure(snakemake.log[0])
+run_evaluate(dict(snakemake.input.items()), dict(snakemake.output.items()), snakemake.params.cfg)
