@@ -938,9 +938,7 @@ def simulate_run(params: SimParams, run: SimRun, *, grid, progress=None) -> _Run
     raw, clean_200, onsets, r_peaks, feats = _simulate_eeg(params, run, rng, progress)
     bold, truth, neural, ceiling, confounds = _simulate_bold(params, rng, feats, grid)
     progress.update(1)
-    return _RunData(
-        raw, clean_200, onsets, r_peaks, feats, bold, truth, neural, ceiling, confounds
-    )
+    return _RunData(raw, clean_200, onsets, r_peaks, feats, bold, truth, neural, ceiling, confounds)
 
 
 def simulate_dataset(
