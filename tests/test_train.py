@@ -50,7 +50,7 @@ def test_pearson_r():
     assert tr.pearson_r(np.ones(5), x[:5])[0] == 0.0
 
 
-def _data(n=48, seed=0):
+def _data(n=32, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, len(CH), 4, 200, generator=g)
     y = x[:, 0, -1, :50].mean(dim=1, keepdim=True) * 3  # learnable from the EEG
@@ -59,7 +59,7 @@ def _data(n=48, seed=0):
 
 def _fit(tmp_path, epochs, name="run", **kw):
     torch.manual_seed(0)
-    model = build_model("neurobolt", preset="tiny", n_outputs=1, n_patches=4, drop_path=0.0)
+    model = build_model("neurobolt", preset="tiny", n_outputs=1, n_patches=4, drop_path=0.1)
     config = tr.TrainConfig(epochs=epochs, warmup_epochs=1, lr=1e-3, seed=1, **kw)
     result = tr.fit(
         model,
@@ -76,23 +76,23 @@ def _fit(tmp_path, epochs, name="run", **kw):
 
 
 def test_fit_logs_selects_on_validation_and_resumes_exactly(tmp_path):
-    model, full = _fit(tmp_path, 4, "full")
+    model, full = _fit(tmp_path, 3, "full")
     log = pd.read_csv(tmp_path / "full.tsv", sep="\t")
     assert list(log.columns) == ["epoch", "lr", "train_loss", "val_loss", "val_r"]
-    assert len(log) == 4 and log["train_loss"].iloc[-1] < log["train_loss"].iloc[0]
+    assert len(log) == 3 and log["train_loss"].iloc[-1] < log["train_loss"].iloc[0]
     assert full["best_val_r"] == pytest.approx(log["val_r"].max())
-    # Interrupted after 2 epochs (as if killed), then rerun with the same checkpoint.
+    # Interrupted during epoch 2 (as if killed), then rerun with the same checkpoint.
     part_ckpt = tmp_path / "part.ckpt"
-    _fit_until(tmp_path, stop_after=2)
+    _fit_until(tmp_path, stop_after=1)
     assert part_ckpt.exists()
-    _, resumed = _fit(tmp_path, 4, "part")
+    _, resumed = _fit(tmp_path, 3, "part")
     for key, value in full["state_dict"].items():
         torch.testing.assert_close(resumed["state_dict"][key], value, rtol=0, atol=0)
     assert resumed["history"] == full["history"]
 
 
 def _fit_until(tmp_path, stop_after):
-    """Run the 4-epoch training but die after ``stop_after`` epochs (checkpoint written)."""
+    """Run the 3-epoch training but die after ``stop_after`` epochs (checkpoint written)."""
 
     class Killed(Exception):
         pass
@@ -107,7 +107,7 @@ def _fit_until(tmp_path, stop_after):
     tr._write_log = log_then_maybe_die
     try:
         with pytest.raises(Killed):
-            _fit(tmp_path, 4, "part")
+            _fit(tmp_path, 3, "part")
     finally:
         tr._write_log = original
 
@@ -123,7 +123,7 @@ def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
             _data(8),
             ch_names=CH,
             config=tr.TrainConfig(epochs=1, warmup_epochs=0),
-            batch_size=48,
+            batch_size=32,
             checkpoint=tmp_path / "c.ckpt",
             log_tsv=tmp_path / "l.tsv",
             progress=False,
