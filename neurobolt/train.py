@@ -494,8 +494,11 @@ def run_train(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
         n_patches = int(round(train_set[0][0].shape[1]))
         options = {**model_section, "n_outputs": 1, "n_patches": n_patches}
         model = build_model(name, **options)
-        if checkpoint_path:
-            load_labram_checkpoint(model.labram, checkpoint_path)
+        if getattr(model, "labram", None) is None:
+            record["pretrained"] = None  # no LaBraM branch: nothing to load
+        elif checkpoint_path:
+            report = load_labram_checkpoint(model, checkpoint_path)
+            logger.info("loaded %s: %s", checkpoint_path, report)
             record["pretrained"] = str(checkpoint_path)
         else:
             record["pretrained"] = None
