@@ -69,18 +69,20 @@ def test_demo_config_validates_and_defaults_fill_in():
 
 def _defaults(schema):
     return {
-        key: _defaults(sub) if sub.get("type") == "object" else sub["default"]
+        key: _defaults(sub) if "properties" in sub else sub["default"]
         for key, sub in schema.get("properties", {}).items()
     }
 
 
 def test_schema_defaults_equal_the_library_defaults():
+    from neurobolt.eeg.clean import DEFAULT_CONFIG as EEG
     from neurobolt.fmri.signals import DEFAULTS as FMRI
     from neurobolt.store import DEFAULTS as STORE
 
     schema = yaml.safe_load(SCHEMA.read_text())["properties"]
     assert _defaults(schema["fmri"]) == FMRI
     assert _defaults(schema["store"]) == STORE
+    assert _defaults(schema["eeg"]) == EEG
 
 
 def test_unknown_or_misspelled_keys_are_refused_by_name(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,9 @@ def workdir(tmp_path_factory):
     wd = tmp_path_factory.mktemp("wf") / "demo run"
     (wd / "config").mkdir(parents=True)
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["simulate"].update(n_subjects=2, n_two_session=1, duration_s=60)
+    config["simulate"].update(n_subjects=3, n_two_session=1, duration_s=120)
+    config["train"].update(epochs=1, warmup_epochs=0, inter_counts=[2, 1, 1])
+    config["evaluate"].update(rois=["Cuneus"], n_permutations=100)
     (wd / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     return wd
 
@@ -42,8 +45,43 @@ def test_demo_runs_then_has_nothing_to_do(workdir):
     assert desc["DatasetType"] == "derivative"
     assert desc["GeneratedBy"][0]["Name"] == "neurobolt"
     runs = pd.read_csv(results / "runs.tsv", sep="\t", dtype=str)
-    assert len(runs) == 3
+    assert len(runs) == 4
+    metrics = pd.read_csv(results / "group" / "metrics.tsv", sep="\t")
+    assert list(metrics.columns[:7]) == ["analysis", "scan", "roi", "model", "r", "mse", "n_test"]
+    # 4 scans intra + 1 test scan inter, for 2 models.
+    assert len(metrics) == (4 + 1) * 2
+    assert set(metrics["model"]) == {"neurobolt", "ridge_bandpower"}
+    assert (results / "group" / "table.tsv").exists()
     assert (workdir / "logs" / "simulate" / "simulate.log").exists()
     second = _run(workdir)
     assert second.returncode == 0, second.stderr[-4000:]
     assert "Nothing to be done" in second.stdout + second.stderr
+
+
+def test_paper_config_plans_the_full_experiment(tmp_path):
+    """7 ROIs x 29 scans intra-subject and 7 ROIs inter-subject, for each of the 4 models."""
+    out = subprocess.run(
+        [
+            SNAKEMAKE,
+            "-n",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(REPO / "config" / "paper.yaml"),
+            "--cores",
+            "2",
+            "--quiet",
+            "rules",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout + out.stderr, flags=re.M))
+    assert int(counts["train_intra"]) == 29 * 7 * 4
+    assert int(counts["evaluate_intra"]) == 29 * 7 * 4
+    assert int(counts["train_inter"]) == 7 * 4
+    assert int(counts["clean_eeg"]) == 29 and int(counts["windows"]) == 29

@@ -127,6 +127,19 @@ def run_output(name, datatype, suffix):
     return RESULTS / run_dir(name) / datatype / f"{name}_{suffix}"
 
 
+def clean_eeg_inputs(wildcards):
+    """The BIDS EEG recording and its paired BOLD run (volume count, TR, slice timing)."""
+    files = RUNS[wildcards.run]
+    return {"eeg": files["vhdr"], "bold": files["bold"]}
+
+
+def clean_eeg_mem_mb(wildcards, input, attempt):
+    """Memory for cleaning: ~3x the recording held as float32 (the .eeg is int16 or float32)."""
+    eeg = Path(input.eeg).with_suffix(".eeg")
+    size_mb = eeg.stat().st_size / 1e6 if eeg.exists() else 800
+    return int(1500 + 6 * size_mb) * attempt
+
+
 def roi_signals_inputs(wildcards):
     """fMRIPrep files of the run, and the simulator's atlas when it stands in for DiFuMo."""
     files = RUNS[wildcards.run]
@@ -214,7 +227,10 @@ def train_mem_mb(wildcards, input, attempt):
 
 def final_outputs():
     """What `snakemake` with no target builds."""
-    roi_tables = [
-        run_output(name, "func", f"atlas-{ATLAS}_timeseries.tsv") for name in RUNS
+    stores = [run_output(name, "func", "windows.h5") for name in RUNS]
+    return [
+        RESULTS / "dataset_description.json",
+        RESULTS / "runs.tsv",
+        *stores,
+        RESULTS / "group" / "metrics.tsv",
     ]
-    return [RESULTS / "dataset_description.json", RESULTS / "runs.tsv", *roi_tables]

@@ -1,0 +1,802 @@
+"""The ``clean_eeg`` stage: from an in-scanner recording to clean EEG at 200 Hz.
+
+``clean_raw`` runs the whole stage on an :class:`mne.io.BaseRaw`: volume
+markers → gradient artifact removal → R-peaks on the ECG → BCG removal →
+ECG/EOG/EMG dropped and the configured EEG channels kept → anti-aliased
+resampling to the output rate. Channels are processed one at a time at the
+recording's rate and only the resampled result is kept, so memory stays near
+the size of the recording itself.
+
+``run_clean_eeg`` does the file I/O for the Snakemake rule: it checks the
+BIDS files (truncated ``.eeg``, ``.vhdr`` channel names against
+``channels.tsv``), reads the recording with mne-bids, takes the TR, slice
+timing and number of volumes from the BOLD run, and writes
+``<run>_desc-clean_eeg.fif`` and ``<run>_desc-clean_qc.json`` atomically.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+import time
+import warnings
+from collections.abc import Mapping
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import mne
+import numpy as np
+from scipy import signal as sps
+
+from ..provenance import atomic_path, provenance, write_json
+from .bcg import detect_r_peaks, remove_bcg
+from .gradient import (
+    GradientRemover,
+    blas_single_thread,
+    choose_reference_channels,
+    detect_n_slices,
+)
+from .markers import MarkerError, volume_onsets
+
+logger = logging.getLogger("neurobolt.eeg.clean")
+
+__all__ = ["DEFAULT_CONFIG", "EEGInputError", "clean_raw", "resample", "run_clean_eeg"]
+
+#: The 26 EEG channels of the paper's cap (REFERENCE-FACTS.md).
+PAPER_CHANNELS = (
+    "FP1 FP2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T7 T8 P7 P8 FPZ FZ CZ PZ POZ OZ FT9 FT10 TP9 TP10"
+).split()
+
+#: Defaults of the ``eeg`` config section (see /tmp/helper-notes/schema_eeg.yaml).
+DEFAULT_CONFIG: dict[str, Any] = {
+    "volume_marker": "R128",
+    "marker_tolerance": 0.002,
+    "channels": list(PAPER_CHANNELS),
+    "missing_channels": "warn",
+    "ecg_channel": None,
+    "missing_ecg": "error",
+    "sfreq": 200.0,
+    "passband": None,
+    "gradient": {
+        "slice_templates": True,
+        "window": 30,
+        "align": True,
+        "n_ref": 4,
+        "obs_components": 4,
+        "obs_highpass": 70.0,
+    },
+    "bcg": {"n_components": 4, "joint": True, "snr_threshold": 2.0, "iterations": 3},
+}
+
+_NON_EEG_TYPES = {"ecg", "eog", "emg", "stim", "misc", "resp", "bio", "gsr", "temperature"}
+
+
+class EEGInputError(ValueError):
+    """An input file of the EEG stage is unusable (nothing was written)."""
+
+
+# ------------------------------------------------------------------------------------------
+# Configuration
+# ------------------------------------------------------------------------------------------
+
+
+def _merge_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Defaults updated with ``config`` (one level of nesting); unknown keys are reported."""
+    cfg = copy.deepcopy(DEFAULT_CONFIG)
+    for key, value in (config or {}).items():
+        if key not in cfg:
+            logger.warning("eeg config: unknown key %r ignored", key)
+            continue
+        if isinstance(cfg[key], dict):
+            sub = dict(value or {})
+            unknown = set(sub) - set(cfg[key])
+            if unknown:
+                logger.warning("eeg config: unknown keys %s in %r ignored", sorted(unknown), key)
+            cfg[key].update({k: v for k, v in sub.items() if k in cfg[key]})
+        else:
+            cfg[key] = value
+    if cfg["missing_channels"] not in ("warn", "error"):
+        raise ValueError("eeg.missing_channels must be 'warn' or 'error'")
+    if cfg["missing_ecg"] not in ("error", "skip_bcg"):
+        raise ValueError("eeg.missing_ecg must be 'error' or 'skip_bcg'")
+    return cfg
+
+
+# ------------------------------------------------------------------------------------------
+# Resampling
+# ------------------------------------------------------------------------------------------
+
+
+def _lowpass_taps(fs: float, f_pass: float, f_stop: float, atten: float = 80.0) -> np.ndarray:
+    """Kaiser-window low-pass FIR (odd length, unit DC gain) at rate ``fs``."""
+    width = (f_stop - f_pass) / (fs / 2.0)
+    numtaps, beta = sps.kaiserord(atten, width)
+    numtaps |= 1
+    return sps.firwin(numtaps, (f_pass + f_stop) / 2.0, window=("kaiser", beta), fs=fs)
+
+
+def resample_stages(
+    sfreq: float, sfreq_out: float, *, passband: float | None = None
+) -> list[tuple[int, int, np.ndarray]]:
+    """Polyphase stages ``(up, down, taps)`` from ``sfreq`` to ``sfreq_out``.
+
+    The pass band (default 0.4 × ``sfreq_out``) is kept flat and everything
+    that would alias into ``[0, sfreq_out / 2]`` is attenuated by 80 dB. An
+    integer decimation by a composite factor is split in two stages (a short
+    filter first, then the sharp one at the lower rate).
+    """
+    f_pass = float(passband) if passband else 0.4 * sfreq_out
+    if not 0 < f_pass < sfreq_out / 2:
+        raise ValueError(f"passband {f_pass} Hz must be below half the output rate")
+    ratio = Fraction(sfreq_out / sfreq).limit_denominator(10000)
+    up, down = ratio.numerator, ratio.denominator
+    if abs(up / down - sfreq_out / sfreq) > 1e-9:
+        raise ValueError(f"cannot resample {sfreq} Hz to {sfreq_out} Hz exactly")
+    stages = []
+    if up == 1 and down > 1:
+        first = [d for d in range(2, down) if down % d == 0 and sfreq / d >= 4 * sfreq_out]
+        if first:
+            d1 = max(first)
+            mid = sfreq / d1
+            stages.append((1, d1, _lowpass_taps(sfreq, f_pass, mid - f_pass)))
+            sfreq, down = mid, down // d1
+    if up != 1 or down != 1:
+        fs = sfreq * up
+        stop = min(sfreq_out / 2.0, sfreq / 2.0)
+        stages.append((up, down, _lowpass_taps(fs, f_pass, stop)))
+    return stages
+
+
+def _apply_stages(x: np.ndarray, stages) -> np.ndarray:
+    for up, down, taps in stages:
+        x = sps.resample_poly(x, up, down, axis=-1, window=taps, padtype="line")
+    return x
+
+
+def resample(
+    data: np.ndarray, sfreq: float, sfreq_out: float, *, passband: float | None = None
+) -> np.ndarray:
+    """Anti-aliased polyphase resampling (zero phase).
+
+    Parameters
+    ----------
+    data : ndarray, shape (..., n_times)
+        Signals.
+    sfreq : float
+        Input rate (Hz).
+    sfreq_out : float
+        Output rate (Hz); ``sfreq_out / sfreq`` must be a ratio of small integers.
+    passband : float | None
+        Edge of the flat pass band (Hz); default 0.4 × ``sfreq_out``.
+
+    Returns
+    -------
+    out : ndarray, shape (..., n_out)
+        Output sample ``k`` is at time ``k / sfreq_out`` (same origin as the input).
+    """
+    return _apply_stages(
+        np.asarray(data, float), resample_stages(sfreq, sfreq_out, passband=passband)
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Quality control helpers
+# ------------------------------------------------------------------------------------------
+
+
+def _band_power(x: np.ndarray, sfreq: float, freqs, *, half_width: float = 0.1) -> np.ndarray:
+    """Power (V²) in ``±half_width`` Hz around each frequency, per channel (n_ch, n_freqs)."""
+    x = np.atleast_2d(x)
+    nper = int(min(x.shape[-1], round(8.0 * sfreq)))
+    f, p = sps.welch(x, sfreq, nperseg=nper, axis=-1)
+    df = f[1] - f[0]
+    out = np.full((x.shape[0], len(freqs)), np.nan)
+    for j, f0 in enumerate(freqs):
+        if f0 >= 0.45 * sfreq:
+            continue
+        m = np.abs(f - f0) <= max(half_width, df / 2)
+        out[:, j] = p[:, m].sum(axis=1) * df
+    return out
+
+
+def _background(x: np.ndarray, sfreq: float, freqs) -> np.ndarray:
+    """Power of the spectral background around each line (median of ±1 Hz, lines excluded)."""
+    x = np.atleast_2d(x)
+    nper = int(min(x.shape[-1], round(8.0 * sfreq)))
+    f, p = sps.welch(x, sfreq, nperseg=nper, axis=-1)
+    df = f[1] - f[0]
+    out = np.full((x.shape[0], len(freqs)), np.nan)
+    for j, f0 in enumerate(freqs):
+        if f0 >= 0.45 * sfreq:
+            continue
+        m = (np.abs(f - f0) <= 1.0) & (np.abs(f - f0) > 0.3)
+        line = np.abs(f - f0) <= max(0.1, df / 2)
+        out[:, j] = np.median(p[:, m], axis=1) * df * line.sum()
+    return out
+
+
+def _locked_rms(x: np.ndarray, peaks: np.ndarray, sfreq: float) -> float:
+    """Median over channels of the RMS (µV) of the R-peak-locked average, 0-0.7 s."""
+    length = int(0.7 * sfreq)
+    peaks = peaks[(peaks >= 0) & (peaks + length <= x.shape[-1])]
+    if peaks.size < 2:
+        return float("nan")
+    avg = np.zeros((x.shape[0], length))
+    for p in peaks:
+        avg += x[:, p : p + length]
+    avg /= peaks.size
+    avg -= avg.mean(axis=1, keepdims=True)
+    return float(np.median(np.sqrt((avg**2).mean(axis=1))) * 1e6)
+
+
+def _median(a) -> float:
+    a = np.asarray(a, float)
+    a = a[np.isfinite(a)]
+    return float(np.median(a)) if a.size else float("nan")
+
+
+def _slice_projector(remover: GradientRemover, sfreq: float, sfreq_out: float, n_out: int):
+    """The slice templates' effect on slow signals, as an operator at the output rate.
+
+    The slice template of a volume is the mean of its slice epochs, so it also
+    subtracts the slice-periodic part of everything else recorded during that
+    volume, e.g. the BCG's mean over the volume. Returns ``proj(y)`` giving,
+    for each volume, the least-squares fit of ``y`` (n_ch, n_out) by a
+    constant and the slice-frequency harmonics below 0.45 × ``sfreq_out``
+    over the samples the slice epochs cover; None without slice templates.
+    """
+    if not remover.n_slices:
+        return None
+    r = sfreq_out / sfreq
+    period = float(np.median(np.diff(remover.slice_start))) / sfreq
+    if remover.n_slices < 2 or period <= 0:
+        return None
+    n_harm = int(np.floor(0.45 * sfreq_out * period))
+    blocks = []
+    for onset in remover.onsets:
+        a = (onset + remover.slice_start[0]) * r
+        b = (onset + remover.slice_start[-1] + remover.slice_len) * r
+        lo, hi = int(np.ceil(a)), min(int(np.floor(b)), n_out)
+        if hi - lo < 2 * n_harm + 2:
+            continue
+        t = (np.arange(lo, hi) - a) / sfreq_out
+        cols = [np.ones_like(t)]
+        for h in range(1, n_harm + 1):
+            cols += [np.cos(2 * np.pi * h * t / period), np.sin(2 * np.pi * h * t / period)]
+        basis = np.stack(cols, axis=1)
+        blocks.append((lo, hi, basis, np.linalg.pinv(basis)))
+
+    def proj(y: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(y)
+        for lo, hi, basis, pinv in blocks:
+            out[:, lo:hi] = (y[:, lo:hi] @ pinv.T) @ basis.T
+        return out
+
+    return proj
+
+
+# ------------------------------------------------------------------------------------------
+# Channels
+# ------------------------------------------------------------------------------------------
+
+
+def _select_channels(raw, cfg, run) -> tuple[list[int], list[str], list[str]]:
+    """Indices and (config-spelled) names of the EEG channels to keep, and the missing ones."""
+    types = raw.get_channel_types()
+    lookup = {}
+    for i, (name, kind) in enumerate(zip(raw.ch_names, types, strict=True)):
+        if kind not in _NON_EEG_TYPES:
+            lookup.setdefault(name.strip().upper(), i)
+    idx, names, missing = [], [], []
+    for wanted in cfg["channels"]:
+        i = lookup.get(str(wanted).strip().upper())
+        if i is None:
+            missing.append(str(wanted))
+        else:
+            idx.append(i)
+            names.append(str(wanted))
+    if missing:
+        msg = (
+            f"{run}: {len(missing)} of the {len(cfg['channels'])} configured EEG channels are"
+            f" missing from the recording: {', '.join(missing)}"
+        )
+        if cfg["missing_channels"] == "error" or not idx:
+            raise EEGInputError(
+                msg + ". Fix `eeg.channels` in the config or set `eeg.missing_channels: warn`."
+            )
+        logger.warning(msg)
+    return idx, names, missing
+
+
+def _find_ecg(raw, cfg, run) -> int | None:
+    names_upper = [n.strip().upper() for n in raw.ch_names]
+    if cfg["ecg_channel"]:
+        want = str(cfg["ecg_channel"]).strip().upper()
+        if want in names_upper:
+            return names_upper.index(want)
+        raise EEGInputError(
+            f"{run}: the configured ECG channel {cfg['ecg_channel']!r} is not in the recording"
+            f" (channels: {', '.join(raw.ch_names)}). Fix `eeg.ecg_channel`."
+        )
+    types = raw.get_channel_types()
+    for i, kind in enumerate(types):
+        if kind == "ecg":
+            return i
+    for i, name in enumerate(names_upper):
+        if re.fullmatch(r"(ECG|EKG)\d*", name):
+            return i
+    return None
+
+
+class _Source:
+    """Per-channel float64 access to a recording without copying all of it."""
+
+    def __init__(self, raw, picks: list[int], *, chunk_s: float = 30.0):
+        self.raw = raw
+        self.picks = list(picks)
+        if raw.preload:
+            self._data = None
+        else:
+            n = raw.n_times
+            self._data = np.empty((len(self.picks), n), dtype=np.float32)
+            step = int(max(chunk_s * raw.info["sfreq"], 1))
+            for a in range(0, n, step):
+                b = min(a + step, n)
+                self._data[:, a:b] = raw.get_data(picks=self.picks, start=a, stop=b)
+
+    def __call__(self, i: int, sl: slice = slice(None)) -> np.ndarray:
+        if self._data is None:
+            return np.array(self.raw._data[self.picks[i], sl], dtype=np.float64)
+        return self._data[i, sl].astype(np.float64)
+
+
+# ------------------------------------------------------------------------------------------
+# The stage
+# ------------------------------------------------------------------------------------------
+
+
+def clean_raw(
+    raw: mne.io.BaseRaw,
+    *,
+    config: Mapping[str, Any] | None = None,
+    tr: float | None = None,
+    n_volumes: int | None = None,
+    slice_timing=None,
+    n_slices: int | None = None,
+    run: str | None = None,
+    return_qc: bool = False,
+):
+    """Clean an in-scanner EEG recording: the whole ``clean_eeg`` stage.
+
+    Volume markers → gradient artifact (slice and volume templates with
+    sub-sample alignment, OBS of the residual) → R-peaks → BCG (OBS) →
+    configured EEG channels only → anti-aliased resampling.
+
+    Parameters
+    ----------
+    raw : mne.io.BaseRaw
+        The recording (preloaded or not; it is not modified).
+    config : mapping | None
+        The ``eeg`` config section; missing keys take :data:`DEFAULT_CONFIG`.
+    tr : float | None
+        BOLD repetition time (s); None uses the median marker interval.
+    n_volumes : int | None
+        Number of BOLD volumes the markers must match; None skips the check.
+    slice_timing : array of float | None
+        BIDS ``SliceTiming`` (s) of the BOLD run, for slice templates.
+    n_slices : int | None
+        Slices per volume when no ``slice_timing`` is known. With neither,
+        the slice count is detected from the periodicity of the artifact
+        (recorded in the QC as ``slice_timing_source``).
+    run : str | None
+        Name of the run used in messages.
+    return_qc : bool
+        Also return the quality-control record.
+
+    Returns
+    -------
+    clean : mne.io.RawArray
+        The configured EEG channels (config spelling and order) at
+        ``config['sfreq']``, all annotations kept.
+    qc : dict
+        Only if ``return_qc``: residual artifact power, heart rate, counts, timings.
+    """
+    with blas_single_thread():
+        return _clean_raw(
+            raw,
+            config=config,
+            tr=tr,
+            n_volumes=n_volumes,
+            slice_timing=slice_timing,
+            n_slices=n_slices,
+            run=run,
+            return_qc=return_qc,
+        )
+
+
+def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, return_qc):
+    t_start = time.perf_counter()
+    cfg = _merge_config(config)
+    run = run or (str(raw.filenames[0]) if getattr(raw, "filenames", None) else "recording")
+    sfreq = float(raw.info["sfreq"])
+    sfreq_out = float(cfg["sfreq"])
+    timing = {}
+
+    onsets = volume_onsets(
+        raw,
+        marker=cfg["volume_marker"],
+        tr=tr,
+        n_volumes=n_volumes,
+        tolerance=float(cfg["marker_tolerance"]),
+        run=run,
+    )
+    keep_idx, keep_names, missing = _select_channels(raw, cfg, run)
+    ecg_idx = _find_ecg(raw, cfg, run)
+    if ecg_idx is None and cfg["missing_ecg"] == "error":
+        raise EEGInputError(
+            f"{run}: no ECG channel (no channel of type ECG and none named ECG/EKG), so the"
+            " heartbeats needed for BCG removal cannot be found. Set `eeg.ecg_channel` to the"
+            " ECG's name, or `eeg.missing_ecg: skip_bcg` to clean without BCG removal."
+        )
+    picks = keep_idx + ([ecg_idx] if ecg_idx is not None else [])
+    src = _Source(raw, picks)
+    timing["read"] = time.perf_counter() - t_start
+
+    # Gradient plan, shared by all channels; delays from the channels with the largest artifact.
+    t0 = time.perf_counter()
+    g = cfg["gradient"]
+    use_slices = bool(g["slice_templates"])
+    slice_source = "SliceTiming" if slice_timing is not None else "n_slices"
+    if use_slices and slice_timing is None and n_slices is None:
+        # No slice timing given: find the slice period in the artifact itself.
+        stop = int(min(onsets[min(20, onsets.size - 1)] + 1, raw.n_times))
+        probe = np.stack([src(i, slice(int(onsets[0]), stop)) for i in range(len(keep_idx))])
+        n_slices = detect_n_slices(probe, sfreq, onsets - onsets[0])
+        slice_source = "detected" if n_slices else "none"
+        del probe
+    remover = GradientRemover.from_onsets(
+        onsets,
+        sfreq,
+        raw.n_times,
+        n_slices=n_slices if use_slices else None,
+        slice_timing=slice_timing if use_slices else None,
+        tr=tr,
+        window=int(g["window"]),
+        obs_components=int(g["obs_components"]),
+        obs_highpass=float(g["obs_highpass"]),
+    )
+    ref_names: list[str] = []
+    if g["align"]:
+        span = slice(int(onsets[0]), int(min(onsets[min(10, onsets.size - 1)] + 1, raw.n_times)))
+        probe = np.stack([src(i, span) for i in range(len(keep_idx))])
+        order = choose_reference_channels(probe, np.array([0, probe.shape[1] - 1]), n_ref=99)
+        refs = order[: int(g["n_ref"])]
+        del probe
+        remover.estimate_delays(np.stack([src(i) for i in refs]))
+        ref_names = [keep_names[i] for i in refs]
+
+    stages = resample_stages(sfreq, sfreq_out, passband=cfg["passband"])
+    det_stages, det_rate = stages[:-1], sfreq
+    for up, down, _taps in det_stages:
+        det_rate = det_rate * up / down
+    scan = slice(int(onsets[0]), int(min(onsets[-1] + remover.vol_len, raw.n_times)))
+    t_gradient = time.perf_counter() - t0
+
+    # ECG first: R-peaks for the BCG step.
+    t0 = time.perf_counter()
+    peaks_out = None
+    hr = None
+    ecg_name = raw.ch_names[ecg_idx] if ecg_idx is not None else None
+    if ecg_idx is not None:
+        ecg = _apply_stages(remover.correct(src(len(keep_idx))), det_stages)
+        try:
+            peaks = detect_r_peaks(ecg, det_rate)
+        except ValueError as err:
+            if cfg["missing_ecg"] == "error":
+                raise EEGInputError(
+                    f"{run}: no heartbeats found in the ECG channel {ecg_name!r} ({err}). Set"
+                    " `eeg.missing_ecg: skip_bcg` to clean without BCG removal."
+                ) from err
+            peaks = None
+        if peaks is not None:
+            hr = 60.0 / (np.median(np.diff(peaks)) / det_rate)
+            peaks_out = np.round(peaks * sfreq_out / det_rate).astype(np.int64)
+        del ecg
+    t_rpeaks = time.perf_counter() - t0
+
+    # EEG channels: gradient → resample, one at a time.
+    t0 = time.perf_counter()
+    out = None
+    slice_f = remover.n_slices / (remover.vol_len / sfreq) if remover.n_slices else None
+    vol_f = sfreq / float(np.median(np.diff(onsets)))
+    slice_freqs = [slice_f * k for k in range(1, 7)] if slice_f else []
+    vol_freqs = [vol_f * k for k in range(1, 7)]
+    before_rows = []
+    for c in range(len(keep_idx)):
+        x = src(c)
+        if det_stages:
+            before_rows.append(
+                _band_power(_apply_stages(x[scan], det_stages), det_rate, slice_freqs + vol_freqs)
+            )
+        else:
+            before_rows.append(_band_power(x[scan], sfreq, slice_freqs + vol_freqs))
+        y = _apply_stages(remover.correct(x), stages)
+        if out is None:
+            out = np.empty((len(keep_idx), y.size))
+        out[c] = y
+    del x, y
+    t_gradient += time.perf_counter() - t0
+
+    # BCG on the resampled EEG.
+    t0 = time.perf_counter()
+    bcg_cfg = cfg["bcg"]
+    scan_out = slice(
+        int(round(scan.start * sfreq_out / sfreq)), int(round(scan.stop * sfreq_out / sfreq))
+    )
+    bcg_qc: dict[str, Any] = {"removed": False}
+    if peaks_out is not None and out.shape[0]:
+        before = _locked_rms(out, peaks_out, sfreq_out)
+        hr_f = hr / 60.0
+        card_before = _band_power(out[:, scan_out], sfreq_out, [hr_f, 2 * hr_f])
+        opts = {
+            "n_components": int(bcg_cfg["n_components"]),
+            "joint": bool(bcg_cfg["joint"]),
+            "snr_threshold": float(bcg_cfg["snr_threshold"]),
+        }
+        # The slice templates also removed the BCG's slice-periodic part (mostly its mean over
+        # each volume); put that part of the BCG estimate back and re-estimate, a few times.
+        proj = _slice_projector(remover, sfreq, sfreq_out, out.shape[1])
+        if proj is not None and int(bcg_cfg["iterations"]) > 0:
+            base = out.copy()
+            for _ in range(int(bcg_cfg["iterations"])):
+                fit = out - remove_bcg(out, sfreq_out, peaks_out, **opts)
+                out = base + proj(fit)
+            del base, fit
+        remove_bcg(out, sfreq_out, peaks_out, copy=False, **opts)
+        card_after = _band_power(out[:, scan_out], sfreq_out, [hr_f, 2 * hr_f])
+        bcg_qc = {
+            "removed": True,
+            "locked_rms_before_uv": before,
+            "locked_rms_after_uv": _locked_rms(out, peaks_out, sfreq_out),
+            "cardiac_power_before_uv2": [_median(v) * 1e12 for v in card_before.T],
+            "cardiac_power_after_uv2": [_median(v) * 1e12 for v in card_after.T],
+            "cardiac_freqs_hz": [hr_f, 2 * hr_f],
+        }
+    timing["bcg"] = time.perf_counter() - t0
+    timing["gradient"] = t_gradient
+    timing["rpeaks"] = t_rpeaks
+
+    # Quality control: residual lines after cleaning vs before.
+    before = np.concatenate(before_rows, axis=0) if before_rows else None
+    after = _band_power(out[:, scan_out], sfreq_out, slice_freqs + vol_freqs)
+    backgr = _background(out[:, scan_out], sfreq_out, slice_freqs + vol_freqs)
+
+    def lines(freqs, offset):
+        rows = []
+        for j, f in enumerate(freqs):
+            k = offset + j
+            b = before[:, k] if before is not None else np.full(out.shape[0], np.nan)
+            a, bg = after[:, k], backgr[:, k]
+            rows.append(
+                {
+                    "freq_hz": float(f),
+                    "before_uv2": _median(b) * 1e12,
+                    "after_uv2": _median(a) * 1e12,
+                    "after_to_before": _median(a / b),
+                    "after_to_background": _median(a / bg),
+                }
+            )
+        return rows
+
+    timing["total"] = time.perf_counter() - t_start
+    dropped = [n for i, n in enumerate(raw.ch_names) if i not in keep_idx]
+    qc = {
+        "run": run,
+        "n_volumes": int(onsets.size),
+        "tr_s": float(tr) if tr else float(np.median(np.diff(onsets)) / sfreq),
+        "n_slices": remover.n_slices,
+        "sfreq_in": sfreq,
+        "sfreq_out": sfreq_out,
+        "duration_s": raw.n_times / sfreq,
+        "channels": keep_names,
+        "missing_channels": missing,
+        "dropped_channels": dropped,
+        "ecg_channel": ecg_name,
+        "heart_rate_bpm": float(hr) if hr else None,
+        "n_beats": int(peaks_out.size) if peaks_out is not None else 0,
+        "gradient": {
+            "slice_templates": remover.n_slices > 0,
+            "slice_timing_source": slice_source if remover.n_slices else "none",
+            "reference_channels": ref_names,
+            **remover.stats,
+            "slice_lines": lines(slice_freqs, 0),
+            "volume_lines": lines(vol_freqs, len(slice_freqs)),
+        },
+        "bcg": bcg_qc,
+        "processing_time_s": timing,
+        "realtime_factor": (raw.n_times / sfreq) / timing["total"],
+    }
+
+    info = mne.create_info(keep_names, sfreq_out, "eeg")
+    with info._unlock():
+        info["meas_date"] = raw.info["meas_date"]
+        info["line_freq"] = raw.info.get("line_freq")
+        info["description"] = json.dumps(
+            {
+                "neurobolt": provenance(dict(config or {})),
+                "stage": "clean_eeg",
+                "source_sfreq": sfreq,
+            }
+        )
+    first_samp = int(round(raw.first_samp * sfreq_out / sfreq))
+    clean = mne.io.RawArray(out, info, first_samp=first_samp, verbose=False)
+    clean.set_annotations(raw.annotations.copy())
+    logger.info(
+        "%s: cleaned %.0f s of EEG in %.1f s (%.0fx real time)",
+        run,
+        qc["duration_s"],
+        timing["total"],
+        qc["realtime_factor"],
+    )
+    return (clean, qc) if return_qc else clean
+
+
+# ------------------------------------------------------------------------------------------
+# File I/O
+# ------------------------------------------------------------------------------------------
+
+
+def _vhdr_fields(vhdr: Path) -> dict[str, str]:
+    fields = {}
+    for line in vhdr.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = line.strip()
+        if "=" in line and not line.startswith(";"):
+            key, value = line.split("=", 1)
+            fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def check_brainvision(vhdr: str | Path, channels_tsv: str | Path | None = None) -> None:
+    """Refuse a truncated ``.eeg`` file or ``.vhdr`` channel names that disagree with BIDS.
+
+    Raises
+    ------
+    EEGInputError
+        With the file and the problem.
+    """
+    vhdr = Path(vhdr)
+    if not vhdr.is_file():
+        raise EEGInputError(f"{vhdr}: the EEG header file does not exist")
+    fields = _vhdr_fields(vhdr)
+    data_file = vhdr.parent / fields.get("DataFile", vhdr.with_suffix(".eeg").name)
+    if not data_file.is_file():
+        raise EEGInputError(f"{vhdr}: its data file {data_file} does not exist")
+    sizes = {"INT_16": 2, "UINT_16": 2, "INT_32": 4, "IEEE_FLOAT_32": 4}
+    fmt = fields.get("BinaryFormat", "INT_16").upper()
+    n_ch = int(fields.get("NumberOfChannels", "0") or 0)
+    if fmt in sizes and n_ch > 0:
+        frame = sizes[fmt] * n_ch
+        size = data_file.stat().st_size
+        if size == 0 or size % frame:
+            raise EEGInputError(
+                f"{data_file}: truncated EEG data file: {size} bytes is not a whole number of"
+                f" samples ({n_ch} channels x {sizes[fmt]} bytes = {frame} bytes per sample)."
+                " Re-export or re-copy the recording."
+            )
+    if channels_tsv is not None and Path(channels_tsv).is_file():
+        import pandas as pd
+
+        tsv = pd.read_csv(channels_tsv, sep="\t", dtype=str, keep_default_na=False)
+        tsv_names = [str(n) for n in tsv["name"]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hdr = mne.io.read_raw_brainvision(vhdr, preload=False, verbose=False)
+        vhdr_names = list(hdr.ch_names)
+        if vhdr_names != tsv_names:
+            only_v = [n for n in vhdr_names if n not in tsv_names]
+            only_t = [n for n in tsv_names if n not in vhdr_names]
+            if only_v or only_t:
+                detail = (
+                    f"only in the .vhdr: {', '.join(only_v) or 'none'}; only in channels.tsv:"
+                    f" {', '.join(only_t) or 'none'}"
+                )
+            else:
+                detail = "the same names in a different order"
+            raise EEGInputError(
+                f"{vhdr}: channel names disagree with {channels_tsv} ({detail}). Make"
+                " channels.tsv list the recording's channels, in the recording's order."
+            )
+
+
+def _bold_meta(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """TR, slice timing and number of volumes of the paired BOLD run (when given)."""
+    meta: dict[str, Any] = {"tr": None, "slice_timing": None, "n_volumes": None}
+    bold = inputs.get("bold")
+    side = inputs.get("bold_json")
+    if bold:
+        bold = Path(bold)
+        if side is None:
+            name = re.sub(r"\.nii(\.gz)?$", ".json", bold.name)
+            side = bold.with_name(name)
+        import nibabel as nib
+
+        img = nib.load(str(bold))
+        meta["n_volumes"] = int(img.shape[3]) if len(img.shape) == 4 else 1
+    if side and Path(side).is_file():
+        sidecar = json.loads(Path(side).read_text(encoding="utf-8"))
+        meta["tr"] = sidecar.get("RepetitionTime")
+        meta["slice_timing"] = sidecar.get("SliceTiming")
+    elif bold:
+        raise EEGInputError(
+            f"{side}: the BOLD sidecar is missing; it must give RepetitionTime (and SliceTiming)"
+        )
+    return meta
+
+
+def run_clean_eeg(inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: Mapping) -> dict:
+    """Snakemake adapter of the ``clean_eeg`` rule: read, check, clean, write.
+
+    Parameters
+    ----------
+    inputs : mapping
+        ``eeg``: the BIDS ``_eeg.vhdr`` (read with mne-bids, so ``channels.tsv``
+        and ``events.tsv`` next to it apply); optional ``bold``: the paired
+        ``_bold.nii.gz`` (number of volumes) whose ``.json`` sidecar gives
+        ``RepetitionTime`` and ``SliceTiming``; optional ``bold_json`` to name
+        the sidecar explicitly.
+    outputs : mapping
+        ``eeg``: ``<run>_desc-clean_eeg.fif``; ``qc``: ``<run>_desc-clean_qc.json``.
+    params : mapping
+        The ``eeg`` config section.
+
+    Returns
+    -------
+    qc : dict
+        The quality-control record that was written.
+    """
+    import mne_bids
+
+    vhdr = Path(inputs["eeg"])
+    out_fif, out_qc = Path(outputs["eeg"]), Path(outputs["qc"])
+    bids_path = mne_bids.get_bids_path_from_fname(vhdr)
+    channels_tsv = bids_path.copy().update(suffix="channels", extension=".tsv").fpath
+    if vhdr.suffix.lower() == ".vhdr":
+        check_brainvision(vhdr, channels_tsv)
+    meta = _bold_meta(inputs)
+    run = re.sub(r"_eeg$", "", vhdr.stem)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            raw = mne_bids.read_raw_bids(bids_path, verbose=False)
+        except (RuntimeError, ValueError) as err:
+            raise EEGInputError(f"{vhdr}: cannot be read as BIDS EEG: {err}") from err
+    try:
+        clean, qc = clean_raw(
+            raw,
+            config=params,
+            tr=meta["tr"],
+            n_volumes=meta["n_volumes"],
+            slice_timing=meta["slice_timing"],
+            run=run,
+            return_qc=True,
+        )
+    except MarkerError as err:
+        raise EEGInputError(f"{vhdr}: {err}") from err
+    qc.update(
+        {
+            "inputs": {k: str(v) for k, v in inputs.items()},
+            **provenance(dict(params)),
+        }
+    )
+    with atomic_path(out_fif) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the temporary name does not end in _eeg.fif
+        clean.save(tmp, overwrite=True, verbose=False)
+    try:
+        write_json(out_qc, qc)
+    except BaseException:
+        out_fif.unlink(missing_ok=True)
+        raise
+    return qc

@@ -1,0 +1,23 @@
+"""EEG stage: gradient and BCG artifact removal, channel selection, 200 Hz resampling."""
+
+
+rule clean_eeg:
+    input:
+        unpack(clean_eeg_inputs),
+    output:
+        eeg=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_eeg.fif",
+        qc=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_qc.json",
+    log:
+        "logs/clean_eeg/{subdir}/{run}.log",
+    benchmark:
+        "logs/clean_eeg/{subdir}/{run}.benchmark.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=clean_eeg_mem_mb,
+        runtime=60,
+    params:
+        cfg=config["eeg"],
+    script:
+        "../scripts/clean_eeg.py"
