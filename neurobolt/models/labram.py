@@ -189,6 +189,30 @@ class LaBraMConfig:
                 raise ValueError(f"LaBraMConfig: {name} must be in [0, 1), got {value}")
 
 
+def dropout_mask(like: torch.Tensor, p: float) -> torch.Tensor:
+    """Inverted-dropout multiplier shaped like ``like``: 0 with probability ``p``, else
+    1 / (1 - p). ``y * dropout_mask(y, p)`` is ``F.dropout(y, p)`` in distribution, and
+    the mask can be folded into a following multiply-add. Drawn as ``uniform >= p``, which
+    on CPU is about 5x faster than ``bernoulli_`` (and F.dropout)."""
+    return torch.empty_like(like).uniform_().ge_(p).mul_(1.0 / (1.0 - p))
+
+
+# Rows (tokens) per chunk of the MLPs on CPU: keeps the 4x-wide hidden activations below
+# glibc's 32 MiB mmap threshold, so they are recycled from the heap instead of being mapped
+# and page-faulted afresh on every call (the spectral MLP at batch 16 runs ~1.4x faster).
+CPU_MLP_CHUNK_ROWS = 4096
+
+
+def mlp_in_chunks(fc1: nn.Linear, fc2: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``fc2(gelu(fc1(x)))``, computed in row chunks on CPU for large inputs."""
+    rows = x.numel() // x.shape[-1]
+    if x.device.type != "cpu" or rows <= CPU_MLP_CHUNK_ROWS:
+        return fc2(F.gelu(fc1(x)))
+    flat = x.reshape(rows, x.shape[-1])
+    parts = [fc2(F.gelu(fc1(part))) for part in flat.split(CPU_MLP_CHUNK_ROWS)]
+    return torch.cat(parts).view(*x.shape[:-1], fc2.out_features)
+
+
 class TemporalConv(nn.Module):
     """Temporal-convolution patch embedding: (B, C, P, T) -> (B, C*P, embed_dim)."""
 
@@ -248,9 +272,9 @@ class Attention(nn.Module):
             bias = torch.cat((self.q_bias, torch.zeros_like(self.q_bias), self.v_bias))
         qkv = F.linear(x, self.qkv.weight, bias).view(b, n, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.unbind(2)  # (B, N, H, hd) views
-        if self.q_norm is not None:
-            q = self.q_norm(q)
-            k = self.k_norm(k)
+        if self.q_norm is not None:  # (autocast may return float32 norms: match v)
+            q = self.q_norm(q).to(v.dtype)
+            k = self.k_norm(k).to(v.dtype)
         out = F.scaled_dot_product_attention(
             q.transpose(1, 2),
             k.transpose(1, 2),
@@ -267,7 +291,7 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
+        return mlp_in_chunks(self.fc1, self.fc2, x)
 
 
 class Block(nn.Module):
@@ -289,14 +313,16 @@ class Block(nn.Module):
         self.drop_path = drop_path
 
     def _residual(self, x: torch.Tensor, y: torch.Tensor, gamma) -> torch.Tensor:
-        """x + drop_path(gamma * dropout(y)), fused into one multiply-add where possible."""
-        if self.training and self.dropout > 0:
-            y = F.dropout(y, self.dropout, training=True)
+        """x + drop_path(gamma * dropout(y)) as one multiply-add: the dropout mask, the layer
+        scale and the per-sample drop-path factor are folded into one multiplier."""
         scale = gamma
         if self.training and self.drop_path > 0:
             keep = 1.0 - self.drop_path
-            mask = torch.empty((x.shape[0], 1, 1), device=x.device, dtype=x.dtype)
+            mask = torch.empty((x.shape[0], 1, 1), device=x.device, dtype=y.dtype)
             mask = mask.bernoulli_(keep).div_(keep)
+            scale = mask if scale is None else mask * scale
+        if self.training and self.dropout > 0:
+            mask = dropout_mask(y, self.dropout)
             scale = mask if scale is None else mask * scale
         if scale is None:
             return x + y
@@ -331,7 +357,7 @@ class LaBraMEncoder(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, len(LABRAM_CHANNELS) + 1, dim))
         self.time_embed = nn.Parameter(torch.zeros(1, cfg.n_time_slots, dim))
-        rates = torch.linspace(0, cfg.drop_path, cfg.depth).tolist() if cfg.depth else []
+        rates = [cfg.drop_path * i / max(cfg.depth - 1, 1) for i in range(cfg.depth)]
         self.blocks = nn.ModuleList([Block(cfg, rate) for rate in rates])
         self.fc_norm = nn.LayerNorm(dim, eps=cfg.norm_eps)
         self._indices = _IndexCache()
@@ -393,7 +419,7 @@ class LaBraMEncoder(nn.Module):
         cls = (self.cls_token[0] + self.pos_embed[0, :1]).expand(b, 1, -1)
         h = torch.cat((cls, tokens + emb), dim=1)
         if self.training and self.config.dropout > 0:
-            h = F.dropout(h, self.config.dropout, training=True)
+            h = h * dropout_mask(h, self.config.dropout)
         for block in self.blocks:
             h = block(h)
         return self.fc_norm(h[:, 1:].mean(dim=1))

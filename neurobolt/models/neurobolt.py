@@ -159,7 +159,7 @@ def make_config(preset: str = "paper", **options) -> NeuroBOLTConfig:
         if key in options:
             branch_opts[branch][fieldname] = options.pop(key)
     n_patches = options.pop("n_patches", None)
-    if n_patches is not None:
+    if n_patches is not None and "spectral" in options.get("branches", BRANCHES):
         patch = branch_opts["labram"].get("patch_size", LaBraMConfig.patch_size)
         branch_opts["spectral"]["n_samples"] = int(n_patches) * patch
     top = {f.name for f in dataclasses.fields(NeuroBOLTConfig)} - set(BRANCHES)

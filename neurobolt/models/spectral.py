@@ -20,10 +20,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from neurobolt.models.labram import LABRAM_CHANNELS, _IndexCache
+from neurobolt.models.labram import LABRAM_CHANNELS, _IndexCache, dropout_mask, mlp_in_chunks
 
 __all__ = ["SpectralConfig", "SpectralEncoder", "multiscale_spectra", "sinusoidal_positions"]
 
@@ -145,11 +144,7 @@ class LinearAttention(nn.Module):
         q = q.softmax(dim=-1) * self.head_dim**-0.5
         k = k.softmax(dim=-2)
         context = k.transpose(-2, -1) @ v  # (B, H, hd, hd)
-        out = (q @ context).transpose(1, 2).reshape(b, n, d)
-        out = self.proj(out)
-        if self.training and self.dropout > 0:
-            out = F.dropout(out, self.dropout, training=True)
-        return out
+        return self.proj((q @ context).transpose(1, 2).reshape(b, n, d))
 
 
 class FeedForward(nn.Module):
@@ -159,7 +154,7 @@ class FeedForward(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
+        return mlp_in_chunks(self.fc1, self.fc2, x)
 
 
 class LinearBlock(nn.Module):
@@ -174,7 +169,11 @@ class LinearBlock(nn.Module):
         self.ff = FeedForward(dim, dim * cfg.ff_mult)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
+        y = self.attn(self.norm1(x))
+        if self.training and self.attn.dropout > 0:  # dropout on the attention output
+            x = torch.addcmul(x, y, dropout_mask(y, self.attn.dropout))
+        else:
+            x = x + y
         return x + self.ff(self.norm2(x))
 
 
@@ -254,7 +253,7 @@ class SpectralEncoder(nn.Module):
         emb = self.channel_embed(idx)[:, None, :] + self.positions[None]  # (C, W, D)
         tokens = tokens + emb
         if self.training and self.config.pos_dropout > 0:
-            tokens = F.dropout(tokens, self.config.pos_dropout, training=True)
+            tokens = tokens * dropout_mask(tokens, self.config.pos_dropout)
         return tokens.reshape(b, -1, tokens.shape[-1])
 
     def _encode(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
