@@ -187,12 +187,18 @@ def resample(
 # ------------------------------------------------------------------------------------------
 
 
-def _band_power(x: np.ndarray, sfreq: float, freqs, *, half_width: float = 0.1) -> np.ndarray:
-    """Power (V²) in ``±half_width`` Hz around each frequency, per channel (n_ch, n_freqs)."""
+def _welch(x: np.ndarray, sfreq: float):
+    """Welch PSD with 8 s segments (or the whole signal): ``(freqs, psd, resolution)``."""
     x = np.atleast_2d(x)
     nper = int(min(x.shape[-1], round(8.0 * sfreq)))
     f, p = sps.welch(x, sfreq, nperseg=nper, axis=-1)
-    df = f[1] - f[0]
+    return f, p, f[1] - f[0]
+
+
+def _band_power(x: np.ndarray, sfreq: float, freqs, *, half_width: float = 0.1) -> np.ndarray:
+    """Power (V²) in ``±half_width`` Hz around each frequency, per channel (n_ch, n_freqs)."""
+    x = np.atleast_2d(x)
+    f, p, df = _welch(x, sfreq)
     out = np.full((x.shape[0], len(freqs)), np.nan)
     for j, f0 in enumerate(freqs):
         if f0 >= 0.45 * sfreq:
@@ -205,9 +211,7 @@ def _band_power(x: np.ndarray, sfreq: float, freqs, *, half_width: float = 0.1) 
 def _background(x: np.ndarray, sfreq: float, freqs) -> np.ndarray:
     """Power of the spectral background around each line (median of ±1 Hz, lines excluded)."""
     x = np.atleast_2d(x)
-    nper = int(min(x.shape[-1], round(8.0 * sfreq)))
-    f, p = sps.welch(x, sfreq, nperseg=nper, axis=-1)
-    df = f[1] - f[0]
+    f, p, df = _welch(x, sfreq)
     out = np.full((x.shape[0], len(freqs)), np.nan)
     for j, f0 in enumerate(freqs):
         if f0 >= 0.45 * sfreq:
