@@ -492,14 +492,6 @@ class WindowDataset(Dataset):
 # --------------------------------------------------------------------------------------------
 
 
-def read_marker_samples(raw, marker: str) -> np.ndarray:
-    """Samples (relative to the first sample) of annotations ending with ``marker``."""
-    ann = raw.annotations
-    keep = np.array([str(d).endswith(marker) for d in ann.description], dtype=bool)
-    onset = ann.onset[keep] - (raw.first_samp / raw.info["sfreq"] if ann.orig_time else 0.0)
-    return np.round(onset * raw.info["sfreq"]).astype(np.int64)
-
-
 def run_windows(inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: Mapping[str, Any]):
     """Write ``<run>_windows.h5`` from the cleaned EEG and the ROI table.
 
@@ -518,6 +510,8 @@ def run_windows(inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: M
     import mne
     import pandas as pd
 
+    from .eeg.markers import find_volume_markers
+
     unknown = set(params) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown store option(s): {sorted(unknown)}")
@@ -527,7 +521,7 @@ def run_windows(inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: M
     sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
     table = pd.read_csv(roi_path, sep="\t")
     raw = mne.io.read_raw_fif(eeg_path, preload=True, verbose=False)
-    markers = read_marker_samples(raw, params["marker"])
+    markers = find_volume_markers(raw, marker=params["marker"])
     names = f"{eeg_path} and {roi_path}"
     alignment = align_volumes(
         markers,
