@@ -99,7 +99,8 @@ def default_fmriprep_dir(bids_root: str | os.PathLike) -> Path:
     return Path(bids_root) / "derivatives" / "fmriprep"
 
 
-def _as_list(values: Sequence[str] | str | None) -> list[str] | None:
+def entity_labels(values: Sequence[str] | str | None) -> list[str] | None:
+    """Filter labels without their ``sub-``/``ses-``/``task-`` prefix; None when empty."""
     if values is None or (not isinstance(values, str) and len(values) == 0):
         return None
     values = [values] if isinstance(values, str) else list(values)
@@ -149,9 +150,9 @@ def find_runs(
         )
     prep_root = Path(fmriprep_dir) if fmriprep_dir else default_fmriprep_dir(root)
     filters = {
-        "subjects": _as_list(subjects),
-        "sessions": _as_list(sessions),
-        "tasks": _as_list(tasks),
+        "subjects": entity_labels(subjects),
+        "sessions": entity_labels(sessions),
+        "tasks": entity_labels(tasks),
     }
     found = Discovery()
     eeg_paths = [

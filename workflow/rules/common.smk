@@ -34,7 +34,7 @@ def _keep(run, bids_cfg):
         ("sessions", run.session),
         ("tasks", run.task),
     ):
-        wanted = [str(v).split("-", 1)[-1] for v in bids_cfg[key]]
+        wanted = nbids.entity_labels(bids_cfg[key])
         if wanted and value not in wanted:
             return False
     return True
