@@ -159,13 +159,21 @@ def test_drop_path_and_layer_decay_helpers():
     assert not set(no_wd) - {n for n, _ in model.named_parameters()}
 
 
-def test_chunked_mlp_on_cpu_is_exact(monkeypatch):
+def test_chunked_mlp_and_pooled_last_block_are_exact(monkeypatch):
     torch.manual_seed(0)
     model = build_model("neurobolt", preset="tiny", n_patches=4).eval()
     x = _x(3, 19, 4)
+    enc = model.spectral
     with torch.no_grad():
         whole = model(x, CH19)
-        monkeypatch.setattr(labram_module, "CPU_MLP_CHUNK_ROWS", 50)  # 3 x 77 tokens -> chunks
+        # plain spectral encoder: every block in full, then the mean over tokens
+        h = enc.embed(x.reshape(3, 19, -1), enc._indices(CH19, x.device))
+        for block in enc.blocks:
+            h = block(h)
+        torch.testing.assert_close(enc(x, CH19), h.mean(dim=1), rtol=1e-5, atol=1e-6)
+        # MLPs in chunks of 50 tokens (3 x 77 LaBraM tokens, 3 x 152 spectral tokens)
+        monkeypatch.setattr(labram_module, "CPU_MLP_CHUNK_BYTES", 0)
+        monkeypatch.setattr(labram_module, "CPU_MLP_CHUNK_ROWS", 50)
         torch.testing.assert_close(model(x, CH19), whole, rtol=1e-5, atol=1e-7)
 
 

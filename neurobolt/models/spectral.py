@@ -22,7 +22,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from neurobolt.models.labram import LABRAM_CHANNELS, _IndexCache, dropout_mask, mlp_in_chunks
+from neurobolt.models.labram import (
+    LABRAM_CHANNELS,
+    Mlp,
+    _IndexCache,
+    dropout_mask,
+    mlp_token_mean,
+)
 
 __all__ = ["SpectralConfig", "SpectralEncoder", "multiscale_spectra", "sinusoidal_positions"]
 
@@ -147,16 +153,6 @@ class LinearAttention(nn.Module):
         return self.proj((q @ context).transpose(1, 2).reshape(b, n, d))
 
 
-class FeedForward(nn.Module):
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return mlp_in_chunks(self.fc1, self.fc2, x)
-
-
 class LinearBlock(nn.Module):
     """Pre-norm residual block: x + attn(LN(x)), then x + ff(LN(x))."""
 
@@ -166,15 +162,23 @@ class LinearBlock(nn.Module):
         self.norm1 = nn.LayerNorm(dim, eps=cfg.norm_eps)
         self.attn = LinearAttention(dim, cfg.num_heads, cfg.dropout)
         self.norm2 = nn.LayerNorm(dim, eps=cfg.norm_eps)
-        self.ff = FeedForward(dim, dim * cfg.ff_mult)
+        self.ff = Mlp(dim, dim * cfg.ff_mult)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _attend(self, x: torch.Tensor) -> torch.Tensor:
         y = self.attn(self.norm1(x))
         if self.training and self.attn.dropout > 0:  # dropout on the attention output
-            x = torch.addcmul(x, y, dropout_mask(y, self.attn.dropout))
-        else:
-            x = x + y
+            return torch.addcmul(x, y, dropout_mask(y, self.attn.dropout))
+        return x + y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._attend(x)
         return x + self.ff(self.norm2(x))
+
+    def forward_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward(x).mean(dim=1)`` without the per-token output projection of the
+        feed-forward (it has no dropout, so the token mean commutes with it)."""
+        x = self._attend(x)
+        return x.mean(dim=1) + mlp_token_mean(self.ff.fc1, self.ff.fc2, self.norm2(x))
 
 
 class SpectralEncoder(nn.Module):
@@ -258,9 +262,11 @@ class SpectralEncoder(nn.Module):
 
     def _encode(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         h = self.embed(x, idx)
-        for block in self.blocks:
+        if not len(self.blocks):
+            return h.mean(dim=1)
+        for block in self.blocks[:-1]:
             h = block(h)
-        return h.mean(dim=1)
+        return self.blocks[-1].forward_mean(h)
 
     def forward_features(self, x: torch.Tensor, ch_names) -> torch.Tensor:
         """Pooled features (batch, embed_dim) of windows ``x`` with channels ``ch_names``."""
