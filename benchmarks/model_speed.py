@@ -12,7 +12,7 @@ measured at batch 16 and 64 in fp32 and bf16.
 
 Usage::
 
-    python benchmarks/models.py [--reference PATH] [--repeats 5] [--threads 2]
+    python benchmarks/model_speed.py [--reference PATH] [--repeats 5] [--threads 2]
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def reference(path: str, device) -> Runner:
     """The public NeuroBOLT model (``models/model.py`` of a checkout) in the paper setup."""
     import warnings
 
-    # The checkout's ``models/`` has no __init__.py, so this file (benchmarks/models.py) would
+    # The checkout's ``models/`` has no __init__.py, so this file (benchmarks/model_speed.py) would
     # shadow it: put the checkout first and drop this file's folder while importing.
     here = os.path.dirname(os.path.abspath(__file__))
     saved = sys.path[:]
