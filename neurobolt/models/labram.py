@@ -302,6 +302,18 @@ class Attention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
 
+def init_linear_and_norm(root: nn.Module) -> None:
+    """Truncated-normal (std 0.02) Linear weights, zero biases, unit LayerNorms, in place."""
+    for module in root.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.trunc_normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
 class Mlp(nn.Module):
     def __init__(self, dim: int, hidden: int):
         super().__init__()
@@ -391,14 +403,7 @@ class LaBraMEncoder(nn.Module):
         """LaBraM's initialization: truncated normal (std 0.02) for linear layers and
         embeddings, zero biases, unit LayerNorms, output projections of block i divided by
         sqrt(2 i); convolutions keep PyTorch's default."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_linear_and_norm(self)
         for param in (self.pos_embed, self.time_embed, self.cls_token):
             nn.init.trunc_normal_(param, std=0.02)
         with torch.no_grad():

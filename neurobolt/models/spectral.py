@@ -27,6 +27,7 @@ from neurobolt.models.labram import (
     Mlp,
     _IndexCache,
     dropout_mask,
+    init_linear_and_norm,
     mlp_token_mean,
 )
 
@@ -214,14 +215,7 @@ class SpectralEncoder(nn.Module):
     def reset_parameters(self) -> None:
         """As NeuroBOLT: truncated normal (std 0.02) linear weights, zero biases, unit
         LayerNorms; the channel embedding keeps nn.Embedding's N(0, 1)."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_linear_and_norm(self)
         nn.init.normal_(self.channel_embed.weight)
 
     def enable_compile(self, **kwargs) -> None:
