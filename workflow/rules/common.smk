@@ -133,10 +133,15 @@ def clean_eeg_inputs(wildcards):
     return {"eeg": files["vhdr"], "bold": files["bold"]}
 
 
+def file_mb(path, *, default):
+    """Size of a file in MB, or ``default`` while it does not exist yet (dry runs)."""
+    path = Path(path)
+    return path.stat().st_size / 1e6 if path.exists() else default
+
+
 def clean_eeg_mem_mb(wildcards, input, attempt):
     """Memory for cleaning: ~3x the recording held as float32 (the .eeg is int16 or float32)."""
-    eeg = Path(input.eeg).with_suffix(".eeg")
-    size_mb = eeg.stat().st_size / 1e6 if eeg.exists() else 800
+    size_mb = file_mb(Path(input.eeg).with_suffix(".eeg"), default=800)
     return int(1500 + 6 * size_mb) * attempt
 
 
@@ -154,17 +159,13 @@ def roi_signals_inputs(wildcards):
 
 def roi_signals_mem_mb(wildcards, input, attempt):
     """Memory for one run: ~3x the BOLD held as float32 (compressed ~2x on disk), + 1 GB."""
-    size_mb = (
-        Path(input.preproc_bold).stat().st_size / 1e6
-        if Path(input.preproc_bold).exists()
-        else 200
-    )
+    size_mb = file_mb(input.preproc_bold, default=200)
     return int(1000 + 6 * 2 * size_mb) * attempt
 
 
 def windows_mem_mb(wildcards, input, attempt):
     """Memory for one store: the cleaned EEG read as float64 three times over, + 1 GB."""
-    size_mb = Path(input.eeg).stat().st_size / 1e6 if Path(input.eeg).exists() else 200
+    size_mb = file_mb(input.eeg, default=200)
     return int(1000 + 6 * size_mb) * attempt
 
 
