@@ -59,7 +59,7 @@ def test_demo_runs_then_has_nothing_to_do(workdir):
 
 
 def test_paper_config_plans_the_full_experiment(tmp_path):
-    """7 ROIs x 29 scans intra-subject and 7 ROIs inter-subject, for each of the 4 models."""
+    """7 ROIs x 29 scans intra-subject and 7 ROIs inter-subject, for each of the 5 models."""
     out = subprocess.run(
         [
             SNAKEMAKE,
@@ -81,7 +81,7 @@ def test_paper_config_plans_the_full_experiment(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout + out.stderr, flags=re.M))
-    assert int(counts["train_intra"]) == 29 * 7 * 4
-    assert int(counts["evaluate_intra"]) == 29 * 7 * 4
-    assert int(counts["train_inter"]) == 7 * 4
+    assert int(counts["train_intra"]) == 29 * 7 * 5
+    assert int(counts["evaluate_intra"]) == 29 * 7 * 5
+    assert int(counts["train_inter"]) == 7 * 5
     assert int(counts["clean_eeg"]) == 29 and int(counts["windows"]) == 29
