@@ -530,7 +530,7 @@ def fig_val_vs_test(metrics: pd.DataFrame):
             label=f"{analysis} {model}",
             alpha=0.8,
         )
-    ax.plot([-1, 1], [-1, 1], color="k", lw=0.6, ls="--")
+    ax.plot([-1, 1], [-1, 1], color="k", lw=0.6, ls="--", label="test R = validation R")
     ax.set(
         xlim=(-1, 1),
         ylim=(-1, 1),
@@ -887,7 +887,8 @@ def run_report(
     out = Path(outputs["html"])
     paths = [Path(p) for p in np.atleast_1d(inputs["metrics"])]
     models = [_read_model_dir(p) for p in paths]
-    metrics = collect_metrics(paths)
+    columns = ["analysis", "scan", "roi", "model", "r", "mse", "n_test", "p_permutation"]
+    metrics = collect_metrics(paths).reindex(columns=columns)
     metrics["best_val_r"] = [
         m["metrics"]["best_val_r"] for m in models for _ in m["metrics"]["scans"]
     ]
@@ -907,7 +908,7 @@ def run_report(
         title="Overview",
         section="Overview",
     )
-    t1 = table1(metrics, alpha=alpha)
+    t1 = table1(metrics, alpha=alpha) if len(metrics) else pd.DataFrame({"no models": []})
     report.add_html(
         _table_html(t1)
         + f"<p>Mean ± sd of the test R over scans; (k/n): k of n scans with a permutation-null"
