@@ -1,4 +1,5 @@
-"""The ``neurobolt`` command line: simulate a dataset, list the paired runs of a BIDS dataset."""
+"""The ``neurobolt`` command line: simulate a dataset, list the paired runs of a BIDS dataset,
+predict fMRI ROI signals from an EEG recording."""
 
 from __future__ import annotations
 
@@ -42,6 +43,47 @@ def _runs(args) -> int:
     return 0 if found.runs else 1
 
 
+def _predict(args) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from .predict import recording_name, run_predict
+
+    config = {}
+    if args.config:
+        config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
+    cfg = dict(config.get("predict") or {})
+    for key in ("step_s", "tr_s", "gradient", "bcg", "n_slices", "droppable_channels"):
+        value = getattr(args, key)
+        if value is not None:
+            cfg[key] = value
+    for key in ("held_out", "recordings", "intra_scan", "model", "rois"):
+        cfg.pop(key, None)  # workflow choices, not options of one prediction
+    fmri = dict(config.get("fmri") or {})
+    inputs = {"eeg": args.eeg, "models": args.models}
+    if args.atlas_maps or args.atlas_labels:
+        inputs.update(atlas_maps=args.atlas_maps, atlas_labels=args.atlas_labels)
+    name = recording_name(args.eeg)
+    out = Path(args.out_dir)
+    outputs = {"timeseries": out / f"{name}_desc-predicted_timeseries.tsv"}
+    voxel_map = not args.no_voxel_map and bool(args.atlas_maps or args.atlas_labels or fmri)
+    if voxel_map:
+        outputs["bold"] = out / f"{name}_desc-predicted_bold.nii.gz"
+    elif not args.no_voxel_map:
+        print("no atlas given (--atlas-maps/--atlas-labels or --config): no voxel map")
+    params = {
+        "cfg": cfg,
+        "eeg": config.get("eeg") or {},
+        "window_s": (config.get("store") or {}).get("window_s", 16.0),
+        "fmri": fmri,
+    }
+    run_predict(inputs, outputs, params)
+    for path in outputs.values():
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``neurobolt`` command."""
     parser = argparse.ArgumentParser(
@@ -71,6 +113,36 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--sessions", nargs="*", default=None)
     runs.add_argument("--tasks", nargs="*", default=None)
     runs.set_defaults(func=_runs)
+
+    pred = sub.add_parser(
+        "predict",
+        help="predict fMRI ROI signals (and a voxel map) from an EEG recording alone",
+        description="Clean an EEG recording (gradient removal when it has volume markers, BCG"
+        " removal when it has an ECG), cut it into the models' windows and write"
+        " <recording>_desc-predicted_timeseries.tsv (+ .json) and, with an atlas,"
+        " <recording>_desc-predicted_bold.nii.gz.",
+    )
+    pred.add_argument("eeg", help="the EEG recording (BIDS _eeg.vhdr/.edf/.bdf/.set)")
+    pred.add_argument(
+        "--models", nargs="+", required=True, help="trained model.pt files (one per ROI)"
+    )
+    pred.add_argument("--out-dir", required=True, help="where the outputs are written")
+    pred.add_argument(
+        "--config",
+        help="a neurobolt config YAML: its eeg, predict, store and fmri sections are used",
+    )
+    pred.add_argument("--step-s", type=float, help="seconds between predictions (>= 1)")
+    pred.add_argument("--tr-s", type=float, help="step without volume markers (default 2.1)")
+    pred.add_argument("--gradient", choices=["auto", "always", "never"])
+    pred.add_argument("--bcg", choices=["auto", "always", "never"])
+    pred.add_argument("--n-slices", type=int, help="slices per volume (default: detected)")
+    pred.add_argument(
+        "--droppable-channels", nargs="*", help="training channels the recording may lack"
+    )
+    pred.add_argument("--atlas-maps", help="4-D atlas maps for the voxel map")
+    pred.add_argument("--atlas-labels", help="the atlas labels file")
+    pred.add_argument("--no-voxel-map", action="store_true", help="write no voxel map")
+    pred.set_defaults(func=_predict)
     return parser
 
 

@@ -376,26 +376,44 @@ def scan_subject(store_path: str | os.PathLike) -> tuple[str, str]:
     return scan, subject
 
 
+def inter_scan_split(scans: Sequence[tuple[str, str]], config: TrainConfig):
+    """The inter-subject split of whole scans: ``Series`` scan -> ``train``/``val``/``test``.
+
+    Parameters
+    ----------
+    scans : sequence of (str, str)
+        ``(scan, subject)`` pairs (:func:`scan_subject`).
+    config : TrainConfig
+        ``inter_split_file``, or ``inter_counts``/``inter_fractions`` and ``seed``.
+    """
+    import pandas as pd
+
+    from .splits import check_grouped, inter_split, read_split_table
+
+    frame = pd.DataFrame(list(scans), columns=["scan", "subject"])
+    if config.inter_split_file:
+        by_scan = read_split_table(config.inter_split_file, frame["scan"])
+    else:
+        by_scan = inter_split(
+            frame,
+            counts=config.inter_counts,
+            fractions=config.inter_fractions,
+            seed=config.seed,
+        )
+    check_grouped(by_scan, dict(scans))
+    return by_scan
+
+
 def make_splits(stores: Sequence[str | os.PathLike], *, analysis: str, config: TrainConfig):
     """Split tables: one row per store row (``scan, row, volume, onset_s, split``)."""
     import pandas as pd
 
-    from .splits import check_grouped, inter_split, intra_split, read_split_table
+    from .splits import intra_split
     from .store import WindowStore
 
     scans = [scan_subject(p) for p in stores]
     if analysis == "inter":
-        frame = pd.DataFrame(scans, columns=["scan", "subject"])
-        if config.inter_split_file:
-            by_scan = read_split_table(config.inter_split_file, frame["scan"])
-        else:
-            by_scan = inter_split(
-                frame,
-                counts=config.inter_counts,
-                fractions=config.inter_fractions,
-                seed=config.seed,
-            )
-        check_grouped(by_scan, dict(scans))
+        by_scan = inter_scan_split(scans, config)
     rows = []
     for path, (scan, subject) in zip(stores, scans, strict=True):
         with WindowStore(path) as store:

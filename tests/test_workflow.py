@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from neurobolt.predict import compare_with_measured
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
@@ -27,6 +29,11 @@ def workdir(tmp_path_factory):
     config["evaluate"].update(rois=["Cuneus"], n_permutations=100)
     (wd / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     return wd
+
+
+def run_dirs(name):
+    """``["sub-XX", "ses-YY"]`` of a run name."""
+    return [part for part in name.split("_") if part.startswith(("sub-", "ses-"))]
 
 
 def _run(workdir, *args):
@@ -53,6 +60,24 @@ def test_demo_runs_then_has_nothing_to_do(workdir):
     assert set(metrics["model"]) == {"neurobolt", "ridge_bandpower"}
     assert (results / "group" / "table.tsv").exists()
     assert (workdir / "logs" / "simulate" / "simulate.log").exists()
+    # The inter-subject test scan, predicted from its raw EEG alone, gives evaluate's R.
+    (held_out,) = metrics.loc[metrics["analysis"] == "inter", "scan"].unique()
+    func = results / "/".join(run_dirs(held_out)) / "func"
+    predicted = pd.read_csv(func / f"{held_out}_desc-predicted_timeseries.tsv", sep="\t")
+    sidecar = json.loads((func / f"{held_out}_desc-predicted_timeseries.json").read_text())
+    assert [m["RecordingInSplits"] for m in sidecar["Models"]] == [["test"]]
+    assert (func / f"{held_out}_desc-predicted_bold.nii.gz").exists()
+    measured = pd.read_csv(func / f"{held_out}_atlas-DiFuMo64_timeseries.tsv", sep="\t")
+    kept = json.loads((func / f"{held_out}_atlas-DiFuMo64_timeseries.json").read_text())
+    r = compare_with_measured(predicted, measured, kept_volumes=kept["KeptVolumes"])
+    inter = metrics[(metrics["analysis"] == "inter") & (metrics["model"] == "neurobolt")]
+    assert abs(r["r"].iloc[0] - inter["r"].iloc[0]) < 0.02
+    assert (results / "report.html").exists()
+    assert sorted(p.name for p in results.glob("sub-*.html")) == [
+        "sub-01.html",
+        "sub-02.html",
+        "sub-03.html",
+    ]
     second = _run(workdir)
     assert second.returncode == 0, second.stderr[-4000:]
     assert "Nothing to be done" in second.stdout + second.stderr

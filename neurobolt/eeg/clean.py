@@ -30,6 +30,7 @@ from typing import Any
 import mne
 import numpy as np
 from scipy import signal as sps
+from tqdm.auto import tqdm
 
 from ..provenance import atomic_path, provenance, write_json
 from .bcg import detect_r_peaks, remove_bcg
@@ -519,7 +520,7 @@ def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, retur
     slice_freqs = [slice_f * k for k in range(1, 7)] if slice_f else []
     vol_freqs = [vol_f * k for k in range(1, 7)]
     before_rows = []
-    for c in range(len(keep_idx)):
+    for c in tqdm(range(len(keep_idx)), desc=f"clean {run}", unit="channel", leave=False):
         x = src(c)
         if det_stages:
             before_rows.append(
