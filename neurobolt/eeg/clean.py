@@ -762,7 +762,7 @@ def check_eeg_size(vhdr: str | Path, *, eeg_json: str | Path | None = None) -> i
 
     The size must be a whole number of samples (channels x bytes per value, from the
     ``.vhdr``) and, when the BIDS ``eeg.json`` gives ``RecordingDuration``, hold that
-    many seconds of data.
+    many seconds of data (within 1 s).
 
     Returns
     -------
@@ -799,7 +799,9 @@ def check_eeg_size(vhdr: str | Path, *, eeg_json: str | Path | None = None) -> i
     if eeg_json is not None and Path(eeg_json).is_file() and interval > 0:
         duration = json.loads(Path(eeg_json).read_text(encoding="utf-8")).get("RecordingDuration")
         sfreq = 1e6 / interval
-        if isinstance(duration, int | float) and n_times < round(duration * sfreq) - 1:
+        # 1 s of slack: converters round RecordingDuration (a cut inside the scan is also
+        # found by the volume markers, which then run past the end of the data).
+        if isinstance(duration, int | float) and n_times / sfreq < duration - 1.0:
             raise EEGInputError(
                 f"{data_file}: truncated EEG data file: it holds {n_times / sfreq:.3f} s"
                 f" ({size} bytes = {n_times} samples of {n_ch} channels x {sizes[fmt]} bytes)"
