@@ -25,13 +25,14 @@ import mne
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset
+from train_job import data as _data  # tests/ is on sys.path (pytest's rootdir-less tests)
+from train_job import fit_small
 
 from neurobolt import store as st
 from neurobolt import train as tr
 from neurobolt.eeg.clean import EEGInputError, estimate_memory_mb, run_clean_eeg
 from neurobolt.fmri.signals import run_roi_signals
-from neurobolt.models import build_model
 from neurobolt.provenance import atomic_path, write_text
 from neurobolt.simulate import atlas_files
 
@@ -180,41 +181,15 @@ run_windows({inputs!r}, {outputs!r}, {{}})
         assert len(store) == 17 and store.valid.sum() > 0
 
 
-CH = ["O1", "O2", "CZ", "FZ"]
-
-
-def _data(n=16, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, len(CH), 4, 200, generator=g)
-    y = x[:, 0, -1, :50].mean(dim=1, keepdim=True) * 3
-    return TensorDataset(x, y)
-
-
-def _fit(folder, *, epochs=2, train_set=None):
-    """The small training run the kill test interrupts (also run in the killed process)."""
-    torch.manual_seed(0)
-    model = build_model("neurobolt", preset="tiny", n_outputs=1, n_patches=4)
-    return tr.fit(
-        model,
-        train_set if train_set is not None else _data(),
-        _data(8, seed=1),
-        ch_names=CH,
-        config=tr.TrainConfig(epochs=epochs, warmup_epochs=1, lr=1e-3, seed=1),
-        batch_size=8,
-        checkpoint=Path(folder) / "checkpoint.pt",
-        log_tsv=Path(folder) / "log.tsv",
-        progress=False,
-    )
-
-
 def test_training_killed_while_checkpointing_resumes_to_the_same_model(tmp_path):
-    full = _fit(tmp_path / "full")
+    full = fit_small(tmp_path / "full")
     folder, ready = tmp_path / "killed", tmp_path / "ready"
     code = f"""
-import time
+import sys, time
 from pathlib import Path
 import torch
-from tests.test_robustness import _fit
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from train_job import fit_small
 original = torch.save
 def save(obj, f, *args, **kwargs):
     original(obj, f, *args, **kwargs)
@@ -222,12 +197,12 @@ def save(obj, f, *args, **kwargs):
         Path({str(ready)!r}).touch()
         time.sleep(600)
 torch.save = save
-_fit({str(folder)!r})
+fit_small({str(folder)!r})
 """
     _kill_when_ready(code, ready)
     assert tr.load_checkpoint(folder / "checkpoint.pt")["epoch"] == 0  # the last good one
     assert [p.name for p in _leftovers(folder)] and len(_leftovers(folder)) == 1
-    resumed = _fit(folder)  # the rerun
+    resumed = fit_small(folder)  # the rerun
     assert _leftovers(folder) == []
     assert resumed["history"] == full["history"]
     for key, value in full["state_dict"].items():
@@ -256,7 +231,7 @@ class _PoisonedAfter(Dataset):
 
 def test_non_finite_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(FloatingPointError) as err:
-        _fit(tmp_path, train_set=_PoisonedAfter(_data(), n_good=16))  # epoch 2 goes bad
+        fit_small(tmp_path, train_set=_PoisonedAfter(_data(), n_good=16))  # epoch 2 goes bad
     message = str(err.value)
     assert "non-finite training loss (nan) at epoch 2" in message
     assert f"the last good checkpoint {tmp_path / 'checkpoint.pt'} (after epoch 1) is kept" in (
@@ -267,7 +242,7 @@ def test_non_finite_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_pa
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     assert _leftovers(tmp_path) == []
     with pytest.raises(FloatingPointError, match="no epoch had completed, so there is no"):
-        _fit(tmp_path / "first", train_set=_PoisonedAfter(_data(), n_good=0))
+        fit_small(tmp_path / "first", train_set=_PoisonedAfter(_data(), n_good=0))
     assert not (tmp_path / "first" / "checkpoint.pt").exists()
 
 
