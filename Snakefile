@@ -11,6 +11,7 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/validate.smk"
 include: "workflow/rules/bids.smk"
 include: "workflow/rules/eeg.smk"
 include: "workflow/rules/fmri.smk"

@@ -1,4 +1,4 @@
-"""The ``neurobolt`` command line: simulate a dataset, list the paired runs of a BIDS dataset,
+"""The ``neurobolt`` command line: simulate a dataset, list and validate the runs of a dataset,
 predict fMRI ROI signals from an EEG recording."""
 
 from __future__ import annotations
@@ -84,6 +84,44 @@ def _predict(args) -> int:
     return 0
 
 
+def _validate(args) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from .provenance import write_text
+    from .validate import check_config, validate_dataset
+
+    config: dict = {}
+    source = "config"
+    findings = []
+    if args.configfile:
+        source = args.configfile
+        config = yaml.safe_load(Path(args.configfile).read_text(encoding="utf-8")) or {}
+        findings = check_config(config, source=source)
+        if not isinstance(config, dict):
+            config = {}
+    bids = dict(config.get("bids") or {})
+    for key in ("fmriprep_dir", "space", "subjects", "sessions", "tasks"):
+        value = getattr(args, key)
+        if value is not None:
+            bids[key] = value
+    config = {**config, "bids": bids}
+    root = args.bids_root or bids.get("root")
+    if root is None:
+        print("neurobolt: error: give BIDS_DIR or a --configfile with bids.root", file=sys.stderr)
+        return 2
+    report = validate_dataset(
+        root, config=config, results_dir=args.results_dir, check_keys=False, source=source
+    )
+    report.findings[:0] = findings
+    ok = report.ok
+    print(report.format(), file=sys.stdout if ok else sys.stderr)
+    if ok and args.report:
+        write_text(args.report, report.table().to_csv(sep="\t", index=False))
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``neurobolt`` command."""
     parser = argparse.ArgumentParser(
@@ -143,6 +181,28 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--atlas-labels", help="the atlas labels file")
     pred.add_argument("--no-voxel-map", action="store_true", help="write no voxel map")
     pred.set_defaults(func=_predict)
+
+    val = sub.add_parser(
+        "validate",
+        help="check a dataset (and a config) before any work: every problem, as one table",
+        description="Check every selected run of a BIDS EEG-fMRI dataset (headers, sidecars,"
+        " markers, NIfTI headers, fMRIPrep outputs) and the configuration, and list all"
+        " problems with how to fix them. Exit status 1 when there is an error.",
+    )
+    val.add_argument("bids_root", nargs="?", default=None, help="the BIDS dataset")
+    val.add_argument("--configfile", default=None, help="a workflow config (YAML) to check too")
+    val.add_argument(
+        "--results-dir", default=None, help="the output folder (checked, with what it holds)"
+    )
+    val.add_argument("--fmriprep-dir", default=None)
+    val.add_argument("--space", default=None)
+    val.add_argument("--subjects", nargs="*", default=None)
+    val.add_argument("--sessions", nargs="*", default=None)
+    val.add_argument("--tasks", nargs="*", default=None)
+    val.add_argument(
+        "--report", default=None, help="write the table as TSV here (only when there is no error)"
+    )
+    val.set_defaults(func=_validate)
     return parser
 
 

@@ -287,9 +287,10 @@ def fit(
             pred = model(x.to(device), ch_names)
             loss = nn.functional.mse_loss(pred.float(), y.to(device).float())
             if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"non-finite training loss ({loss.item()}) at epoch {epoch + 1}, step {step};"
-                    " lower train.lr or check the inputs for NaN/inf."
+                raise _non_finite(
+                    f"non-finite training loss ({loss.item()}) at epoch {epoch + 1}, step {step}",
+                    checkpoint,
+                    epoch,
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -301,6 +302,8 @@ def fit(
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
 
         pred, true = predict(model, val_loader, ch_names, device)
+        if not np.isfinite(pred).all():  # never checkpoint weights that give NaN/inf
+            raise _non_finite(f"non-finite predictions after epoch {epoch + 1}", checkpoint, epoch)
         val_r = pearson_r(pred, true)
         row = {
             "epoch": epoch + 1,
@@ -347,6 +350,18 @@ def fit(
         "val_r": best["per_output"],
         "history": history,
     }
+
+
+def _non_finite(what: str, checkpoint, completed: int) -> FloatingPointError:
+    """The error that stops training on NaN/inf; the last good checkpoint is left in place."""
+    if Path(checkpoint).exists():
+        kept = f"the last good checkpoint {checkpoint} (after epoch {completed}) is kept"
+    else:
+        kept = "no epoch had completed, so there is no checkpoint"
+    return FloatingPointError(
+        f"{what}; training stopped and {kept}. Lower train.lr (or set train.grad_clip) or check"
+        " the inputs for NaN/inf, then rerun (it resumes from the checkpoint)."
+    )
 
 
 def _write_log(path, history: list[dict]) -> None:

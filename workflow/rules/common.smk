@@ -106,6 +106,17 @@ def raw_inputs(wildcards):
     return [RUNS[name][key] for name in sorted(RUNS) for key in keys]
 
 
+#: The validate rule's table; the per-run rules wait for it (ancient: a rerun of the
+#: validation, e.g. after a config change, does not make them rerun).
+VALIDATED = RESULTS / "validation.tsv"
+
+
+def validate_config():
+    """The config sections the validate rule checks (paths, inputs, outputs)."""
+    keys = ("results_dir", "bids", "eeg", "fmri", "store", "model", "train")
+    return {key: config[key] for key in keys}
+
+
 ATLAS = f"DiFuMo{config['fmri']['atlas']['dimension']}"
 
 
@@ -131,7 +142,11 @@ def run_output(name, datatype, suffix):
 def clean_eeg_inputs(wildcards):
     """The BIDS EEG recording and its paired BOLD run (volume count, TR, slice timing)."""
     files = RUNS[wildcards.run]
-    return {"eeg": files["vhdr"], "bold": files["bold"]}
+    return {
+        "eeg": files["vhdr"],
+        "bold": files["bold"],
+        "validated": ancient(VALIDATED),
+    }
 
 
 def file_mb(path, *, default):
@@ -151,6 +166,7 @@ def roi_signals_inputs(wildcards):
     files = RUNS[wildcards.run]
     inputs = {k: files[k] for k in ("preproc_bold", "mask", "confounds")}
     inputs["bold"] = files["bold"]
+    inputs["validated"] = ancient(VALIDATED)
     atlas = config["fmri"]["atlas"]
     if SIMULATE and not (atlas["maps"] or atlas["labels"]):
         sim_atlas = nbsim.atlas_files(BIDS_ROOT)
