@@ -174,24 +174,31 @@ def check_config(
     config : mapping
         The configuration as read from YAML (before defaults are filled in).
     schema : path-like | mapping | None
-        The JSON schema; default ``workflow/schemas/config.schema.yaml``.
+        The JSON schema; default ``workflow/schemas/config.schema.yaml`` of the source
+        checkout (:data:`SCHEMA`). When it cannot be found the keys cannot be checked,
+        and that is an error finding saying how to get it.
     source : str
         The configuration file's name, for the table.
 
     Returns
     -------
     findings : list of Finding
-        One per unknown key (with the closest known key) and per type error.
+        One per unknown key (with the closest known key) and per type error; one error
+        when the schema file is missing.
     """
+    wanted = schema
     schema = _load_schema(schema)
     if schema is None:
+        missing = Path(wanted) if wanted is not None else SCHEMA
         return [
             Finding(
                 CONFIG,
                 source,
-                f"the config schema {SCHEMA} was not found, so the keys were not checked",
-                "run neurobolt from its source checkout (pip install -e .)",
-                "warning",
+                f"the config schema {missing} was not found, so the config's keys and types"
+                " cannot be checked (neurobolt was installed without its workflow/ folder)",
+                "install neurobolt from its repository as an editable install (git clone, then"
+                " pip install -e .) or run it from the repository, where"
+                " workflow/schemas/config.schema.yaml is",
             )
         ]
     found: list[Finding] = []
@@ -790,10 +797,15 @@ def check_eeg(
 def check_torch_file(path: str | os.PathLike) -> None:
     """Refuse a truncated or foreign ``torch.save`` file from its zip directory alone.
 
+    Parameters
+    ----------
+    path : path-like
+        A ``model.pt`` or ``checkpoint.pt``.
+
     Raises
     ------
     ValueError
-        Naming the file.
+        Naming the file: not a readable zip archive, or one without a ``data.pkl`` record.
     """
     path = Path(path)
     try:
@@ -810,6 +822,17 @@ def check_outputs(results_dir: str | os.PathLike) -> list[Finding]:
 
     A damaged one (truncated by a full disk, a failed copy) is named with how to
     rebuild it; a missing ``results_dir`` has nothing to check.
+
+    Parameters
+    ----------
+    results_dir : path-like
+        The workflow's output folder (``results_dir``).
+
+    Returns
+    -------
+    findings : list of Finding
+        One error per damaged ``*_windows.h5`` or ``*.pt`` (temporary ``.tmp-*`` files
+        are skipped); empty when all are sound or the folder does not exist.
     """
     results = Path(results_dir)
     if not results.is_dir():
