@@ -27,7 +27,7 @@ import textwrap
 import time
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -977,8 +977,49 @@ def validate_dataset(
             tr=meta["tr"],
             root=root,
         )
+    if "inter" in (config.get("evaluate") or {}).get("analyses", ["inter"]):
+        findings += check_inter_split([run.name for run in found.runs], train=config.get("train"))
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def check_inter_split(scans: Sequence[str], *, train: Mapping[str, Any] | None) -> list[Finding]:
+    """Whether the inter-subject split the training rules will draw exists.
+
+    Parameters
+    ----------
+    scans : sequence of str
+        The selected runs' names (``sub-XX[_ses-YY]_task-...``).
+    train : mapping | None
+        The ``train`` config section (``inter_counts``, ``inter_fractions``,
+        ``inter_split_file``, ``seed``); None checks nothing.
+
+    Returns
+    -------
+    findings : list of Finding
+        One error when the counts, fractions or split file do not fit the scans.
+    """
+    if train is None or not scans:
+        return []
+    from .train import TrainConfig, inter_scan_split, scan_subject
+
+    try:
+        inter_scan_split(
+            [scan_subject(f"{scan}_windows.h5") for scan in scans],
+            TrainConfig.from_section(train),
+        )
+    except (ValueError, FileNotFoundError) as err:
+        return [
+            Finding(
+                DATASET,
+                "config: train",
+                f"no inter-subject split of the {len(scans)} selected scans: {err}",
+                "make train.inter_counts (train, val, test scans) fit the scans, or use"
+                " train.inter_fractions or train.inter_split_file; or drop 'inter' from"
+                " evaluate.analyses",
+            )
+        ]
+    return []
 
 
 def run_validate(inputs, outputs: Mapping[str, Any], params: Mapping[str, Any]) -> Report:
