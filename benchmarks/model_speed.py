@@ -10,9 +10,14 @@ PYTHONPATH) the reference is measured in the same run, interleaved with ours, an
 median of the per-repeat ratios is printed. On a GPU (``--device cuda``) training is also
 measured at batch 16 and 64 in fp32 and bf16.
 
+On a shared, busy machine wall-clock rates swing with the other load. ``--clock cpu``
+times with the process's CPU time instead (``time.process_time``: the work done, whatever
+else runs); use it with ``--threads 1``, where no worker thread spins while waiting.
+
 Usage::
 
     python benchmarks/model_speed.py [--reference PATH] [--repeats 5] [--threads 2]
+        [--clock wall|cpu]
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ CHANNELS = (
     "FP1 FP2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T7 T8 P7 P8 FPZ FZ CZ PZ POZ OZ FT9 FT10 TP9 TP10"
 ).split()
 N_PATCHES = 16
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = CLOCKS["wall"]  # set by --clock
 
 
 def _sync(device: torch.device) -> None:
@@ -73,21 +80,21 @@ class Runner:
 
     def train_rate(self, x, y, steps: int) -> float:
         _sync(self.device)
-        start = time.perf_counter()
+        start = clock()
         for _ in range(steps):
             self.train_step(x, y)
         _sync(self.device)
-        return steps * x.shape[0] / (time.perf_counter() - start)
+        return steps * x.shape[0] / (clock() - start)
 
     def infer_rate(self, x, steps: int) -> float:
         self.model.eval()
         with torch.no_grad(), self._autocast():
             _sync(self.device)
-            start = time.perf_counter()
+            start = clock()
             for _ in range(steps):
                 self.call(self.model, x)
             _sync(self.device)
-        return steps * x.shape[0] / (time.perf_counter() - start)
+        return steps * x.shape[0] / (clock() - start)
 
     def branch_times(self, x) -> dict[str, float]:
         """Seconds of forward + backward of each branch alone (train mode)."""
@@ -95,12 +102,12 @@ class Runner:
         times = {}
         for name, fn in self.branches.items():
             _sync(self.device)
-            start = time.perf_counter()
+            start = clock()
             with self._autocast():
                 feats = fn(self.model, x)
             feats.float().square().mean().backward()
             _sync(self.device)
-            times[name] = time.perf_counter() - start
+            times[name] = clock() - start
             self.model.zero_grad(set_to_none=True)
         return times
 
@@ -210,18 +217,27 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--steps", type=int, default=1, help="training steps per repeat")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--clock", choices=sorted(CLOCKS), default="wall", help="wall time, or process CPU time"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--preset", default="paper", help=argparse.SUPPRESS)
     parser.add_argument("--no-memory", action="store_true", help="skip peak-RSS subprocesses")
     parser.add_argument("--no-tiny", action="store_true", help="skip the tiny preset")
     parser.add_argument("--_peak", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global clock
+    clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     if args._peak:
         _peak_main(args)
         return
     device = torch.device(args.device)
-    emit("device", f"{device.type} ({torch.get_num_threads()} threads, torch {torch.__version__})")
+    emit(
+        "device",
+        f"{device.type} ({torch.get_num_threads()} threads, torch {torch.__version__},"
+        f" {args.clock} clock)",
+    )
 
     x16, y16 = _batch(16, device)
     x64, _ = _batch(64, device)
