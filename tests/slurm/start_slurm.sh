@@ -28,6 +28,9 @@ STATE=${1:?usage: start_slurm.sh STATE_DIR}
 mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
 log() { echo "start_slurm: $*" >&2; }
+HERE=$(cd "$(dirname "$0")" && pwd)
+# Daemons left by an earlier start in the same STATE_DIR (a killed test) are stopped first.
+bash "$HERE/stop_slurm.sh" "$STATE"
 
 if [ "$(id -u)" != 0 ]; then
   log "needs root (to install packages and run the daemons)"
@@ -74,6 +77,7 @@ fi
 chmod 0600 "$STATE/munge/etc/munge.key"
 SOCKET="$STATE/munge/run/munge.socket.2"
 
+rm -rf "$STATE/ctld" "$STATE/d" # a fresh cluster: no jobs of an earlier start
 mkdir -p "$STATE/ctld" "$STATE/d" "$STATE/log"
 cat >"$STATE/slurm.conf" <<EOF
 # Written by tests/slurm/start_slurm.sh: a private one-node cluster for tests.

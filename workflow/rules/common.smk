@@ -128,9 +128,35 @@ def run_output(name, datatype, suffix):
 
 
 def clean_eeg_inputs(wildcards):
-    """The BIDS EEG recording and its paired BOLD run (volume count, TR, slice timing)."""
+    """The BIDS EEG recording (its header and every file read with it) and its paired BOLD
+    run (volume count, TR, slice timing)."""
     files = RUNS[wildcards.run]
-    return {"eeg": files["vhdr"], "bold": files["bold"]}
+    return {
+        "eeg": files["vhdr"],
+        "recording": recording_files(files),
+        "bold": files["bold"],
+    }
+
+
+def recording_files(files):
+    """The files read with an EEG header, so that changing any of them reruns the cleaning:
+    the BrainVision data and marker files (as the header names them) and the BIDS channels
+    and events tables; the simulator's own list while it has not written them yet."""
+    keys = ("eeg", "vmrk", "channels", "events")
+    if all(key in files for key in keys):
+        return [files[key] for key in keys]
+    header = Path(files["vhdr"])
+    names = {"DataFile": header.with_suffix(".eeg").name}
+    names["MarkerFile"] = header.with_suffix(".vmrk").name
+    if header.suffix.lower() == ".vhdr" and header.is_file():
+        text = header.read_text(encoding="utf-8", errors="replace")
+        for key in names:
+            found = re.search(rf"^\s*{key}\s*=\s*(.+?)\s*$", text, flags=re.M)
+            names[key] = found.group(1) if found else names[key]
+    stem = header.name.rsplit("_", 1)[0]
+    tables = [f"{stem}_channels.tsv", f"{stem}_events.tsv"]
+    candidates = [header.parent / name for name in [*names.values(), *tables]]
+    return [path for path in candidates if path.is_file()]
 
 
 def file_mb(path, *, default):
