@@ -324,6 +324,48 @@ def test_neurobolt_on_slurm_matches_the_local_snakemake_run(demo, slurm, tmp_pat
     ).read_bytes()
 
 
+HEAVY = {"simulate", "clean_eeg", "roi_signals", "windows"} | {
+    f"{step}_{analysis}" for step in ("train", "evaluate") for analysis in ("intra", "inter")
+}
+
+
+def _rule_blocks():
+    """Rule name -> its text, from every workflow/rules/*.smk."""
+    blocks = {}
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        parts = re.split(r"^\s*rule (\w+):\n", path.read_text(encoding="utf-8"), flags=re.M)
+        blocks.update(dict(zip(parts[1::2], parts[2::2], strict=True)))
+    return blocks
+
+
+def test_every_rule_declares_its_env_threads_resources_log_and_benchmark():
+    blocks = _rule_blocks()
+    assert HEAVY <= set(blocks)
+    for rule, text in blocks.items():
+        assert re.search(r"conda:\s+ENV\b", text), f"{rule}: no conda env"
+        assert "threads:" in text, f"{rule}: no threads"
+        assert re.search(r"mem_mb=\w+,\s+runtime=\w+,", text), f"{rule}: mem_mb/runtime"
+        assert re.search(rf'log:\s+"logs/{rule}/', text), f"{rule}: log not in logs/{rule}/"
+        assert ("gpu=1" in text) == rule.startswith("train_"), f"{rule}: gpu"
+        assert ("benchmark:" in text) == (rule in HEAVY), f"{rule}: benchmark"
+    env = REPO / "workflow" / "rules" / "common.smk"
+    assert 'ENV = "../../envs/neurobolt.yaml"' in env.read_text(encoding="utf-8")
+
+
+def test_slurm_profile_asks_for_a_gpu_with_gres_and_retries_with_more_memory():
+    profile = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    assert profile["retries"] >= 1 and profile["latency-wait"] >= 60
+    for rule in ("train_intra", "train_inter"):
+        assert profile["set-resources"][rule] == {"gres": "gpu:1", "gpu": 0}
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text(encoding="utf-8")
+    mem_functions = re.findall(r"^def (\w+_mem_mb)\(.*attempt\)", common, flags=re.M)
+    assert len(mem_functions) >= 5
+    for name in mem_functions:  # every memory estimate grows with the attempt
+        body = common.split(f"def {name}(", 1)[1].split("\ndef ", 1)[0]
+        assert "* attempt" in body, name
+
+
 def test_paper_config_plans_the_full_experiment(tmp_path):
     """7 ROIs x 29 scans intra-subject and 7 ROIs inter-subject, for each of the 4 models."""
     out = subprocess.run(
