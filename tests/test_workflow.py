@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -225,6 +226,7 @@ def slurm():
         yield {**os.environ, "SLURM_CONF": conf}
     finally:
         subprocess.run(["bash", str(SLURM_SCRIPTS / "stop_slurm.sh"), str(SLURM_STATE)])
+        shutil.rmtree(SLURM_STATE, ignore_errors=True)
 
 
 class _QueueWatch(threading.Thread):
