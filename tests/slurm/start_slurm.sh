@@ -125,6 +125,7 @@ NodeName=$HOST Name=gpu File=$STATE/dev/gpu[0-3]
 EOF
 export SLURM_CONF="$STATE/slurm.conf"
 
+mkdir -p "$(dirname "$LINK")"
 ln -sfn "$SLURM_CONF" "$LINK"
 
 munged --force --socket="$SOCKET" --key-file="$STATE/munge/etc/munge.key" \
