@@ -16,11 +16,14 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/validate.smk"
 include: "workflow/rules/bids.smk"
 include: "workflow/rules/eeg.smk"
 include: "workflow/rules/fmri.smk"
 include: "workflow/rules/store.smk"
 include: "workflow/rules/model.smk"
+include: "workflow/rules/predict.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -130,6 +130,7 @@ def app_config(
     task_label: Sequence[str] | None = None,
     fmriprep_dir: Path | None = None,
     space: str | None = None,
+    level: str = "group",
 ) -> dict[str, Any]:
     """The configuration of a BIDS-App run: ``base`` with the command's paths and filters.
 
@@ -146,6 +147,10 @@ def app_config(
         else fMRIPrep's conventional place inside ``bids_dir``.
     space : str | None
         fMRIPrep output space; None keeps the base's.
+    level : {"participant", "group"}
+        At the participant level the inter-subject test scans are not predicted
+        (``predict.held_out`` off): that needs the group's split, which a subset of the
+        participants may not allow.
 
     Returns
     -------
@@ -179,6 +184,8 @@ def app_config(
     if space is not None:
         bids["space"] = space
     config.setdefault("simulate", {})["enabled"] = False
+    if level == "participant":
+        config.setdefault("predict", {})["held_out"] = False
     atlas = config.setdefault("fmri", {}).setdefault("atlas", {})
     sim_atlas = atlas_files(bids_dir)
     if not (atlas.get("maps") or atlas.get("labels")) and all(
@@ -248,6 +255,7 @@ def run_app(argv: Sequence[str], *, commands: Sequence[str] = ()) -> int:
         task_label=args.task_label,
         fmriprep_dir=args.fmriprep_dir,
         space=args.space,
+        level=args.analysis_level,
     )
     work_dir = (args.work_dir or args.output_dir).resolve()
     run_config = work_dir / "logs" / "neurobolt" / "config.yaml"

@@ -1,7 +1,8 @@
 """The ``neurobolt`` command line.
 
 ``neurobolt BIDS_DIR OUTPUT_DIR participant|group`` runs the whole workflow (a BIDS App, see
-:mod:`neurobolt.app`); the subcommands simulate a dataset and list the paired runs of one.
+:mod:`neurobolt.app`); the subcommands simulate a dataset, list and validate the runs of a
+dataset, and predict fMRI ROI signals from an EEG recording.
 """
 
 from __future__ import annotations
@@ -46,6 +47,85 @@ def _runs(args) -> int:
     return 0 if found.runs else 1
 
 
+def _predict(args) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from .predict import recording_name, run_predict
+
+    config = {}
+    if args.config:
+        config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
+    cfg = dict(config.get("predict") or {})
+    for key in ("step_s", "tr_s", "gradient", "bcg", "n_slices", "droppable_channels"):
+        value = getattr(args, key)
+        if value is not None:
+            cfg[key] = value
+    for key in ("held_out", "recordings", "intra_scan", "model", "rois"):
+        cfg.pop(key, None)  # workflow choices, not options of one prediction
+    fmri = dict(config.get("fmri") or {})
+    inputs = {"eeg": args.eeg, "models": args.models}
+    if args.atlas_maps or args.atlas_labels:
+        inputs.update(atlas_maps=args.atlas_maps, atlas_labels=args.atlas_labels)
+    name = recording_name(args.eeg)
+    out = Path(args.out_dir)
+    outputs = {"timeseries": out / f"{name}_desc-predicted_timeseries.tsv"}
+    voxel_map = not args.no_voxel_map and bool(args.atlas_maps or args.atlas_labels or fmri)
+    if voxel_map:
+        outputs["bold"] = out / f"{name}_desc-predicted_bold.nii.gz"
+    elif not args.no_voxel_map:
+        print("no atlas given (--atlas-maps/--atlas-labels or --config): no voxel map")
+    params = {
+        "cfg": cfg,
+        "eeg": config.get("eeg") or {},
+        "window_s": (config.get("store") or {}).get("window_s", 16.0),
+        "fmri": fmri,
+    }
+    run_predict(inputs, outputs, params)
+    for path in outputs.values():
+        print(f"wrote {path}")
+    return 0
+
+
+def _validate(args) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from .provenance import write_text
+    from .validate import check_config, validate_dataset
+
+    config: dict = {}
+    source = "config"
+    findings = []
+    if args.configfile:
+        source = args.configfile
+        config = yaml.safe_load(Path(args.configfile).read_text(encoding="utf-8")) or {}
+        findings = check_config(config, source=source)
+        if not isinstance(config, dict):
+            config = {}
+    bids = dict(config.get("bids") or {})
+    for key in ("fmriprep_dir", "space", "subjects", "sessions", "tasks"):
+        value = getattr(args, key)
+        if value is not None:
+            bids[key] = value
+    config = {**config, "bids": bids}
+    root = args.bids_root or bids.get("root")
+    if root is None:
+        print("neurobolt: error: give BIDS_DIR or a --configfile with bids.root", file=sys.stderr)
+        return 2
+    report = validate_dataset(
+        root, config=config, results_dir=args.results_dir, check_keys=False, source=source
+    )
+    report.findings[:0] = findings
+    ok = report.ok
+    print(report.format(), file=sys.stdout if ok else sys.stderr)
+    if ok and args.report:
+        write_text(args.report, report.table().to_csv(sep="\t", index=False))
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``neurobolt`` command."""
     parser = argparse.ArgumentParser(
@@ -75,6 +155,58 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--sessions", nargs="*", default=None)
     runs.add_argument("--tasks", nargs="*", default=None)
     runs.set_defaults(func=_runs)
+
+    pred = sub.add_parser(
+        "predict",
+        help="predict fMRI ROI signals (and a voxel map) from an EEG recording alone",
+        description="Clean an EEG recording (gradient removal when it has volume markers, BCG"
+        " removal when it has an ECG), cut it into the models' windows and write"
+        " <recording>_desc-predicted_timeseries.tsv (+ .json) and, with an atlas,"
+        " <recording>_desc-predicted_bold.nii.gz.",
+    )
+    pred.add_argument("eeg", help="the EEG recording (BIDS _eeg.vhdr/.edf/.bdf/.set)")
+    pred.add_argument(
+        "--models", nargs="+", required=True, help="trained model.pt files (one per ROI)"
+    )
+    pred.add_argument("--out-dir", required=True, help="where the outputs are written")
+    pred.add_argument(
+        "--config",
+        help="a neurobolt config YAML: its eeg, predict, store and fmri sections are used",
+    )
+    pred.add_argument("--step-s", type=float, help="seconds between predictions (>= 1)")
+    pred.add_argument("--tr-s", type=float, help="step without volume markers (default 2.1)")
+    pred.add_argument("--gradient", choices=["auto", "always", "never"])
+    pred.add_argument("--bcg", choices=["auto", "always", "never"])
+    pred.add_argument("--n-slices", type=int, help="slices per volume (default: detected)")
+    pred.add_argument(
+        "--droppable-channels", nargs="*", help="training channels the recording may lack"
+    )
+    pred.add_argument("--atlas-maps", help="4-D atlas maps for the voxel map")
+    pred.add_argument("--atlas-labels", help="the atlas labels file")
+    pred.add_argument("--no-voxel-map", action="store_true", help="write no voxel map")
+    pred.set_defaults(func=_predict)
+
+    val = sub.add_parser(
+        "validate",
+        help="check a dataset (and a config) before any work: every problem, as one table",
+        description="Check every selected run of a BIDS EEG-fMRI dataset (headers, sidecars,"
+        " markers, NIfTI headers, fMRIPrep outputs) and the configuration, and list all"
+        " problems with how to fix them. Exit status 1 when there is an error.",
+    )
+    val.add_argument("bids_root", nargs="?", default=None, help="the BIDS dataset")
+    val.add_argument("--configfile", default=None, help="a workflow config (YAML) to check too")
+    val.add_argument(
+        "--results-dir", default=None, help="the output folder (checked, with what it holds)"
+    )
+    val.add_argument("--fmriprep-dir", default=None)
+    val.add_argument("--space", default=None)
+    val.add_argument("--subjects", nargs="*", default=None)
+    val.add_argument("--sessions", nargs="*", default=None)
+    val.add_argument("--tasks", nargs="*", default=None)
+    val.add_argument(
+        "--report", default=None, help="write the table as TSV here (only when there is no error)"
+    )
+    val.set_defaults(func=_validate)
     return parser
 
 

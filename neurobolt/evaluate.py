@@ -29,11 +29,12 @@ def permutation_p(
 
     Shifting the prediction in time keeps its autocorrelation (slow BOLD-like signals make
     naive shuffles far too optimistic). Shifts are drawn from ``min_shift`` to
-    ``n - min_shift``; ``p = (1 + #{R_shift >= R}) / (1 + n_permutations)``.
+    ``n - min_shift``; ``p = (1 + #{R_shift >= R}) / (1 + n_permutations)``. NaN when the
+    series is too short for such shifts or ``n_permutations`` is 0.
     """
     pred, true = np.asarray(pred, float).ravel(), np.asarray(true, float).ravel()
     n = pred.size
-    if n < 2 * min_shift + 2:
+    if n < 2 * min_shift + 2 or n_permutations < 1:
         return float("nan")
     r = pearson_r(pred, true)[0]
     shifts = np.random.default_rng(seed).integers(min_shift, n - min_shift, n_permutations)

@@ -9,10 +9,12 @@ neurobolt version and a hash of the configuration section that produced it.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
-import tempfile
+import re
+import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -71,19 +73,54 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # ".tmp-<random>-<final name>": hidden, unique, and ends like the final name.
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{path.name}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()
+    remove_stale_temporaries(path)
+    # ".tmp-<12 random hex digits>-<final name>": hidden, unique, ends like the final name.
+    tmp = path.with_name(f".tmp-{secrets.token_hex(6)}-{path.name}")
     try:
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"nothing was written to the temporary file for {path}")
+        _fsync(tmp)  # the data reach the disk (or the NFS server) before the name does
         os.replace(tmp, path)
+        _fsync(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete what a killed writer of ``path`` left behind (``.tmp-*-<name>`` beside it).
+
+    Only one job ever writes a given output (Snakemake's rule), so a temporary file for
+    the same final name found when a new write starts is a leftover of a killed run.
+
+    Returns
+    -------
+    removed : list of pathlib.Path
+    """
+    path = Path(path)
+    removed = []
+    pattern = re.compile(r"\.tmp-[0-9a-f]{12}-" + re.escape(path.name))
+    candidates = path.parent.glob(f".tmp-*-{glob.escape(path.name)}")
+    for stale in (c for c in candidates if pattern.fullmatch(c.name)):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+            removed.append(stale)
+    return removed
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a directory's entries) to stable storage where the OS allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # e.g. directories on some file systems
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

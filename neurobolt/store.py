@@ -51,6 +51,16 @@ _DATASETS = {"eeg": 2, "onsets": 1, "volumes": 1, "targets": 2, "valid": 1}
 _ATTRS = ("sfreq", "window_s", "ch_names", "roi_names", "tr", "sources", "neurobolt_version")
 
 
+def open_h5(path: str | os.PathLike, mode: str = "r") -> h5py.File:
+    """Open an HDF5 file with HDF5's file locking off.
+
+    HDF5's locks (``fcntl``/``flock``) fail or hang on many NFS and Lustre mounts;
+    stores are written once under a temporary name and moved into place, and only read
+    afterwards, so no lock is needed.
+    """
+    return h5py.File(path, mode, locking=False)
+
+
 class StoreError(ValueError):
     """A window store is missing, truncated, corrupted or does not follow the schema."""
 
@@ -249,7 +259,7 @@ def write_store(
     if not np.isfinite(eeg).all() or not np.isfinite(targets).all():
         raise ValueError(f"{path}: the EEG or the targets contain NaN or inf")
     chunk = (n_ch, max(1, min(n_times, int(round(window_s * sfreq)))))
-    with atomic_path(path) as tmp, h5py.File(tmp, "w", locking=False) as f:
+    with atomic_path(path) as tmp, open_h5(tmp, "w") as f:
         f.create_dataset("eeg", data=eeg, chunks=chunk, compression=compression)
         f.create_dataset("onsets", data=alignment.onsets.astype(np.int64))
         f.create_dataset("volumes", data=alignment.volumes.astype(np.int64))
@@ -306,7 +316,7 @@ class WindowStore:
         if not self.path.is_file():
             raise StoreError(f"{self.path}: no such window store; run the `windows` rule")
         try:
-            f = h5py.File(self.path, "r", locking=False)
+            f = open_h5(self.path, "r")
         except OSError as err:
             raise _invalid(self.path, f"not a readable HDF5 file ({err})") from None
         try:
@@ -316,12 +326,12 @@ class WindowStore:
             raise
         self._file = f
         self.eeg = f["eeg"]
-        attrs = f.attrs
-        self.sfreq = float(attrs["sfreq"])
-        self.window_s = float(attrs["window_s"])
-        self.tr = float(attrs["tr"])
-        self.ch_names = json.loads(attrs["ch_names"])
-        self.roi_names = json.loads(attrs["roi_names"])
+        attrs = self.attrs
+        self.sfreq = attrs["sfreq"]
+        self.window_s = attrs["window_s"]
+        self.tr = attrs["tr"]
+        self.ch_names = attrs["ch_names"]
+        self.roi_names = attrs["roi_names"]
         self.onsets = f["onsets"][()]
         self.volumes = f["volumes"][()]
         self.targets = f["targets"][()]
@@ -337,21 +347,22 @@ class WindowStore:
         missing = [a for a in _ATTRS if a not in f.attrs]
         if missing:
             raise _invalid(self.path, f"attributes missing: {missing}")
-        if int(f.attrs.get("schema_version", -1)) != SCHEMA_VERSION:
-            raise _invalid(self.path, f"schema version {f.attrs.get('schema_version')}")
+        self.attrs = attrs = plain_attrs(f.attrs, path=self.path)
+        if attrs.get("schema_version") != SCHEMA_VERSION:
+            raise _invalid(self.path, f"schema version {attrs.get('schema_version')}")
         n = f["onsets"].shape[0]
         for name in ("volumes", "valid"):
             if f[name].shape[0] != n:
                 raise _invalid(self.path, f"/{name} has {f[name].shape[0]} rows, /onsets {n}")
-        rois = json.loads(f.attrs["roi_names"])
+        rois = attrs["roi_names"]
         if f["targets"].shape != (n, len(rois)):
             raise _invalid(
                 self.path, f"/targets is {f['targets'].shape}, expected ({n}, {len(rois)})"
             )
-        if f["eeg"].shape[0] != len(json.loads(f.attrs["ch_names"])):
+        if f["eeg"].shape[0] != len(attrs["ch_names"]):
             raise _invalid(self.path, "/eeg rows do not match ch_names")
-        window = int(round(float(f.attrs["window_s"]) * float(f.attrs["sfreq"])))
-        if window % int(round(float(f.attrs["sfreq"]))) != 0:
+        window = int(round(attrs["window_s"] * attrs["sfreq"]))
+        if window % int(round(attrs["sfreq"])) != 0:
             raise _invalid(self.path, "window_s * sfreq is not a whole number of 1 s patches")
         try:  # a truncated file fails when its last chunk is read
             f["eeg"][:, -1]
@@ -397,6 +408,84 @@ class WindowStore:
     def window(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Window ``i`` for the models and its targets: ``(x, y)``."""
         return scale_window(self.raw_window(i), sfreq=self.sfreq), self.targets[i]
+
+
+def plain_attrs(attrs: Mapping[str, Any], *, path: str | os.PathLike = "store") -> dict[str, Any]:
+    """A store's attributes as plain, checked Python values (floats, ints, lists of str).
+
+    Nothing in the file is trusted to be of the type the schema says: numbers are
+    converted with :func:`float`/:func:`int`, name lists are JSON arrays of strings,
+    ``sources`` a JSON object of strings; anything else is refused.
+
+    Raises
+    ------
+    StoreError
+        Naming the file and the attribute.
+    """
+
+    def text(value) -> str:
+        if isinstance(value, bytes):
+            return value.decode("utf-8")
+        if isinstance(value, str):
+            return value
+        raise TypeError(f"a {type(value).__name__}, not a string")
+
+    def number(value, kind):
+        if isinstance(value, np.ndarray) and value.shape == ():
+            value = value[()]
+        if not isinstance(value, int | float | np.integer | np.floating) or isinstance(value, bool):
+            raise TypeError(f"a {type(value).__name__}, not a number")
+        out = kind(value)
+        if not np.isfinite(out):
+            raise ValueError(f"{out} is not finite")
+        return out
+
+    def names(value) -> list[str]:
+        out = json.loads(text(value))
+        if not isinstance(out, list) or not all(isinstance(v, str) for v in out):
+            raise TypeError("not a JSON list of strings")
+        return out
+
+    def mapping(value) -> dict[str, str]:
+        out = json.loads(text(value))
+        if not isinstance(out, dict) or not all(isinstance(v, str) for v in out.values()):
+            raise TypeError("not a JSON object of strings")
+        return out
+
+    parsers = {
+        "sfreq": lambda v: number(v, float),
+        "window_s": lambda v: number(v, float),
+        "tr": lambda v: number(v, float),
+        "schema_version": lambda v: number(v, int),
+        "ch_names": names,
+        "roi_names": names,
+        "sources": mapping,
+    }
+    plain: dict[str, Any] = {}
+    for key, value in attrs.items():
+        try:
+            plain[key] = parsers[key](value) if key in parsers else _plain_value(value)
+        except (TypeError, ValueError, UnicodeDecodeError) as err:
+            raise _invalid(path, f"attribute {key!r} is unusable ({err})") from None
+    for key in ("sfreq", "window_s", "tr"):
+        if key in plain and not plain[key] > 0:
+            raise _invalid(path, f"attribute {key!r} is {plain[key]}, not positive")
+    return plain
+
+
+def _plain_value(value):
+    """Any other attribute as a str/int/float/bool (or a list of them)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufU":
+            raise TypeError(f"an array of {value.dtype}")
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"a {type(value).__name__}")
 
 
 def scale_window(raw: np.ndarray, *, sfreq: float) -> np.ndarray:

@@ -287,9 +287,10 @@ def fit(
             pred = model(x.to(device), ch_names)
             loss = nn.functional.mse_loss(pred.float(), y.to(device).float())
             if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"non-finite training loss ({loss.item()}) at epoch {epoch + 1}, step {step};"
-                    " lower train.lr or check the inputs for NaN/inf."
+                raise _non_finite(
+                    f"non-finite training loss ({loss.item()}) at epoch {epoch + 1}, step {step}",
+                    checkpoint,
+                    epoch,
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -301,6 +302,8 @@ def fit(
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
 
         pred, true = predict(model, val_loader, ch_names, device)
+        if not np.isfinite(pred).all():  # never checkpoint weights that give NaN/inf
+            raise _non_finite(f"non-finite predictions after epoch {epoch + 1}", checkpoint, epoch)
         val_r = pearson_r(pred, true)
         row = {
             "epoch": epoch + 1,
@@ -349,6 +352,18 @@ def fit(
     }
 
 
+def _non_finite(what: str, checkpoint, completed: int) -> FloatingPointError:
+    """The error that stops training on NaN/inf; the last good checkpoint is left in place."""
+    if Path(checkpoint).exists():
+        kept = f"the last good checkpoint {checkpoint} (after epoch {completed}) is kept"
+    else:
+        kept = "no epoch had completed, so there is no checkpoint"
+    return FloatingPointError(
+        f"{what}; training stopped and {kept}. Lower train.lr (or set train.grad_clip) or check"
+        " the inputs for NaN/inf, then rerun (it resumes from the checkpoint)."
+    )
+
+
 def _write_log(path, history: list[dict]) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fid:
         writer = csv.DictWriter(fid, fieldnames=list(history[0]), delimiter="\t")
@@ -376,26 +391,44 @@ def scan_subject(store_path: str | os.PathLike) -> tuple[str, str]:
     return scan, subject
 
 
+def inter_scan_split(scans: Sequence[tuple[str, str]], config: TrainConfig):
+    """The inter-subject split of whole scans: ``Series`` scan -> ``train``/``val``/``test``.
+
+    Parameters
+    ----------
+    scans : sequence of (str, str)
+        ``(scan, subject)`` pairs (:func:`scan_subject`).
+    config : TrainConfig
+        ``inter_split_file``, or ``inter_counts``/``inter_fractions`` and ``seed``.
+    """
+    import pandas as pd
+
+    from .splits import check_grouped, inter_split, read_split_table
+
+    frame = pd.DataFrame(list(scans), columns=["scan", "subject"])
+    if config.inter_split_file:
+        by_scan = read_split_table(config.inter_split_file, frame["scan"])
+    else:
+        by_scan = inter_split(
+            frame,
+            counts=config.inter_counts,
+            fractions=config.inter_fractions,
+            seed=config.seed,
+        )
+    check_grouped(by_scan, dict(scans))
+    return by_scan
+
+
 def make_splits(stores: Sequence[str | os.PathLike], *, analysis: str, config: TrainConfig):
     """Split tables: one row per store row (``scan, row, volume, onset_s, split``)."""
     import pandas as pd
 
-    from .splits import check_grouped, inter_split, intra_split, read_split_table
+    from .splits import intra_split
     from .store import WindowStore
 
     scans = [scan_subject(p) for p in stores]
     if analysis == "inter":
-        frame = pd.DataFrame(scans, columns=["scan", "subject"])
-        if config.inter_split_file:
-            by_scan = read_split_table(config.inter_split_file, frame["scan"])
-        else:
-            by_scan = inter_split(
-                frame,
-                counts=config.inter_counts,
-                fractions=config.inter_fractions,
-                seed=config.seed,
-            )
-        check_grouped(by_scan, dict(scans))
+        by_scan = inter_scan_split(scans, config)
     rows = []
     for path, (scan, subject) in zip(stores, scans, strict=True):
         with WindowStore(path) as store:

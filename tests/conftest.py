@@ -34,3 +34,11 @@ def simulation_record(small_dataset) -> dict:
     """The dataset's ``simulation.json``."""
     path = small_dataset / "derivatives" / "simulation" / "simulation.json"
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """2 subjects x 40 s (19 volumes, 5 kHz), under a path with a space and a non-ASCII letter."""
+    root = tmp_path_factory.mktemp("tiny") / "tiny bïds"
+    simulate_dataset(root, n_subjects=2, n_two_session=0, duration_s=40, seed=3, progress=False)
+    return root

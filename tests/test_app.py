@@ -91,6 +91,7 @@ def test_participant_and_group_levels_plan_the_right_jobs(small_dataset, tmp_pat
     out = tmp_path / "derivatives out"
     # The demo config: 2 ROIs x 2 models; sub-02 has one run. Nothing is simulated.
     assert _plan(str(small_dataset), str(out), "participant", "--participant-label", "02") == {
+        "validate": 1,
         "dataset_description": 1,
         "runs_table": 1,
         "clean_eeg": 1,
@@ -102,8 +103,13 @@ def test_participant_and_group_levels_plan_the_right_jobs(small_dataset, tmp_pat
     }
     written = yaml.safe_load((out / "logs" / "neurobolt" / "config.yaml").read_text())
     assert written["bids"]["subjects"] == ["02"]
-    group = _plan(str(small_dataset), str(out), "group")
+    assert written["predict"]["held_out"] is False  # needs the group's inter-subject split
+    # 2 subjects allow no inter-subject test scan to predict: the group plan without it.
+    config = tmp_path / "no held-out.yaml"
+    config.write_text(yaml.safe_dump({**DEMO, "predict": {**DEMO["predict"], "held_out": False}}))
+    group = _plan(str(small_dataset), str(out), "group", "--config-file", str(config))
     assert group == {
+        "validate": 1,
         "dataset_description": 1,
         "runs_table": 1,
         "clean_eeg": 3,
@@ -114,6 +120,8 @@ def test_participant_and_group_levels_plan_the_right_jobs(small_dataset, tmp_pat
         "train_inter": 4,
         "evaluate_inter": 4,
         "group_metrics": 1,
+        "subject_report": 2,
+        "report": 1,
         "all": 1,
     }
 

@@ -7,62 +7,20 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic import SCANS, outputs, synthetic_store
 
 from neurobolt import evaluate as ev
 from neurobolt import store as st
 from neurobolt import train as tr
 
-SFREQ, TR = 200.0, 2.1
-CH = ["O1", "O2", "CZ", "FZ"]
 TRAIN = {"epochs": 2, "warmup_epochs": 1, "batch_size_intra": 16, "batch_size_inter": 32}
 MODEL = {"preset": "tiny", "drop_path": 0.0}
-
-
-def _store(path, seed, n_vol=90):
-    """EEG whose alpha power drives the 'Cuneus' target (HRF-like smoothing), plus a null ROI."""
-    rng = np.random.default_rng(seed)
-    first = int(17 * SFREQ)
-    step = int(TR * SFREQ)
-    markers = first + step * np.arange(n_vol)
-    n_times = int(markers[-1] + 2 * SFREQ)
-    t = np.arange(n_times) / SFREQ
-    env = np.exp(np.convolve(rng.normal(0, 1, n_times), np.ones(2000) / 45, "same"))
-    eeg = rng.normal(0, 5e-6, (4, n_times))
-    eeg[:2] += 20e-6 * env * np.sin(2 * np.pi * 10 * t)
-    power = np.convolve(env**2, np.ones(1200) / 1200)[:n_times]  # 6 s smoothing, causal
-    cuneus = power[markers - 400] + rng.normal(0, 0.3 * power.std(), n_vol)
-    targets = np.c_[(cuneus - cuneus.mean()) / cuneus.std(), rng.normal(size=n_vol)]
-    align = st.align_volumes(
-        markers,
-        n_times=n_times,
-        sfreq=SFREQ,
-        n_bold_volumes=n_vol,
-        kept_volumes=range(n_vol),
-        tr=TR,
-    )
-    return st.write_store(
-        path,
-        eeg=eeg,
-        sfreq=SFREQ,
-        alignment=align,
-        targets=targets,
-        ch_names=CH,
-        roi_names=["Cuneus", "Cerebellum Crus II"],
-        tr=TR,
-    )
 
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
     root = tmp_path_factory.mktemp("stores")
-    names = [
-        "sub-01_ses-01_task-rest",
-        "sub-01_ses-02_task-rest",
-        "sub-02_task-rest",
-        "sub-03_task-rest",
-        "sub-04_task-rest",
-    ]
-    return [_store(root / f"{n}_windows.h5", seed) for seed, n in enumerate(names)]
+    return [synthetic_store(root / f"{n}_windows.h5", seed) for seed, n in enumerate(SCANS)]
 
 
 @pytest.fixture()
@@ -80,22 +38,9 @@ def reads(monkeypatch):
     return seen
 
 
-def _outputs(d):
-    return {
-        k: d / f
-        for k, f in [
-            ("model", "model.pt"),
-            ("splits", "splits.tsv"),
-            ("log", "log.tsv"),
-            ("predictions", "predictions.tsv"),
-            ("metrics", "metrics.json"),
-        ]
-    }
-
-
 @pytest.mark.parametrize("model_name", ["ridge_bandpower", "neurobolt"])
 def test_intra_train_never_reads_test_and_evaluate_scores(stores, tmp_path, reads, model_name):
-    out = _outputs(tmp_path)
+    out = outputs(tmp_path)
     params = {
         "analysis": "intra",
         "roi": "Cuneus",
@@ -131,7 +76,7 @@ def test_intra_train_never_reads_test_and_evaluate_scores(stores, tmp_path, read
 
 
 def test_inter_split_is_by_subject_and_metrics_per_scan(stores, tmp_path, reads):
-    out = _outputs(tmp_path)
+    out = outputs(tmp_path)
     params = {
         "analysis": "inter",
         "roi": "Cuneus",

@@ -215,20 +215,39 @@ def test_bf16_autocast_and_compile_flags():
 # --------------------------------------------------------------------------- spectral branch
 
 
-def test_multiscale_spectra_equal_stft():
+@pytest.mark.parametrize(
+    ("n_fft", "hop"), [((100, 200, 400), None), ((200,), (100,)), ((200, 400), (50, 400))]
+)
+def test_multiscale_spectra_equal_stft(n_fft, hop):
     x = _x(2, 3, 4).reshape(2, 3, 800)
-    for n, spec in zip((100, 200, 400), multiscale_spectra(x, (100, 200, 400)), strict=True):
+    spectra = multiscale_spectra(x, n_fft, hop)
+    for n, h, spec in zip(n_fft, hop or n_fft, spectra, strict=True):
         stft = torch.stft(
             x.reshape(6, 800),
             n_fft=n,
-            hop_length=n,
+            hop_length=h,
             window=torch.ones(n),
             center=False,
             onesided=True,
             return_complex=True,
         ).abs()
-        assert spec.shape == (2, 3, 800 // n, n // 2 + 1)
-        torch.testing.assert_close(spec.reshape(6, 800 // n, -1), stft.transpose(1, 2))
+        n_win = (800 - n) // h + 1
+        assert spec.shape == (2, 3, n_win, n // 2 + 1)
+        torch.testing.assert_close(spec.reshape(6, n_win, -1), stft.transpose(1, 2))
+
+
+def test_biot_is_the_spectral_encoder_with_one_overlapping_scale():
+    model = build_model("biot", preset="paper").eval()
+    cfg = model.spectral.config
+    assert model.labram is None and cfg.n_fft == (200,) and cfg.hop == (100,)
+    assert cfg.scale_windows == (31,) and cfg.n_windows == 31  # (3200 - 200) / 100 + 1
+    assert model.spectral.freq_proj[0].in_features == 101
+    with torch.no_grad():
+        assert model(_x(2, 19, 16), CH19).shape == (2, 1)
+    with pytest.raises(ValueError, match="fixes its STFT"):
+        build_model("biot", preset="tiny", spectral={"n_fft": (100,)})
+    with pytest.raises(ValueError, match="one positive hop per n_fft"):
+        build_model("spectral", preset="tiny", spectral={"hop": (100,)})
 
 
 def test_spectral_branch_is_batched_over_channels(monkeypatch):

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 import neurobolt
+from neurobolt.predict import compare_with_measured
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -47,6 +48,11 @@ def workdir(tmp_path_factory):
     config["evaluate"].update(rois=["Cuneus"], n_permutations=100)
     (wd / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     return wd
+
+
+def run_dirs(name):
+    """``["sub-XX", "ses-YY"]`` of a run name."""
+    return [part for part in name.split("_") if part.startswith(("sub-", "ses-"))]
 
 
 def _run(workdir, *args, timeout=1200):
@@ -81,6 +87,24 @@ def test_demo_runs_then_has_nothing_to_do(demo):
     assert (demo / "logs" / "simulate" / "simulate.log").exists()
     bench = demo / "logs" / "train_intra" / RUN / "Cuneus" / "neurobolt.benchmark.tsv"
     assert "max_rss" in bench.read_text()
+    # The inter-subject test scan, predicted from its raw EEG alone, gives evaluate's R.
+    (held_out,) = metrics.loc[metrics["analysis"] == "inter", "scan"].unique()
+    func = results / "/".join(run_dirs(held_out)) / "func"
+    predicted = pd.read_csv(func / f"{held_out}_desc-predicted_timeseries.tsv", sep="\t")
+    sidecar = json.loads((func / f"{held_out}_desc-predicted_timeseries.json").read_text())
+    assert [m["RecordingInSplits"] for m in sidecar["Models"]] == [["test"]]
+    assert (func / f"{held_out}_desc-predicted_bold.nii.gz").exists()
+    measured = pd.read_csv(func / f"{held_out}_atlas-DiFuMo64_timeseries.tsv", sep="\t")
+    kept = json.loads((func / f"{held_out}_atlas-DiFuMo64_timeseries.json").read_text())
+    r = compare_with_measured(predicted, measured, kept_volumes=kept["KeptVolumes"])
+    inter = metrics[(metrics["analysis"] == "inter") & (metrics["model"] == "neurobolt")]
+    assert abs(r["r"].iloc[0] - inter["r"].iloc[0]) < 0.02
+    assert (results / "report.html").exists()
+    assert sorted(p.name for p in results.glob("sub-*.html")) == [
+        "sub-01.html",
+        "sub-02.html",
+        "sub-03.html",
+    ]
     second = _run(demo)
     assert second.returncode == 0, second.stderr[-4000:]
     assert "Nothing to be done" in second.stdout + second.stderr
@@ -326,7 +350,7 @@ def test_neurobolt_on_slurm_matches_the_local_snakemake_run(demo, slurm, tmp_pat
     ).read_bytes()
 
 
-HEAVY = {"simulate", "clean_eeg", "roi_signals", "windows"} | {
+HEAVY = {"simulate", "clean_eeg", "roi_signals", "windows", "predict"} | {
     f"{step}_{analysis}" for step in ("train", "evaluate") for analysis in ("intra", "inter")
 }
 
@@ -346,7 +370,7 @@ def test_every_rule_declares_its_env_threads_resources_log_and_benchmark():
     for rule, text in blocks.items():
         assert re.search(r"conda:\s+ENV\b", text), f"{rule}: no conda env"
         assert "threads:" in text, f"{rule}: no threads"
-        assert re.search(r"mem_mb=\w+,\s+runtime=\w+,", text), f"{rule}: mem_mb/runtime"
+        assert re.search(r"mem_mb=\S+\s+runtime=\S+", text), f"{rule}: mem_mb/runtime"
         assert re.search(rf'log:\s+"logs/{rule}/', text), f"{rule}: log not in logs/{rule}/"
         assert ("gpu=1" in text) == rule.startswith("train_"), f"{rule}: gpu"
         assert ("benchmark:" in text) == (rule in HEAVY), f"{rule}: benchmark"
@@ -369,7 +393,7 @@ def test_slurm_profile_asks_for_a_gpu_with_gres_and_retries_with_more_memory():
 
 
 def test_paper_config_plans_the_full_experiment(tmp_path):
-    """7 ROIs x 29 scans intra-subject and 7 ROIs inter-subject, for each of the 4 models."""
+    """7 ROIs x 29 scans intra-subject and 7 ROIs inter-subject, for each of the 5 models."""
     out = subprocess.run(
         [
             SNAKEMAKE,
@@ -391,7 +415,7 @@ def test_paper_config_plans_the_full_experiment(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout + out.stderr, flags=re.M))
-    assert int(counts["train_intra"]) == 29 * 7 * 4
-    assert int(counts["evaluate_intra"]) == 29 * 7 * 4
-    assert int(counts["train_inter"]) == 7 * 4
+    assert int(counts["train_intra"]) == 29 * 7 * 5
+    assert int(counts["evaluate_intra"]) == 29 * 7 * 5
+    assert int(counts["train_inter"]) == 7 * 5
     assert int(counts["clean_eeg"]) == 29 and int(counts["windows"]) == 29

@@ -8,6 +8,9 @@ Registered names:
     Ablation: LaBraM branch only, head Linear(features) as LaBraM's own fine-tuning.
 ``spectral``
     Ablation: spectral branch only, head Linear(GELU(features)).
+``biot``
+    Baseline (the paper's BIOT row): the spectral branch with BIOT's single STFT scale
+    (n_fft 200 samples, hop 100) instead of NeuroBOLT's four, head Linear(GELU(features)).
 """
 
 from __future__ import annotations
@@ -51,10 +54,25 @@ def _neurobolt(preset: str = "paper", **options) -> nn.Module:
     return NeuroBOLT(make_config(preset, **options))
 
 
+_spectral = _variant(("spectral",), "gelu")
+
+# BIOT's tokenizer: one STFT of 1 s windows with 50 % overlap.
+BIOT_STFT = {"n_fft": (200,), "hop": (100,)}
+
+
+def _biot(preset: str = "paper", **options) -> nn.Module:
+    spectral = dict(options.pop("spectral", None) or {})
+    clash = {k: spectral[k] for k in BIOT_STFT if k in spectral and spectral[k] != BIOT_STFT[k]}
+    if clash:
+        raise ValueError(f"the biot model fixes its STFT to {BIOT_STFT}; got {clash}")
+    return _spectral(preset, spectral={**spectral, **BIOT_STFT}, **options)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "neurobolt": _neurobolt,
     "labram": _variant(("labram",), "none"),
-    "spectral": _variant(("spectral",), "gelu"),
+    "spectral": _spectral,
+    "biot": _biot,
 }
 
 
@@ -64,7 +82,7 @@ def build_model(name: str, **options) -> nn.Module:
     Parameters
     ----------
     name : str
-        One of :data:`MODELS` (``"neurobolt"``, ``"labram"``, ``"spectral"``).
+        One of :data:`MODELS` (``"neurobolt"``, ``"labram"``, ``"spectral"``, ``"biot"``).
     **options
         ``preset`` (``"paper"`` default, or ``"tiny"``) and the overrides accepted by
         :func:`neurobolt.models.neurobolt.make_config` (e.g. ``n_outputs=7``,

@@ -3,12 +3,13 @@
 For every channel the magnitude STFT is taken at four scales (rectangular windows,
 n_fft = hop = 100, 200, 400, 800 samples, not centered, i.e. 0.5-4 s without overlap).
 Per scale a Linear maps the frequency bins to ``embed_dim`` and a Linear over the window
-axis maps that scale's number of windows to the finest scale's (32 for 16 s); the scales are
-summed. A learned channel embedding (indexed by the electrode's name through LaBraM's
-10-20 table, so an unseen channel never borrows another's embedding) and a sinusoidal
-position encoding of the window index are added, and all channel x window tokens go
-through a linear-attention transformer (softmax kernel: queries normalized over features,
-keys over tokens); the encoder returns the mean over tokens.
+axis maps that scale's number of windows to the largest number of windows of any scale (32
+for 16 s); the scales are summed. With one scale and an overlapping hop (n_fft 200, hop
+100) the same encoder is the BIOT baseline. A learned channel embedding (indexed by the
+electrode's name through LaBraM's 10-20 table, so an unseen channel never borrows another's
+embedding) and a sinusoidal position encoding of the window index are added, and all
+channel x window tokens go through a linear-attention transformer (softmax kernel: queries
+normalized over features, keys over tokens); the encoder returns the mean over tokens.
 
 The public implementation computes the STFTs in a Python loop over channels; here one
 ``rfft`` per scale covers every channel of the batch.
@@ -49,10 +50,13 @@ class SpectralConfig:
     ff_mult : int
         Feed-forward hidden width relative to ``embed_dim`` (4).
     n_fft : tuple of int
-        Window lengths = hops of the STFT scales, in samples, finest first.
+        Window lengths of the STFT scales, in samples, finest first.
+    hop : tuple of int or None
+        Hop of each scale in samples; None: the window length (no overlap, NeuroBOLT).
+        BIOT uses ``n_fft=(200,)``, ``hop=(100,)``.
     n_samples : int
-        Samples per channel of one input window (3200 = 16 s at 200 Hz); must be a
-        multiple of every ``n_fft``.
+        Samples per channel of one input window (3200 = 16 s at 200 Hz); at least every
+        ``n_fft``, and a multiple of it where the hop equals the window length.
     dropout : float
         Dropout on the attention sub-layer's output (0.2).
     pos_dropout : float
@@ -66,6 +70,7 @@ class SpectralConfig:
     num_heads: int = 8
     ff_mult: int = 4
     n_fft: tuple[int, ...] = (100, 200, 400, 800)
+    hop: tuple[int, ...] | None = None
     n_samples: int = 3200
     dropout: float = 0.2
     pos_dropout: float = 0.1
@@ -75,11 +80,21 @@ class SpectralConfig:
         self.n_fft = tuple(int(n) for n in self.n_fft)
         if not self.n_fft:
             raise ValueError("SpectralConfig: n_fft needs at least one scale")
-        bad = [n for n in self.n_fft if n <= 0 or self.n_samples % n]
+        self.hop = self.n_fft if self.hop is None else tuple(int(h) for h in self.hop)
+        if len(self.hop) != len(self.n_fft) or any(h <= 0 for h in self.hop):
+            raise ValueError(
+                f"SpectralConfig: hop must give one positive hop per n_fft scale; got "
+                f"hop={self.hop} for n_fft={self.n_fft}"
+            )
+        bad = [
+            n
+            for n, h in zip(self.n_fft, self.hop, strict=True)
+            if n <= 0 or n > self.n_samples or (h == n and self.n_samples % n)
+        ]
         if bad:
             raise ValueError(
-                f"SpectralConfig: n_samples ({self.n_samples}) must be a positive multiple of "
-                f"every n_fft; not of {bad}"
+                f"SpectralConfig: n_samples ({self.n_samples}) must be at least every n_fft, "
+                f"and a multiple of it where the hop equals n_fft; not so for {bad}"
             )
         if self.embed_dim % self.num_heads:
             raise ValueError(
@@ -92,12 +107,19 @@ class SpectralConfig:
                 raise ValueError(f"SpectralConfig: {name} must be in [0, 1), got {value}")
 
     @property
+    def scale_windows(self) -> tuple[int, ...]:
+        """STFT windows of each scale."""
+        return tuple(
+            (self.n_samples - n) // h + 1 for n, h in zip(self.n_fft, self.hop, strict=True)
+        )
+
+    @property
     def n_windows(self) -> int:
-        """Tokens per channel (windows of the finest scale)."""
-        return self.n_samples // min(self.n_fft)
+        """Tokens per channel (the most windows of any scale)."""
+        return max(self.scale_windows)
 
 
-def multiscale_spectra(x: torch.Tensor, n_fft) -> list[torch.Tensor]:
+def multiscale_spectra(x: torch.Tensor, n_fft, hop=None) -> list[torch.Tensor]:
     """Magnitude STFTs of every channel at several scales.
 
     Parameters
@@ -105,20 +127,25 @@ def multiscale_spectra(x: torch.Tensor, n_fft) -> list[torch.Tensor]:
     x : Tensor, shape (..., n_samples)
         Signals; any leading dimensions (batch, channels) are kept.
     n_fft : sequence of int
-        Window length = hop of each scale (rectangular window, not centered).
+        Window length of each scale (rectangular window, not centered).
+    hop : sequence of int | None
+        Hop of each scale; None: the window length (no overlap).
 
     Returns
     -------
     spectra : list of Tensor
-        One tensor per scale, shaped (..., n_samples // n, n // 2 + 1): windows x
-        frequency bins, equal to ``torch.stft(..., n_fft=n, hop_length=n, center=False)``
-        transposed, in absolute value.
+        One tensor per scale, shaped (..., (n_samples - n) // hop + 1, n // 2 + 1):
+        windows x frequency bins, equal to ``torch.stft(..., n_fft=n, hop_length=hop,
+        window=None, center=False)`` transposed, in absolute value.
     """
-    n_samples = x.shape[-1]
+    hop = n_fft if hop is None else hop
     out = []
-    for n in n_fft:
-        n_win = n_samples // n
-        frames = x[..., : n_win * n].reshape(*x.shape[:-1], n_win, n)
+    for n, h in zip(n_fft, hop, strict=True):
+        if h == n:  # no overlap: a reshape, no copy
+            n_win = x.shape[-1] // n
+            frames = x[..., : n_win * n].reshape(*x.shape[:-1], n_win, n)
+        else:
+            frames = x.unfold(-1, n, h)
         out.append(torch.fft.rfft(frames, dim=-1).abs())
     return out
 
@@ -204,7 +231,7 @@ class SpectralEncoder(nn.Module):
         dim = cfg.embed_dim
         n_win = cfg.n_windows
         self.freq_proj = nn.ModuleList([nn.Linear(n // 2 + 1, dim) for n in cfg.n_fft])
-        self.window_proj = nn.ModuleList([nn.Linear(cfg.n_samples // n, n_win) for n in cfg.n_fft])
+        self.window_proj = nn.ModuleList([nn.Linear(w, n_win) for w in cfg.scale_windows])
         self.channel_embed = nn.Embedding(len(LABRAM_CHANNELS), dim)
         self.register_buffer("positions", sinusoidal_positions(n_win, dim), persistent=False)
         self.blocks = nn.ModuleList([LinearBlock(cfg) for _ in range(cfg.depth)])
@@ -239,7 +266,7 @@ class SpectralEncoder(nn.Module):
         """Tokens (batch, n_channels * n_windows, embed_dim) before the transformer."""
         b, c, _ = x.shape
         with torch.autocast(device_type=x.device.type, enabled=False):
-            spectra = multiscale_spectra(x.float(), self.config.n_fft)
+            spectra = multiscale_spectra(x.float(), self.config.n_fft, self.config.hop)
         tokens = None
         for spec, freq_proj, window_proj in zip(
             spectra, self.freq_proj, self.window_proj, strict=True

@@ -12,6 +12,7 @@ sys.path.insert(
 )  # the neurobolt library, also when it is not installed
 
 from neurobolt import bids as nbids
+from neurobolt import predict as nbpredict
 from neurobolt import simulate as nbsim
 
 validate(config, "../schemas/config.schema.yaml")
@@ -105,6 +106,17 @@ def raw_inputs(wildcards):
     return [RUNS[name][key] for name in sorted(RUNS) for key in keys]
 
 
+#: The validate rule's table; the per-run rules wait for it (ancient: a rerun of the
+#: validation, e.g. after a config change, does not make them rerun).
+VALIDATED = RESULTS / "validation.tsv"
+
+
+def validate_config():
+    """The config sections the validate rule checks (paths, inputs, outputs)."""
+    keys = ("results_dir", "bids", "eeg", "fmri", "store", "model", "train")
+    return {key: config[key] for key in keys}
+
+
 ATLAS = f"DiFuMo{config['fmri']['atlas']['dimension']}"
 
 
@@ -135,6 +147,7 @@ def clean_eeg_inputs(wildcards):
         "eeg": files["vhdr"],
         "recording": recording_files(files),
         "bold": files["bold"],
+        "validated": ancient(VALIDATED),
     }
 
 
@@ -197,6 +210,7 @@ def roi_signals_inputs(wildcards):
     files = RUNS[wildcards.run]
     inputs = {k: files[k] for k in ("preproc_bold", "mask", "confounds")}
     inputs["bold"] = files["bold"]
+    inputs["validated"] = ancient(VALIDATED)
     atlas = config["fmri"]["atlas"]
     if SIMULATE and not (atlas["maps"] or atlas["labels"]):
         sim_atlas = nbsim.atlas_files(BIDS_ROOT)
@@ -229,6 +243,15 @@ def windows_runtime(wildcards, input, attempt):
 def small_mem_mb(wildcards, attempt):
     """Memory for the bookkeeping rules (tables, JSON): 1 GB, doubled on each retry."""
     return 1000 * attempt
+
+
+def per_attempt(mb):
+    """A memory estimate of ``mb`` MB on the first attempt, ``k * mb`` on the k-th retry."""
+
+    def mem_mb(wildcards, attempt):
+        return mb * attempt
+
+    return mem_mb
 
 
 MODEL_ROIS = config["evaluate"]["rois"] or config["fmri"]["rois"]
@@ -318,12 +341,167 @@ def participant_outputs():
     return [RESULTS / "dataset_description.json", RESULTS / "runs.tsv", *stores, *intra]
 
 
+PREDICT_CFG = config["predict"]
+PREDICT_ROIS = PREDICT_CFG["rois"] or MODEL_ROIS
+unknown_rois = sorted(set(PREDICT_ROIS) - set(MODEL_ROIS))
+if unknown_rois:
+    raise WorkflowError(f"predict.rois {unknown_rois} are not modelled (evaluate.rois)")
+if PREDICT_CFG["model"] not in MODELS:
+    raise WorkflowError(
+        f"predict.model {PREDICT_CFG['model']!r} is not trained (evaluate.models: {MODELS})"
+    )
+
+
+def held_out_runs():
+    """The inter-subject test scans when predict.held_out is on (train_inter's split)."""
+    if not PREDICT_CFG["held_out"]:
+        return []
+    if "inter" not in ANALYSES:
+        raise WorkflowError("predict.held_out needs 'inter' in evaluate.analyses")
+    try:
+        return nbpredict.held_out_scans(sorted(RUNS), config["train"])
+    except ValueError as err:
+        raise WorkflowError(f"predict.held_out: {err}") from None
+
+
+def predict_recordings():
+    """Recording name -> EEG file of every recording to predict from its EEG alone."""
+    out = {name: Path(RUNS[name]["vhdr"]) for name in HELD_OUT}
+    scan = PREDICT_CFG["intra_scan"]
+    if PREDICT_CFG["recordings"]:
+        if scan is None and "inter" not in ANALYSES:
+            raise WorkflowError(
+                "predict.recordings with inter models needs 'inter' in analyses"
+            )
+        if scan is not None and (scan not in RUNS or "intra" not in ANALYSES):
+            raise WorkflowError(
+                f"predict.intra_scan {scan!r} is not a run with intra-subject models"
+            )
+    for path in PREDICT_CFG["recordings"]:
+        name = nbpredict.recording_name(path)
+        if not name.startswith("sub-"):
+            raise WorkflowError(
+                f"predict.recordings: {path} is not a BIDS sub-* recording"
+            )
+        if name in out and out[name] != Path(path):
+            raise WorkflowError(f"predict.recordings: two recordings named {name}")
+        out[name] = Path(path)
+    return out
+
+
+HELD_OUT = held_out_runs()
+PREDICT = predict_recordings()
+
+
+wildcard_constraints:
+    recording="|".join(re.escape(name) for name in PREDICT) or "no-recording",
+    subject=r"[A-Za-z0-9]+",
+
+
+def predict_output(name, suffix):
+    """``<results>/sub-XX[/ses-YY]/func/<recording>_desc-predicted_<suffix>``."""
+    return run_output(name, "func", f"desc-predicted_{suffix}")
+
+
+def predict_model_dirs(name):
+    """The model folders that predict a recording: inter, or predict.intra_scan's intra."""
+    scan = None if name in HELD_OUT else PREDICT_CFG["intra_scan"]
+    model = PREDICT_CFG["model"]
+    labels = [nbids.filename_label(roi) for roi in PREDICT_ROIS]
+    if scan is None:
+        return [inter_dir(label, model) for label in labels]
+    return [intra_dir(scan, label, model) for label in labels]
+
+
+def predict_inputs(wildcards):
+    """The EEG recording, the models (with their splits) and the simulator's atlas if used."""
+    dirs = predict_model_dirs(wildcards.recording)
+    inputs = {
+        "eeg": PREDICT[wildcards.recording],
+        "models": [d / "model.pt" for d in dirs],
+        "splits": [d / "splits.tsv" for d in dirs],
+    }
+    atlas = config["fmri"]["atlas"]
+    if SIMULATE and not (atlas["maps"] or atlas["labels"]):
+        sim_atlas = nbsim.atlas_files(BIDS_ROOT)
+        inputs.update(atlas_maps=sim_atlas["maps"], atlas_labels=sim_atlas["labels"])
+    return inputs
+
+
+def predict_mem_mb(wildcards, attempt):
+    """Memory: the recording and a 4-D voxel map in the atlas space (DiFuMo 2 mm: ~1 GB)."""
+    return 3000 * attempt
+
+
+SUBJECTS = sorted({name.split("_")[0].removeprefix("sub-") for name in RUNS})
+
+
+def subject_runs(wildcards):
+    """The runs of one subject (in name order)."""
+    return [
+        name for name in sorted(RUNS) if name.startswith(f"sub-{wildcards.subject}_")
+    ]
+
+
+def subject_report_inputs(wildcards):
+    """Per run of the subject: raw EEG, BOLD, cleaned EEG + QC, ROI signals, confounds; models."""
+    runs = subject_runs(wildcards)
+    atlas_tsv = f"atlas-{ATLAS}_timeseries.tsv"
+    metrics = []
+    for label in ROI_BY_LABEL:
+        for model in MODELS:
+            if "intra" in ANALYSES:
+                metrics += [
+                    intra_dir(run, label, model) / "metrics.json" for run in runs
+                ]
+            if "inter" in ANALYSES:
+                metrics.append(inter_dir(label, model) / "metrics.json")
+    return {
+        "raw": [RUNS[run]["vhdr"] for run in runs],
+        "bold": [RUNS[run]["bold"] for run in runs],
+        "clean": [run_output(run, "eeg", "desc-clean_eeg.fif") for run in runs],
+        "qc": [run_output(run, "eeg", "desc-clean_qc.json") for run in runs],
+        "rois": [run_output(run, "func", atlas_tsv) for run in runs],
+        "confounds": [RUNS[run]["confounds"] for run in runs],
+        "metrics": metrics,
+    }
+
+
+def report_inputs(wildcards):
+    """Group metrics, every model's metrics, the subject pages, predictions, ground truth."""
+    inputs = {
+        "metrics": model_metrics(),
+        "subject_pages": [RESULTS / f"sub-{subject}.html" for subject in SUBJECTS],
+        "measured": [
+            run_output(name, "func", f"atlas-{ATLAS}_timeseries.tsv")
+            for name in HELD_OUT
+        ],
+        # measured[i] belongs to predicted[i]: held-out scans first
+        "predicted": [predict_output(name, "timeseries.tsv") for name in HELD_OUT]
+        + [
+            predict_output(name, "timeseries.tsv")
+            for name in PREDICT
+            if name not in HELD_OUT
+        ],
+    }
+    if SIMULATE:
+        inputs["simulation"] = nbsim.simulation_json(BIDS_ROOT)
+    return inputs
+
+
 def final_outputs():
     """What `snakemake` with no target builds."""
     stores = [run_output(name, "func", "windows.h5") for name in RUNS]
+    predictions = [
+        predict_output(name, suffix)
+        for name in PREDICT
+        for suffix in ("timeseries.tsv", "bold.nii.gz")
+    ]
     return [
         RESULTS / "dataset_description.json",
         RESULTS / "runs.tsv",
         *stores,
         RESULTS / "group" / "metrics.tsv",
+        *predictions,
+        RESULTS / "report.html",
     ]

@@ -1,0 +1,781 @@
+"""Prediction from EEG alone: ROI time series and voxel maps for a recording without fMRI.
+
+``run_predict`` takes one BIDS EEG recording (recorded inside or outside the
+scanner) and trained models (``model.pt`` from ``train_*``: intra or inter,
+one per ROI or multi-ROI), and writes
+
+* ``<recording>_desc-predicted_timeseries.tsv``: one row per prediction step
+  (``onset_s``, ``volume`` when the steps are the scanner's volume markers,
+  then one column per ROI, atlas names) and a JSON sidecar naming every model,
+  its validation R and the split the recording had in it;
+* ``<recording>_desc-predicted_bold.nii.gz``: the predicted ROI series
+  back-projected through the atlas maps (atlas space, TR = the step).
+
+The EEG is cleaned like the ``clean_eeg`` stage, with gradient removal only
+when the recording has volume markers and BCG removal only when it has an
+ECG (both configurable). The windows are cut by the window store
+(:func:`neurobolt.store.write_store`, :class:`neurobolt.store.WindowDataset`)
+and predicted with the code ``evaluate_*`` uses, so a recording of the
+training data gives exactly the test predictions of ``evaluate_*``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .provenance import atomic_path, provenance, sha256_file, write_json
+
+logger = logging.getLogger("neurobolt.predict")
+
+__all__ = [
+    "DEFAULTS",
+    "MissingChannelsError",
+    "back_project",
+    "check_channels",
+    "clean_recording",
+    "compare_with_measured",
+    "held_out_scans",
+    "predict_recording",
+    "prediction_onsets",
+    "recording_name",
+    "run_predict",
+]
+
+#: The ``predict`` config section's defaults (the schema's defaults are the same).
+DEFAULTS: dict[str, Any] = {
+    "held_out": False,
+    "recordings": [],
+    "intra_scan": None,
+    "model": "neurobolt",
+    "rois": [],
+    "step_s": None,
+    "tr_s": 2.1,
+    "gradient": "auto",
+    "bcg": "auto",
+    "n_slices": None,
+    "droppable_channels": [],
+    "batch_size": 64,
+}
+_CHOICES = ("auto", "always", "never")
+
+
+class MissingChannelsError(ValueError):
+    """The recording lacks channels the models were trained on (and they may not be dropped)."""
+
+
+def _options(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown predict option(s) {unknown}; known: {sorted(DEFAULTS)}")
+    opts = {**copy.deepcopy(DEFAULTS), **params}
+    for key in ("gradient", "bcg"):
+        if opts[key] not in _CHOICES:
+            raise ValueError(f"predict.{key} must be one of {_CHOICES}, got {opts[key]!r}")
+    if opts["step_s"] is not None and float(opts["step_s"]) < 1.0:
+        raise ValueError(
+            f"predict.step_s must be at least 1 s (one EEG patch), got {opts['step_s']}"
+        )
+    return opts
+
+
+def recording_name(path: str | os.PathLike) -> str:
+    """``sub-01_ses-01_task-rest`` from ``.../sub-01_ses-01_task-rest_eeg.vhdr``."""
+    name = Path(path).name
+    name = re.sub(r"(\.nii)?\.[A-Za-z0-9]+$", "", name)
+    return re.sub(r"_eeg$", "", name)
+
+
+# --------------------------------------------------------------------------------------------
+# Pure pieces
+# --------------------------------------------------------------------------------------------
+
+
+def prediction_onsets(
+    n_times: int,
+    *,
+    sfreq: float,
+    window_s: float = 16.0,
+    step_s: float | None = None,
+    markers: Sequence[int] | None = None,
+    tr_s: float = 2.1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where predictions are made: the end sample of each EEG window.
+
+    Parameters
+    ----------
+    n_times : int
+        Samples of the cleaned EEG.
+    sfreq : float
+        Its sampling rate (Hz).
+    window_s : float
+        Seconds of EEG before each prediction (the models' window).
+    step_s : float | None
+        Seconds between predictions (at least one 1 s patch). None: at every volume
+        marker when ``markers`` are given (the scanner's TR grid), else every ``tr_s``.
+    markers : sequence of int | None
+        Volume-marker samples (in-scanner recordings). With ``step_s`` given, the grid
+        is anchored on the first marker.
+    tr_s : float
+        The TR-equivalent step used when ``step_s`` is None and there are no markers.
+
+    Returns
+    -------
+    onsets : ndarray of int64
+        End sample (exclusive) of each window, every one with a full window of EEG.
+    volumes : ndarray of int64
+        The marker (volume) index of each onset, or -1 when predictions are not at markers.
+    """
+    window = int(round(window_s * sfreq))
+    markers = None if markers is None else np.asarray(markers, dtype=np.int64)
+    has_markers = markers is not None and markers.size > 0
+    if step_s is None and has_markers:
+        onsets, volumes = markers, np.arange(markers.size, dtype=np.int64)
+    else:
+        step = float(step_s if step_s is not None else tr_s)
+        if step * sfreq < 1:
+            raise ValueError(f"step of {step} s is shorter than one sample")
+        anchor = int(markers[0]) if has_markers else window
+        k_min = int(np.ceil((window - anchor) / (step * sfreq)))
+        k_max = int(np.floor((n_times - anchor) / (step * sfreq)))
+        k = np.arange(k_min, k_max + 1)
+        onsets = anchor + np.round(k * step * sfreq).astype(np.int64)
+        volumes = np.full(onsets.size, -1, dtype=np.int64)
+    keep = (onsets - window >= 0) & (onsets <= n_times)
+    return onsets[keep].astype(np.int64), volumes[keep]
+
+
+def check_channels(
+    model_channels: Sequence[str],
+    available: Sequence[str],
+    *,
+    droppable: Sequence[str] = (),
+    recording: str = "recording",
+) -> tuple[list[str], list[str]]:
+    """Which training channels the recording has; refuse the missing ones unless droppable.
+
+    Names match case-insensitively.
+
+    Parameters
+    ----------
+    model_channels : sequence of str
+        The channels the model was trained on, in its order.
+    available : sequence of str
+        The recording's EEG channels.
+    droppable : sequence of str
+        Training channels that may be missing (``predict.droppable_channels``).
+    recording : str
+        Name used in messages.
+
+    Returns
+    -------
+    used : list of str
+        The model's channels present in the recording (model spelling and order).
+    dropped : list of str
+        The model's channels missing from the recording (all droppable).
+
+    Raises
+    ------
+    MissingChannelsError
+        Listing every missing channel that is not droppable.
+    """
+    have = {str(c).strip().upper() for c in available}
+    may_drop = {str(c).strip().upper() for c in droppable}
+    used = [c for c in model_channels if str(c).strip().upper() in have]
+    dropped = [c for c in model_channels if str(c).strip().upper() not in have]
+    refused = [c for c in dropped if str(c).strip().upper() not in may_drop]
+    if refused:
+        raise MissingChannelsError(
+            f"{recording}: {len(dropped)} of the {len(model_channels)} channels the model was"
+            f" trained on are missing from the recording: {', '.join(dropped)}. List them in"
+            f" predict.droppable_channels to predict without them (not droppable now:"
+            f" {', '.join(refused)})."
+        )
+    if not used:
+        raise MissingChannelsError(f"{recording}: none of the model's channels is recorded")
+    return used, dropped
+
+
+def back_project(predictions: np.ndarray, maps_img, *, tr: float):
+    """Predicted ROI series -> a 4-D image: each ROI's series times its atlas map, summed.
+
+    Parameters
+    ----------
+    predictions : ndarray, shape (n_times, n_rois)
+        Predicted (normalised) ROI signals.
+    maps_img : niimg-like
+        4-D atlas maps, one volume per ROI (in the columns' order).
+    tr : float
+        Seconds between rows; written as the image's TR.
+
+    Returns
+    -------
+    img : nibabel.Nifti1Image
+        Shape (x, y, z, n_times) on the maps' grid (atlas space), float32.
+
+    Notes
+    -----
+    Uses :meth:`nilearn.maskers.NiftiMapsMasker.inverse_transform`, the inverse of the
+    projection the fMRI stage uses to extract the ROI signals.
+    """
+    import nibabel as nib
+    from nilearn.maskers import NiftiMapsMasker
+
+    predictions = np.asarray(predictions, dtype=np.float32)
+    if predictions.ndim != 2:
+        raise ValueError(f"predictions must be (n_times, n_rois), got {predictions.shape}")
+    masker = NiftiMapsMasker(maps_img=maps_img).fit()
+    img = masker.inverse_transform(predictions)
+    data = np.asarray(img.get_fdata(dtype=np.float32))
+    if data.ndim == 3:
+        data = data[..., None]
+    out = nib.Nifti1Image(data, img.affine)
+    out.header.set_zooms(tuple(out.header.get_zooms()[:3]) + (float(tr),))
+    out.header.set_xyzt_units("mm", "sec")
+    return out
+
+
+def compare_with_measured(
+    predicted: pd.DataFrame, measured: pd.DataFrame, *, kept_volumes: Sequence[int]
+) -> pd.DataFrame:
+    """Pearson R of predicted vs measured ROI signals on the volumes both have.
+
+    Parameters
+    ----------
+    predicted : DataFrame
+        A ``_desc-predicted_timeseries.tsv`` made at the volume markers (``volume`` column).
+    measured : DataFrame
+        The fMRI stage's ``_atlas-*_timeseries.tsv`` of the same run.
+    kept_volumes : sequence of int
+        Its sidecar's ``KeptVolumes`` (the BOLD volume of each row).
+
+    Returns
+    -------
+    table : DataFrame
+        One row per ROI column of ``predicted`` found in ``measured``: ``roi``, ``r``, ``n``.
+    """
+    from .train import pearson_r
+
+    if "volume" not in predicted.columns:
+        raise ValueError("the predictions were not made at the volume markers (no volume column)")
+    truth = measured.assign(volume=np.asarray(kept_volumes, dtype=np.int64))
+    both = predicted.merge(truth, on="volume", suffixes=("_pred", "_true"))
+    rows = []
+    for roi in predicted.columns:
+        if roi in ("onset_s", "volume") or roi not in measured.columns:
+            continue
+        r = float(pearson_r(both[f"{roi}_pred"], both[f"{roi}_true"])[0])
+        rows.append({"roi": roi, "r": r, "n": int(len(both))})
+    return pd.DataFrame(rows, columns=["roi", "r", "n"])
+
+
+def held_out_scans(scans: Sequence[str], train_section: Mapping[str, Any] | None) -> list[str]:
+    """The inter-subject test scans: the split ``train_inter`` makes, from the scan names.
+
+    Parameters
+    ----------
+    scans : sequence of str
+        Run names (``sub-XX[_ses-YY]_...``).
+    train_section : mapping | None
+        The ``train`` config section (seed, counts, fractions or split file).
+
+    Returns
+    -------
+    test : list of str
+        The scans no inter-subject model trains or validates on.
+    """
+    from .train import TrainConfig, inter_scan_split, scan_subject
+
+    config = TrainConfig.from_section(train_section)
+    pairs = [scan_subject(f"{s}_windows.h5") for s in sorted(scans)]
+    split = inter_scan_split(pairs, config)
+    return [s for s in split.index if split[s] == "test"]
+
+
+# --------------------------------------------------------------------------------------------
+# EEG
+# --------------------------------------------------------------------------------------------
+
+
+def _read_eeg(path: Path):
+    """A recording with its BIDS sidecars applied when it is in a BIDS dataset."""
+    import mne
+    import mne_bids
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            bids_path = mne_bids.get_bids_path_from_fname(path)
+            if bids_path.root is None:
+                bids_path.root = path.parents[2 if bids_path.session is None else 3]
+            return mne_bids.read_raw_bids(bids_path, verbose=False)
+        except Exception as err:  # noqa: BLE001 - not BIDS: read the file as it is
+            logger.info("%s: not read as BIDS (%s); reading the file directly", path, err)
+            return mne.io.read_raw(path, preload=False, verbose=False)
+
+
+def clean_recording(
+    raw,
+    *,
+    config: Mapping[str, Any] | None = None,
+    channels: Sequence[str],
+    gradient: str = "auto",
+    bcg: str = "auto",
+    n_slices: int | None = None,
+    run: str = "recording",
+):
+    """Clean an EEG-only recording like the ``clean_eeg`` stage, with what it has.
+
+    Parameters
+    ----------
+    raw : mne.io.BaseRaw
+        The recording (not modified).
+    config : mapping | None
+        The ``eeg`` config section (marker name, filters, gradient and BCG options).
+    channels : sequence of str
+        The EEG channels to keep (present in ``raw``), in this order.
+    gradient : "auto" | "always" | "never"
+        Gradient artifact removal: ``auto`` when the recording has volume markers.
+    bcg : "auto" | "always" | "never"
+        BCG removal: ``auto`` when the recording has an ECG channel.
+    n_slices : int | None
+        Slices per volume for the slice templates; None detects them from the artifact.
+    run : str
+        Name used in messages.
+
+    Returns
+    -------
+    clean : mne.io.RawArray
+        ``channels`` at the configured rate (200 Hz), annotations kept.
+    info : dict
+        What was done: ``gradient_removed``, ``bcg_removed``, ``n_markers``, and the
+        EEG stage's QC record when the gradient was removed.
+    """
+    import mne
+
+    from .eeg import clean as ec
+    from .eeg.bcg import detect_r_peaks, remove_bcg
+    from .eeg.markers import find_volume_markers
+
+    cfg = ec._merge_config(config)
+    cfg.update(channels=list(channels), missing_channels="error")
+    markers = find_volume_markers(raw, marker=cfg["volume_marker"])
+    ecg_idx = ec._find_ecg(raw, cfg, run)
+    do_gradient = gradient == "always" or (gradient == "auto" and markers.size >= 2)
+    do_bcg = bcg == "always" or (bcg == "auto" and ecg_idx is not None)
+    if gradient == "always" and markers.size < 2:
+        raise ValueError(
+            f"{run}: predict.gradient is 'always' but the recording has {markers.size} volume"
+            f" marker(s) {cfg['volume_marker']!r}; set predict.gradient: auto or never."
+        )
+    if do_bcg and ecg_idx is None:
+        raise ValueError(
+            f"{run}: predict.bcg is 'always' but the recording has no ECG channel; set"
+            " eeg.ecg_channel, or predict.bcg: auto or never."
+        )
+    info: dict[str, Any] = {"n_markers": int(markers.size), "ecg_channel": None}
+    if do_gradient:
+        source = raw
+        if ecg_idx is not None and not do_bcg:
+            source = raw.copy().drop_channels([raw.ch_names[ecg_idx]])
+        cfg["missing_ecg"] = "error" if bcg == "always" else "skip_bcg"
+        clean, qc = ec.clean_raw(source, config=cfg, n_slices=n_slices, run=run, return_qc=True)
+        info.update(
+            gradient_removed=True,
+            bcg_removed=bool(qc["bcg"].get("removed")),
+            ecg_channel=qc["ecg_channel"],
+            qc=qc,
+        )
+        return clean, info
+
+    # Outside the scanner: channel selection, BCG if asked for, anti-aliased resampling.
+    sfreq, sfreq_out = float(raw.info["sfreq"]), float(cfg["sfreq"])
+    keep_idx, keep_names, _ = ec._select_channels(raw, cfg, run)
+    data = raw.get_data(picks=keep_idx)
+    out = ec.resample(data, sfreq, sfreq_out, passband=cfg["passband"])
+    bcg_removed = False
+    if do_bcg:
+        ecg = ec.resample(raw.get_data(picks=[ecg_idx])[0], sfreq, sfreq_out)
+        try:
+            peaks = detect_r_peaks(ecg, sfreq_out)
+        except ValueError as err:
+            if bcg == "always":
+                raise ValueError(f"{run}: no heartbeats found in the ECG ({err})") from err
+            peaks = None
+        if peaks is not None:
+            b = cfg["bcg"]
+            out = remove_bcg(
+                out,
+                sfreq_out,
+                peaks,
+                n_components=int(b["n_components"]),
+                joint=bool(b["joint"]),
+                snr_threshold=float(b["snr_threshold"]),
+            )
+            bcg_removed = True
+        info["ecg_channel"] = raw.ch_names[ecg_idx]
+    new_info = mne.create_info(keep_names, sfreq_out, "eeg")
+    with new_info._unlock():
+        new_info["meas_date"] = raw.info["meas_date"]
+    first_samp = int(round(raw.first_samp * sfreq_out / sfreq))
+    clean = mne.io.RawArray(out, new_info, first_samp=first_samp, verbose=False)
+    clean.set_annotations(raw.annotations.copy())
+    info.update(gradient_removed=False, bcg_removed=bcg_removed)
+    return clean, info
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+
+def _model_rois(record: Mapping[str, Any]) -> list[str]:
+    rois = record.get("rois") or [record["roi"]]
+    return [str(r) for r in rois]
+
+
+def _recording_split(model_path: Path, name: str) -> list[str]:
+    """The sets the recording had in the model's splits.tsv (empty: not in it)."""
+    splits = model_path.with_name("splits.tsv")
+    if not splits.is_file():
+        return []
+    table = pd.read_csv(splits, sep="\t", dtype={"scan": str, "split": str})
+    sets = table.loc[table["scan"] == name, "split"]
+    return [s for s in ("train", "val", "test") if (sets == s).any()]
+
+
+def predict_recording(
+    models: Sequence[tuple[Any, Mapping[str, Any]]],
+    eeg: np.ndarray,
+    *,
+    sfreq: float,
+    ch_names: Sequence[str],
+    onsets: np.ndarray,
+    volumes: np.ndarray,
+    window_s: float,
+    batch_size: int = 64,
+    workdir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> np.ndarray:
+    """Predict every model's ROI(s) at ``onsets`` from cleaned EEG.
+
+    The windows are cut and scaled by the window store (a temporary store holding
+    ``eeg`` and ``onsets``, read through :class:`neurobolt.store.WindowDataset`) and
+    predicted as ``evaluate_*`` does.
+
+    Parameters
+    ----------
+    models : sequence of (model, record)
+        From :func:`neurobolt.evaluate.load_model`.
+    eeg : ndarray, shape (n_channels, n_times)
+        Cleaned EEG in volts at ``sfreq``, channels ``ch_names``.
+    sfreq : float
+        200 Hz for the models.
+    ch_names : sequence of str
+        Channel names (the models' channels present in the recording, in their order).
+    onsets, volumes : ndarray of int
+        From :func:`prediction_onsets`.
+    window_s : float
+        Window length (s).
+    batch_size : int
+        Windows per forward pass.
+    workdir : path-like | None
+        Where the temporary store goes (default: the system's temporary folder).
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    predictions : ndarray, shape (n_onsets, n_outputs)
+        The models' outputs side by side, in the order of ``models``.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    from .store import Alignment, WindowDataset, write_store
+    from .train import pick_device
+    from .train import predict as predict_batches
+
+    onsets = np.asarray(onsets, dtype=np.int64)
+    alignment = Alignment(
+        onsets=onsets,
+        volumes=np.asarray(volumes, dtype=np.int64),
+        valid=np.ones(onsets.size, dtype=bool),
+        marker_tr=float(np.median(np.diff(onsets)) / sfreq) if onsets.size > 1 else 0.0,
+        note="prediction steps",
+    )
+    columns = []
+    with tempfile.TemporaryDirectory(dir=workdir, prefix=".predict-") as tmp:
+        path = Path(tmp) / "recording_windows.h5"
+        write_store(
+            path,
+            eeg=eeg,
+            sfreq=sfreq,
+            alignment=alignment,
+            targets=np.zeros((onsets.size, 0), dtype=np.float32),
+            ch_names=list(ch_names),
+            roi_names=[],
+            tr=alignment.marker_tr,
+            window_s=window_s,
+        )
+        dataset = WindowDataset([path])
+        device = pick_device("auto")
+        for model, record in models:
+            loader = DataLoader(dataset, batch_size=batch_size)
+            label = f"predict {record['model']} {', '.join(_model_rois(record))}"
+            batches = tqdm(loader, desc=label, disable=not progress, leave=False)
+            if record["model"] == "ridge_bandpower":
+                x = np.concatenate([xb.numpy() for xb, _ in batches])
+                pred = model.predict(x)
+            else:
+                model.to(device)
+                with torch.no_grad():
+                    pred, _ = predict_batches(model, batches, list(ch_names), device)
+            columns.append(np.asarray(pred, dtype=np.float64).reshape(onsets.size, -1))
+    return np.concatenate(columns, axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Rule
+# --------------------------------------------------------------------------------------------
+
+
+def run_predict(
+    inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: Mapping[str, Any]
+) -> dict:
+    """Predict the ROI signals (and voxel maps) of one EEG recording from its EEG alone.
+
+    Parameters
+    ----------
+    inputs : mapping
+        ``eeg``: the recording (a BIDS ``_eeg.vhdr``/``.edf``/``.bdf``/``.set``; its
+        ``channels.tsv`` and ``events.tsv`` apply); ``models``: ``model.pt`` files
+        (their ``splits.tsv`` next to them is read when present); optional
+        ``atlas_maps``, ``atlas_labels`` (override ``params["fmri"]``'s atlas).
+    outputs : mapping
+        ``timeseries`` (``<recording>_desc-predicted_timeseries.tsv``), optional
+        ``sidecar`` (default: the same name with ``.json``), optional ``bold``
+        (``<recording>_desc-predicted_bold.nii.gz``; written when given).
+    params : mapping
+        ``cfg``: the ``predict`` section; ``eeg``: the ``eeg`` section; ``window_s``:
+        the store's window (s) for models that do not record it; ``fmri``: the
+        ``fmri`` section (its atlas, for the voxel maps).
+
+    Returns
+    -------
+    sidecar : dict
+        The JSON sidecar that was written.
+    """
+    from .eeg import clean as ec
+    from .eeg.markers import find_volume_markers
+    from .evaluate import load_model
+
+    opts = _options(params.get("cfg"))
+    eeg_cfg = dict(params.get("eeg") or {})
+    path = Path(inputs["eeg"])
+    name = recording_name(path)
+    model_paths = [Path(p) for p in np.atleast_1d(inputs["models"])]
+    if not model_paths:
+        raise ValueError("no model given to predict with")
+    models = [load_model(p) for p in model_paths]
+    first_channels = list(models[0][1]["ch_names"])
+    for p, (_, record) in zip(model_paths, models, strict=True):
+        if list(record["ch_names"]) != first_channels:
+            raise ValueError(
+                f"{p} was trained on other channels than {model_paths[0]}; predict with them"
+                " separately."
+            )
+    rois = [roi for _, record in models for roi in _model_rois(record)]
+    if len(set(rois)) != len(rois):
+        raise ValueError(f"two models predict the same ROI: {rois}")
+
+    raw = _read_eeg(path)
+    available = [
+        ch
+        for ch, kind in zip(raw.ch_names, raw.get_channel_types(), strict=True)
+        if kind not in ec._NON_EEG_TYPES
+    ]
+    used, dropped = check_channels(
+        first_channels, available, droppable=opts["droppable_channels"], recording=name
+    )
+    if dropped:
+        baselines = [
+            str(p)
+            for p, (_, r) in zip(model_paths, models, strict=True)
+            if r["model"] == "ridge_bandpower"
+        ]
+        if baselines:
+            raise MissingChannelsError(
+                f"{name}: channels {', '.join(dropped)} are missing and ridge_bandpower models"
+                f" need every training channel: {', '.join(baselines)}"
+            )
+        logger.warning("%s: predicting without the missing channels %s", name, dropped)
+
+    clean, info = clean_recording(
+        raw,
+        config=eeg_cfg,
+        channels=used,
+        gradient=opts["gradient"],
+        bcg=opts["bcg"],
+        n_slices=opts["n_slices"],
+        run=name,
+    )
+    sfreq = float(clean.info["sfreq"])
+    markers = find_volume_markers(clean, marker=ec._merge_config(eeg_cfg)["volume_marker"])
+    n_patches = {int(r.get("options", {}).get("n_patches", 0)) for _, r in models} - {0}
+    window_s = float(n_patches.pop()) if len(n_patches) == 1 else float(params.get("window_s", 16))
+    onsets, volumes = prediction_onsets(
+        clean.n_times,
+        sfreq=sfreq,
+        window_s=window_s,
+        step_s=opts["step_s"],
+        markers=markers if markers.size >= 2 else None,
+        tr_s=float(opts["tr_s"]),
+    )
+    if onsets.size < 2:
+        raise ValueError(
+            f"{name}: {clean.n_times / sfreq:.1f} s of EEG gives {onsets.size} prediction(s);"
+            f" each needs {window_s:g} s of EEG before it."
+        )
+    at_markers = bool((volumes >= 0).all())
+    step = float(np.median(np.diff(onsets)) / sfreq)
+    out_tsv = Path(outputs["timeseries"])
+    out_tsv.parent.mkdir(parents=True, exist_ok=True)
+    pred = predict_recording(
+        models,
+        clean.get_data(picks=used),
+        sfreq=sfreq,
+        ch_names=used,
+        onsets=onsets,
+        volumes=volumes,
+        window_s=window_s,
+        batch_size=int(opts["batch_size"]),
+        workdir=out_tsv.parent,
+    )
+    table = pd.DataFrame({"onset_s": onsets / sfreq})
+    if at_markers:
+        table["volume"] = volumes
+    for j, roi in enumerate(rois):
+        table[roi] = pred[:, j]
+
+    described = []
+    for p, (_, record) in zip(model_paths, models, strict=True):
+        sets = _recording_split(p, name)
+        entry = {
+            "Path": str(p),
+            "SHA256": sha256_file(p),
+            "Model": record["model"],
+            "Analysis": record.get("analysis"),
+            "ROIs": _model_rois(record),
+            "ValidationR": record.get("best_val_r"),
+            "Pretrained": record.get("pretrained"),
+            "RecordingInSplits": sets,
+        }
+        if set(sets) & {"train", "val"}:
+            entry["Warning"] = (
+                f"{name} was in this model's {'/'.join(s for s in sets if s != 'test')} split:"
+                " its predictions of this recording are not out-of-sample."
+            )
+            logger.warning(entry["Warning"])
+        described.append(entry)
+    qc = info.pop("qc", None)
+    sidecar = {
+        "Description": "ROI signals predicted from EEG alone (neurobolt predict), in the"
+        " normalised units of the training targets",
+        "SamplingFrequency": 1.0 / step,
+        "RepetitionTime": step,
+        "StartTime": float(onsets[0] / sfreq),
+        "Columns": list(table.columns),
+        "PredictionTimes": (
+            "at the volume markers (onset_s = the volume's onset; volume = its index)"
+            if at_markers
+            else f"every {step:g} s"
+        ),
+        "WindowSeconds": window_s,
+        "WindowDefinition": f"the {window_s:g} s of EEG before onset_s",
+        "Models": described,
+        "EEG": {
+            "Recording": str(path),
+            "SHA256": sha256_file(path),
+            "Channels": used,
+            "DroppedChannels": dropped,
+            "GradientRemoved": info["gradient_removed"],
+            "BCGRemoved": info["bcg_removed"],
+            "VolumeMarkers": info["n_markers"],
+            "ECGChannel": info["ecg_channel"],
+            "DurationSeconds": clean.n_times / sfreq,
+        },
+        **provenance({"predict": opts, "eeg": eeg_cfg, "window_s": window_s}),
+    }
+    if qc is not None:
+        sidecar["EEG"]["CleaningQC"] = {
+            k: qc[k] for k in ("n_slices", "heart_rate_bpm", "n_beats", "bcg") if k in qc
+        }
+
+    out_json = Path(outputs.get("sidecar") or out_tsv.with_suffix(".json"))
+    written = [out_tsv, out_json]
+    try:
+        with atomic_path(out_tsv) as tmp:
+            table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+        if outputs.get("bold"):
+            sidecar["VoxelMap"] = _write_voxel_map(
+                outputs["bold"], table, rois, step, inputs=inputs, fmri=params.get("fmri")
+            )
+            written.append(Path(outputs["bold"]))
+        write_json(out_json, sidecar)
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+    logger.info(
+        "%s: %d predictions of %s every %.2f s (%s)",
+        name,
+        len(table),
+        ", ".join(rois),
+        step,
+        "gradient removed" if info["gradient_removed"] else "no gradient removal",
+    )
+    return sidecar
+
+
+def _write_voxel_map(path, table, rois, step, *, inputs, fmri) -> dict:
+    """Back-project the atlas ROIs of ``table`` and write the 4-D image atomically."""
+    import nibabel as nib
+    from nilearn.image import index_img
+
+    from .fmri.atlas import atlas_from_config, is_global_signal, match_rois
+
+    atlas_opts = dict((fmri or {}).get("atlas", {}))
+    if inputs.get("atlas_maps") or inputs.get("atlas_labels"):
+        atlas_opts.update(maps=inputs.get("atlas_maps"), labels=inputs.get("atlas_labels"))
+    atlas = atlas_from_config(atlas_opts)
+    mapped = [r for r in rois if not is_global_signal(r)]
+    if not mapped:
+        raise ValueError(
+            f"none of the predicted ROIs ({rois}) has an atlas map (the global signal has"
+            " none); no voxel map can be made."
+        )
+    idx = match_rois(mapped, atlas.labels)
+    maps = index_img(str(atlas.maps), idx)
+    img = back_project(table[mapped].to_numpy(), maps, tr=step)
+    with atomic_path(path) as tmp:
+        nib.save(img, tmp)
+    return {
+        "Atlas": atlas.describe(),
+        "ROIs": mapped,
+        "NotBackProjected": [r for r in rois if r not in mapped],
+        "Method": "sum over ROIs of the predicted series times the ROI's atlas map"
+        " (nilearn NiftiMapsMasker.inverse_transform)",
+    }

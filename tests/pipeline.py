@@ -1,0 +1,98 @@
+"""One run of the small simulated dataset taken through every stage with the ``run_*`` functions.
+
+Shared by test_predict.py and test_report.py (built once per session): the run's
+EEG is cleaned, its ROI signals extracted, its window store written, a tiny
+NeuroBOLT model and the ridge baseline trained (intra-subject) and evaluated on
+the test split, exactly as the workflow's rules do.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from neurobolt.eeg.clean import run_clean_eeg
+from neurobolt.evaluate import run_evaluate
+from neurobolt.fmri.signals import run_roi_signals
+from neurobolt.simulate import atlas_files, planned_runs, run_files
+from neurobolt.store import run_windows
+from neurobolt.train import run_train
+
+REPO = Path(__file__).resolve().parents[1]
+RUN = "sub-02_ses-01_task-rest"  # sub-02 has one session: its QC page has one run
+ROIS = {"Cuneus": "Cuneus", "CerebellumCrusII": "Cerebellum Crus II"}
+MODELS = ("neurobolt", "ridge_bandpower")
+_CACHE: dict[str, dict] = {}
+
+
+def demo_config() -> dict:
+    """The demo config, with a long test block (2-min runs) and one quick epoch."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config["train"].update(
+        epochs=1, warmup_epochs=0, intra_fractions=[0.4, 0.2, 0.4], gap_s=4.2, batch_size_intra=8
+    )
+    config["evaluate"].update(n_permutations=100)
+    return config
+
+
+def build(dataset: Path, out: Path) -> dict:
+    """Run every stage for :data:`RUN`; return the paths (cached per output folder)."""
+    if str(out) in _CACHE:
+        return _CACHE[str(out)]
+    config = demo_config()
+    run = next(r for r in planned_runs(n_subjects=2, n_two_session=1) if r.stem == RUN)
+    files = run_files(dataset, run)
+    atlas = atlas_files(dataset)
+    sub = out / "sub-02" / "ses-01"
+    p = {
+        "config": config,
+        "files": files,
+        "atlas": atlas,
+        "clean": sub / "eeg" / f"{RUN}_desc-clean_eeg.fif",
+        "qc": sub / "eeg" / f"{RUN}_desc-clean_qc.json",
+        "rois": sub / "func" / f"{RUN}_atlas-DiFuMo64_timeseries.tsv",
+        "store": sub / "func" / f"{RUN}_windows.h5",
+        "models": {},
+    }
+    run_clean_eeg(
+        {"eeg": files["vhdr"], "bold": files["bold"]},
+        {"eeg": p["clean"], "qc": p["qc"]},
+        config["eeg"],
+    )
+    run_roi_signals(
+        {
+            "preproc_bold": files["preproc_bold"],
+            "bold": files["bold"],
+            "mask": files["mask"],
+            "confounds": files["confounds"],
+            "atlas_maps": atlas["maps"],
+            "atlas_labels": atlas["labels"],
+        },
+        {"timeseries": p["rois"]},
+        config["fmri"],
+    )
+    run_windows({"eeg": p["clean"], "rois": p["rois"]}, {"store": p["store"]}, config["store"])
+    for label, roi in ROIS.items():
+        for model in MODELS:
+            d = out / "models" / "intra" / RUN / f"roi-{label}" / f"model-{model}"
+            run_train(
+                {"stores": [p["store"]]},
+                {"model": d / "model.pt", "splits": d / "splits.tsv", "log": d / "log.tsv"},
+                {
+                    "analysis": "intra",
+                    "roi": roi,
+                    "model_name": model,
+                    "model": copy.deepcopy(config["model"]),
+                    "train": config["train"],
+                },
+            )
+            run_evaluate(
+                {"model": d / "model.pt", "splits": d / "splits.tsv", "stores": [p["store"]]},
+                {"predictions": d / "predictions.tsv", "metrics": d / "metrics.json"},
+                config["evaluate"],
+            )
+            p["models"][(label, model)] = d
+    _CACHE[str(out)] = p
+    return p

@@ -1,0 +1,147 @@
+"""Reports: known-answer QC signals, and the pages in headless Chromium (no console errors)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from chromium import install_chromium, open_page
+from matplotlib.image import imread
+from pipeline import ROIS, RUN, build
+
+from neurobolt import report as rp
+from neurobolt.predict import run_predict
+from neurobolt.simulate import simulation_json
+
+
+def test_bcg_epochs_recover_a_known_waveform():
+    sfreq = 200.0
+    wave = np.sin(np.linspace(0, np.pi, 60)) * 50e-6  # 50 µV bump, 0.3 s
+    peaks = np.arange(100, 5900, 170)
+    data = np.zeros((2, 6200))
+    for p in peaks:
+        data[0, p + 20 : p + 80] += wave  # 0.1 s after the R-peak
+    times, avg = rp.bcg_epochs(data, sfreq, peaks, tmin=-0.2, tmax=0.8)
+    assert times[0] == pytest.approx(-0.2) and avg.shape == (2, 200)
+    np.testing.assert_allclose(avg[0, 60:120], wave * 1e6, atol=1e-9)
+    np.testing.assert_allclose(avg[1], 0.0)
+    assert np.isnan(rp.bcg_epochs(data, sfreq, np.array([10]))[1]).all()  # no full epoch
+
+
+def test_psd_peaks_at_the_sine_frequency_in_microvolts():
+    sfreq = 200.0
+    t = np.arange(int(60 * sfreq)) / sfreq
+    data = np.vstack([10e-6 * np.sin(2 * np.pi * 12.5 * t)] * 3)
+    f, p = rp.psd(data, sfreq, fmax=40.0)
+    assert f[-1] <= 40.0 and f[np.argmax(p)] == pytest.approx(12.5)
+    # Parseval: the power of a 10 µV sine is 50 µV².
+    assert p.sum() * (f[1] - f[0]) == pytest.approx(50.0, rel=0.02)
+
+
+def test_significance_table_counts_testable_scans():
+    metrics = pd.DataFrame(
+        {
+            "analysis": ["intra"] * 3,
+            "scan": ["a", "b", "c"],
+            "roi": ["Cuneus"] * 3,
+            "model": ["neurobolt"] * 3,
+            "r": [0.5, 0.2, 0.3],
+            "p_permutation": [0.01, 0.2, np.nan],
+        }
+    )
+    row = rp.significance_table(metrics, alpha=0.05).iloc[0]
+    assert row["scans"] == 3 and row["p < 0.05"] == 1 and row["testable"] == 2
+    assert row["mean R"] == pytest.approx(0.333, abs=1e-3)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    exe = install_chromium()
+    if exe is None:
+        pytest.skip(
+            "Debian's chromium package is not installed and cannot be installed here"
+            " (needs apt-get as root): `apt-get install -y chromium`"
+        )
+    return exe
+
+
+@pytest.fixture(scope="session")
+def pages(small_dataset, tmp_path_factory):
+    """A subject page and the group report from the pipeline of one simulated run."""
+    p = build(small_dataset, tmp_path_factory.getbasetemp() / "pipeline")
+    out = tmp_path_factory.mktemp("report")
+    cfg = p["config"]
+    predicted = out / "sub-02" / "ses-01" / "func" / f"{RUN}_desc-predicted_timeseries.tsv"
+    run_predict(
+        {
+            "eeg": p["files"]["vhdr"],
+            "models": [p["models"][(r, "neurobolt")] / "model.pt" for r in ROIS],
+        },
+        {"timeseries": predicted},
+        {"cfg": {}, "eeg": cfg["eeg"], "window_s": 16, "fmri": cfg["fmri"]},
+    )
+    metrics = [d / "metrics.json" for d in p["models"].values()]
+    subject = out / "sub-02.html"
+    rp.run_subject_report(
+        {
+            "raw": [p["files"]["vhdr"]],
+            "bold": [p["files"]["bold"]],
+            "clean": [p["clean"]],
+            "qc": [p["qc"]],
+            "rois": [p["rois"]],
+            "confounds": [p["files"]["confounds"]],
+            "metrics": metrics,
+        },
+        {"html": subject},
+        {
+            "runs": [RUN],
+            "subject": "02",
+            "cfg": cfg["report"],
+            "eeg": cfg["eeg"],
+            "rois": list(ROIS.values()),
+            "confounds": cfg["fmri"]["confounds"],
+        },
+    )
+    group = out / "report.html"
+    rp.run_report(
+        {
+            "metrics": metrics,
+            "subject_pages": [subject],
+            "simulation": simulation_json(small_dataset),
+            "predicted": [predicted],
+            "measured": [p["rois"]],
+        },
+        {"html": group},
+        {"cfg": cfg["report"]},
+    )
+    return {"group": group, "subject": subject}
+
+
+@pytest.mark.parametrize("page", ["group", "subject"])
+def test_pages_open_in_chromium_with_a_table_and_figures(chromium, pages, page, tmp_path):
+    shot = tmp_path / f"{page}.png"
+    result = open_page(pages[page], screenshot=shot)
+    assert result["errors"] == []
+    figures = [i for i in result["images"] if i["loaded"] and i["width"] >= 300 and i["shown"] > 0]
+    assert len(figures) >= 4, result["images"]
+    assert all(i["loaded"] for i in result["images"])
+    assert any(rows >= 2 for rows in result["tables"]), result["tables"]
+    image = imread(shot)
+    assert image.shape[0] >= 900 and image.shape[1] >= 1000
+    assert image[..., :3].std() > 0.05  # not a blank page
+    other = "sub-02.html" if page == "group" else "report.html"
+    assert other in result["links"]
+
+
+def test_group_report_compares_the_eeg_only_prediction_with_evaluate(pages):
+    text = pages["group"].read_text(encoding="utf-8")
+    assert "Predictions from EEG alone" in text and "R from evaluate" in text
+    assert "R vs simulator ceiling" in text and "Table 1" in text
+    metrics = json.loads(
+        (pages["group"].parent / "sub-02" / "ses-01" / "func")
+        .joinpath(f"{RUN}_desc-predicted_timeseries.json")
+        .read_text()
+    )
+    assert {m["Model"] for m in metrics["Models"]} == {"neurobolt"}
