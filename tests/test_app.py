@@ -92,6 +92,7 @@ def test_participant_and_group_levels_plan_the_right_jobs(small_dataset, tmp_pat
     # The demo config: 2 ROIs x 2 models; sub-02 has one run. Nothing is simulated.
     assert _plan(str(small_dataset), str(out), "participant", "--participant-label", "02") == {
         "validate": 1,
+        "validate_first": 1,
         "dataset_description": 1,
         "runs_table": 1,
         "clean_eeg": 1,
@@ -110,6 +111,7 @@ def test_participant_and_group_levels_plan_the_right_jobs(small_dataset, tmp_pat
     group = _plan(str(small_dataset), str(out), "group", "--config-file", str(config))
     assert group == {
         "validate": 1,
+        "validate_first": 1,
         "dataset_description": 1,
         "runs_table": 1,
         "clean_eeg": 3,

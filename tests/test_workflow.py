@@ -122,8 +122,12 @@ def _planned(workdir, *args):
     return counts
 
 
+N_SUBJECTS = 3
+#: The reports: every subject's page shows the inter-subject models' metrics.
+REPORTS = {"subject_report": N_SUBJECTS, "report": 1}
 #: What one scan's intra models and everything that pools all scans need after that scan's
-#: store changes: its 2 intra models, the 2 inter models, their evaluations, the tables.
+#: store changes: its 2 intra models, the 2 inter models, their evaluations, the tables,
+#: the held-out scan's prediction (by the inter models) and the reports.
 AFTER_ONE_STORE = {
     "windows": 1,
     "train_intra": MODELS,
@@ -131,6 +135,8 @@ AFTER_ONE_STORE = {
     "train_inter": MODELS,
     "evaluate_inter": MODELS,
     "group_metrics": 1,
+    "predict": 1,
+    **REPORTS,
     "all": 1,
 }
 AFTER_EVERY_STORE = {
@@ -167,8 +173,9 @@ def test_changing_the_eeg_section_reruns_only_eeg_dependent_jobs(demo, tmp_path)
     change = tmp_path / "eeg.yaml"
     change.write_text("eeg:\n  bcg:\n    n_components: 3\n")
     planned = _planned(demo, "--configfile", str(change))
-    # Params are tracked: every clean_eeg and what reads it; no simulate, roi_signals, tables.
-    assert planned == {**AFTER_EVERY_STORE, "clean_eeg": N_RUNS}
+    # Params are tracked: every clean_eeg and what reads it, and the re-validation (it checks
+    # the eeg section too); no simulate, roi_signals, runs_table.
+    assert planned == {**AFTER_EVERY_STORE, "clean_eeg": N_RUNS, "validate": 1}
 
 
 @pytest.mark.slow
@@ -180,6 +187,7 @@ def test_changing_the_evaluation_reevaluates_without_retraining(demo, tmp_path):
         "evaluate_intra": N_RUNS * MODELS,
         "evaluate_inter": MODELS,
         "group_metrics": 1,
+        **REPORTS,
         "all": 1,
     }
 
@@ -191,6 +199,7 @@ def test_forcerun_train_intra_retrains_without_preprocessing(demo):
         "train_intra": N_RUNS * MODELS,
         "evaluate_intra": N_RUNS * MODELS,
         "group_metrics": 1,
+        **REPORTS,
         "all": 1,
     }
 
@@ -292,7 +301,9 @@ def _neurobolt(demo, out, *args, env=None, timeout=900):
 @pytest.mark.slow
 @pytest.mark.slurm
 def test_neurobolt_on_slurm_matches_the_local_snakemake_run(demo, slurm, tmp_path):
-    """`neurobolt BIDS OUT group`: preprocessing here, the model rules through sbatch."""
+    """`neurobolt BIDS OUT group` in three steps: preprocessing here, the training rules
+    through sbatch, evaluation and the group tables here (reports and predictions after them
+    are not needed for the comparison)."""
     out = tmp_path / "bids app out"
     local = _neurobolt(demo, out, "--cores", "2", "--", "--until", "windows")
     assert local.returncode == 0, local.stderr[-4000:]
@@ -313,22 +324,22 @@ def test_neurobolt_on_slurm_matches_the_local_snakemake_run(demo, slurm, tmp_pat
         "squeue",
         "--slurm-init-seconds-before-status-checks",
         "10",
+        "--until",
+        "train_intra",
+        "train_inter",
         env=slurm,
     )
     wall = time.monotonic() - started
     watch.done.set()
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-6000:]
-    print(f"SLURM run of the model rules: {wall:.0f} s")
+    print(f"SLURM run of the training rules: {wall:.0f} s")
 
     submitted = dict(
         re.findall(r"submitted with SLURM jobid (\d+) \(log: [^)]*?/rule_(\w+?)/", log)
     )
     rules = sorted(submitted.values())
-    n_models = N_RUNS * MODELS
-    assert rules.count("train_intra") == n_models and rules.count("evaluate_intra") == n_models
-    assert rules.count("train_inter") == MODELS and rules.count("evaluate_inter") == MODELS
-    assert len(submitted) == 2 * n_models + 2 * MODELS  # nothing else went through sbatch
+    assert rules == ["train_inter"] * MODELS + ["train_intra"] * (N_RUNS * MODELS), rules
     seen = subprocess.run(
         ["squeue", "-h", "-t", "all", "-o", "%i %T"], capture_output=True, text=True, env=slurm
     ).stdout
@@ -336,12 +347,23 @@ def test_neurobolt_on_slurm_matches_the_local_snakemake_run(demo, slurm, tmp_pat
     assert set(submitted) <= set(states), (submitted, states)
     assert {states[job] for job in submitted} == {"COMPLETED"}
     assert 2 <= watch.most_running <= 4  # jobs: 4, sharing the node's 2 cores
-    train_job = next(job for job, rule in submitted.items() if rule == "train_intra")
     shown = subprocess.run(
-        ["scontrol", "show", "job", train_job], capture_output=True, text=True, env=slurm
+        ["scontrol", "show", "job", next(iter(submitted))],
+        capture_output=True,
+        text=True,
+        env=slurm,
     ).stdout
     assert "gres:gpu:1" in shown or "gres/gpu=1" in shown, shown  # the profile's GPU request
+    # The models trained through SLURM are the local run's, epoch for epoch.
+    logs = sorted((out / "models").glob("*/**/log.tsv"))
+    assert len(logs) == len(submitted)
+    for path in logs:
+        twin = demo / "results" / path.relative_to(out)
+        assert path.read_bytes() == twin.read_bytes(), path
 
+    finish = _neurobolt(demo, out, "--cores", "2", "--", "--until", "group_metrics")
+    assert finish.returncode == 0, finish.stderr[-4000:]
+    assert "submitted with SLURM" not in finish.stdout + finish.stderr
     ours = pd.read_csv(out / "group" / "metrics.tsv", sep="\t")
     reference = pd.read_csv(demo / "results" / "group" / "metrics.tsv", sep="\t")
     pd.testing.assert_frame_equal(ours, reference, check_exact=True)

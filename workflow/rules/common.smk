@@ -106,9 +106,19 @@ def raw_inputs(wildcards):
     return [RUNS[name][key] for name in sorted(RUNS) for key in keys]
 
 
-#: The validate rule's table; the per-run rules wait for it (ancient: a rerun of the
-#: validation, e.g. after a config change, does not make them rerun).
+#: The validate rule's table: the whole dataset and config checked again after any change.
 VALIDATED = RESULTS / "validation.tsv"
+#: The validate_first rule's table: the per-run rules wait for it (ancient), so that the
+#: first run of a results folder stops before any heavy work. validate_first has no inputs
+#: and no params, so it never reruns once passed: a rerunning job upstream of an ancient
+#: input hides its downstream jobs' own reasons to rerun (changed params) from Snakemake 9
+#: (snakemake/snakemake#4166), which is why the per-run rules do not wait for `validate`.
+FIRST_VALIDATION = RESULTS / "validation_first.tsv"
+
+
+def first_validation_inputs(wildcards):
+    """Only the simulator's record when it makes the dataset (ancient: a fixed input set)."""
+    return [ancient(nbsim.simulation_json(BIDS_ROOT))] if SIMULATE else []
 
 
 def validate_config():
@@ -147,7 +157,7 @@ def clean_eeg_inputs(wildcards):
         "eeg": files["vhdr"],
         "recording": recording_files(files),
         "bold": files["bold"],
-        "validated": ancient(VALIDATED),
+        "validated": ancient(FIRST_VALIDATION),
     }
 
 
@@ -210,7 +220,7 @@ def roi_signals_inputs(wildcards):
     files = RUNS[wildcards.run]
     inputs = {k: files[k] for k in ("preproc_bold", "mask", "confounds")}
     inputs["bold"] = files["bold"]
-    inputs["validated"] = ancient(VALIDATED)
+    inputs["validated"] = ancient(FIRST_VALIDATION)
     atlas = config["fmri"]["atlas"]
     if SIMULATE and not (atlas["maps"] or atlas["labels"]):
         sim_atlas = nbsim.atlas_files(BIDS_ROOT)
@@ -338,7 +348,13 @@ def participant_outputs():
     """
     stores = [run_output(name, "func", "windows.h5") for name in sorted(RUNS)]
     intra = [path for path in model_metrics() if "intra" in path.parts]
-    return [RESULTS / "dataset_description.json", RESULTS / "runs.tsv", *stores, *intra]
+    return [
+        VALIDATED,
+        RESULTS / "dataset_description.json",
+        RESULTS / "runs.tsv",
+        *stores,
+        *intra,
+    ]
 
 
 PREDICT_CFG = config["predict"]
@@ -498,6 +514,7 @@ def final_outputs():
         for suffix in ("timeseries.tsv", "bold.nii.gz")
     ]
     return [
+        VALIDATED,
         RESULTS / "dataset_description.json",
         RESULTS / "runs.tsv",
         *stores,

@@ -3,6 +3,7 @@
 
 localrules:
     validate,
+    validate_first,
 
 
 rule validate:
@@ -20,5 +21,22 @@ rule validate:
         runtime=10,
     params:
         cfg=validate_config(),
+    script:
+        "../scripts/validate.py"
+
+
+rule validate_first:
+    input:
+        first_validation_inputs,
+    output:
+        tsv=FIRST_VALIDATION,
+    log:
+        "logs/validate_first/validate_first.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=10,
     script:
         "../scripts/validate.py"
