@@ -76,10 +76,14 @@ def _predict(args) -> int:
         outputs["bold"] = out / f"{name}_desc-predicted_bold.nii.gz"
     elif not args.no_voxel_map:
         print("no atlas given (--atlas-maps/--atlas-labels or --config): no voxel map")
+    store = config.get("store") or {}
     params = {
         "cfg": cfg,
         "eeg": config.get("eeg") or {},
-        "window_s": (config.get("store") or {}).get("window_s", 16.0),
+        "window_s": store.get("window_s", 16.0),
+        "dummy_markers": (
+            args.dummy_markers if args.dummy_markers is not None else store.get("dummy_markers", 0)
+        ),
         "fmri": fmri,
     }
     run_predict(inputs, outputs, params)
@@ -178,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--gradient", choices=["auto", "always", "never"])
     pred.add_argument("--bcg", choices=["auto", "always", "never"])
     pred.add_argument("--n-slices", type=int, help="slices per volume (default: detected)")
+    pred.add_argument(
+        "--dummy-markers",
+        type=int,
+        help="volume markers of unsaved dummy scans before the first volume (default: the"
+        " config's store.dummy_markers, else 0)",
+    )
     pred.add_argument(
         "--droppable-channels", nargs="*", help="training channels the recording may lack"
     )

@@ -13,10 +13,12 @@ one per ROI or multi-ROI), and writes
 
 The EEG is cleaned like the ``clean_eeg`` stage, with gradient removal only
 when the recording has volume markers and BCG removal only when it has an
-ECG (both configurable). The windows are cut by the window store
-(:func:`neurobolt.store.write_store`, :class:`neurobolt.store.WindowDataset`)
-and predicted with the code ``evaluate_*`` uses, so a recording of the
-training data gives exactly the test predictions of ``evaluate_*``.
+ECG (both configurable). The windows are cut and scaled in memory by the window
+store's functions (:func:`neurobolt.store.cut_window`,
+:func:`neurobolt.store.scale_window`) and predicted with the code ``evaluate_*``
+uses, so a recording of the training data gives exactly the test predictions of
+``evaluate_*``. Volume markers of unsaved dummy scans (``store.dummy_markers``)
+are skipped, so ``volume`` is the BOLD volume index as in the window store.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import copy
 import logging
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -50,6 +51,7 @@ __all__ = [
     "prediction_onsets",
     "recording_name",
     "run_predict",
+    "write_back_projection",
 ]
 
 #: The ``predict`` config section's defaults (the schema's defaults are the same).
@@ -110,6 +112,7 @@ def prediction_onsets(
     step_s: float | None = None,
     markers: Sequence[int] | None = None,
     tr_s: float = 2.1,
+    dummy_markers: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where predictions are made: the end sample of each EEG window.
 
@@ -125,21 +128,37 @@ def prediction_onsets(
         Seconds between predictions (at least one 1 s patch). None: at every volume
         marker when ``markers`` are given (the scanner's TR grid), else every ``tr_s``.
     markers : sequence of int | None
-        Volume-marker samples (in-scanner recordings). With ``step_s`` given, the grid
-        is anchored on the first marker.
+        Volume-marker samples (in-scanner recordings), dummy markers included. With
+        ``step_s`` given, the grid is anchored on the first saved volume's marker.
     tr_s : float
         The TR-equivalent step used when ``step_s`` is None and there are no markers.
+    dummy_markers : int
+        Leading markers the scanner sent for dummy scans it did not save
+        (``store.dummy_markers``): no prediction is made at them, and volume 0 is the
+        marker after them, as in the window store.
 
     Returns
     -------
     onsets : ndarray of int64
         End sample (exclusive) of each window, every one with a full window of EEG.
     volumes : ndarray of int64
-        The marker (volume) index of each onset, or -1 when predictions are not at markers.
+        The BOLD volume index of each onset (marker index minus ``dummy_markers``), or
+        -1 when predictions are not at markers.
+
+    Raises
+    ------
+    ValueError
+        When the markers are not more than ``dummy_markers``.
     """
     window = int(round(window_s * sfreq))
     markers = None if markers is None else np.asarray(markers, dtype=np.int64)
     has_markers = markers is not None and markers.size > 0
+    if has_markers and dummy_markers:
+        if markers.size <= dummy_markers:
+            raise ValueError(
+                f"{markers.size} volume marker(s) but store.dummy_markers is {dummy_markers}"
+            )
+        markers = markers[int(dummy_markers) :]
     if step_s is None and has_markers:
         onsets, volumes = markers, np.arange(markers.size, dtype=np.int64)
     else:
@@ -207,7 +226,47 @@ def check_channels(
     return used, dropped
 
 
-def back_project(predictions: np.ndarray, maps_img, *, tr: float):
+#: Voxel-map frames are back-projected in chunks of about this many MB (float64).
+CHUNK_MB = 256.0
+
+
+def _projected_chunks(predictions: np.ndarray, maps_img, *, chunk_frames: int | None):
+    """Yield ``(affine, data)``: the back-projection of consecutive chunks of rows.
+
+    ``data`` is float32, shaped ``(x, y, z, n_rows_in_chunk)``; at most ``chunk_frames``
+    rows (None: about :data:`CHUNK_MB` of float64 voxels) are projected at a time, so the
+    memory does not grow with the recording.
+    """
+    from nilearn.maskers import NiftiMapsMasker
+
+    predictions = np.asarray(predictions, dtype=np.float32)
+    if predictions.ndim != 2:
+        raise ValueError(f"predictions must be (n_times, n_rois), got {predictions.shape}")
+    if predictions.shape[0] == 0:
+        raise ValueError("no predictions to back-project")
+    masker = NiftiMapsMasker(maps_img=maps_img).fit()
+    if chunk_frames is None:
+        n_voxels = int(np.prod(masker.maps_img_.shape[:3]))
+        chunk_frames = int(CHUNK_MB * 1e6 // (8 * max(n_voxels, 1)))
+    chunk_frames = max(int(chunk_frames), 1)
+    for start in range(0, predictions.shape[0], chunk_frames):
+        img = masker.inverse_transform(predictions[start : start + chunk_frames])
+        data = np.asarray(img.get_fdata(dtype=np.float32))
+        yield img.affine, (data[..., None] if data.ndim == 3 else data)
+
+
+def _voxel_map_header(affine: np.ndarray, shape: Sequence[int], *, tr: float):
+    import nibabel as nib
+
+    header = nib.Nifti1Image(np.zeros((1, 1, 1), np.float32), affine).header.copy()
+    header.set_data_dtype(np.float32)
+    header.set_data_shape(tuple(int(n) for n in shape))
+    header.set_zooms(tuple(float(z) for z in header.get_zooms()[:3]) + (float(tr),))
+    header.set_xyzt_units("mm", "sec")
+    return header
+
+
+def back_project(predictions: np.ndarray, maps_img, *, tr: float, chunk_frames: int | None = None):
     """Predicted ROI series -> a 4-D image: each ROI's series times its atlas map, summed.
 
     Parameters
@@ -218,11 +277,14 @@ def back_project(predictions: np.ndarray, maps_img, *, tr: float):
         4-D atlas maps, one volume per ROI (in the columns' order).
     tr : float
         Seconds between rows; written as the image's TR.
+    chunk_frames : int | None
+        Rows back-projected at a time (None: about :data:`CHUNK_MB` MB of float64).
 
     Returns
     -------
     img : nibabel.Nifti1Image
-        Shape (x, y, z, n_times) on the maps' grid (atlas space), float32.
+        Shape (x, y, z, n_times) on the maps' grid (atlas space), float32, in memory;
+        :func:`write_back_projection` writes the same image with bounded memory.
 
     Notes
     -----
@@ -230,20 +292,59 @@ def back_project(predictions: np.ndarray, maps_img, *, tr: float):
     projection the fMRI stage uses to extract the ROI signals.
     """
     import nibabel as nib
-    from nilearn.maskers import NiftiMapsMasker
+
+    chunks = list(_projected_chunks(predictions, maps_img, chunk_frames=chunk_frames))
+    data = np.concatenate([c for _, c in chunks], axis=3)
+    header = _voxel_map_header(chunks[0][0], data.shape, tr=tr)
+    return nib.Nifti1Image(data, chunks[0][0], header=header)
+
+
+def write_back_projection(
+    path: str | os.PathLike,
+    predictions: np.ndarray,
+    maps_img,
+    *,
+    tr: float,
+    chunk_frames: int | None = None,
+) -> Path:
+    """Write :func:`back_project`'s image frame chunk by frame chunk (bounded memory).
+
+    The NIfTI header is written first, then each chunk's frames (NIfTI's voxel order,
+    frames last, so they follow one another on disk), through a temporary name moved
+    into place (gzip-compressed when ``path`` ends with ``.gz``).
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.nii`` or ``.nii.gz`` to write.
+    predictions : ndarray, shape (n_times, n_rois)
+        Predicted (normalised) ROI signals.
+    maps_img : niimg-like
+        4-D atlas maps, one volume per ROI (in the columns' order).
+    tr : float
+        Seconds between rows; written as the image's TR.
+    chunk_frames : int | None
+        Rows back-projected at a time (None: about :data:`CHUNK_MB` MB of float64).
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    from nibabel.openers import ImageOpener
 
     predictions = np.asarray(predictions, dtype=np.float32)
-    if predictions.ndim != 2:
-        raise ValueError(f"predictions must be (n_times, n_rois), got {predictions.shape}")
-    masker = NiftiMapsMasker(maps_img=maps_img).fit()
-    img = masker.inverse_transform(predictions)
-    data = np.asarray(img.get_fdata(dtype=np.float32))
-    if data.ndim == 3:
-        data = data[..., None]
-    out = nib.Nifti1Image(data, img.affine)
-    out.header.set_zooms(tuple(out.header.get_zooms()[:3]) + (float(tr),))
-    out.header.set_xyzt_units("mm", "sec")
-    return out
+    n_times = predictions.shape[0] if predictions.ndim == 2 else 0
+    with atomic_path(path) as tmp, ImageOpener(tmp, "wb") as f:
+        for i, (affine, data) in enumerate(
+            _projected_chunks(predictions, maps_img, chunk_frames=chunk_frames)
+        ):
+            if i == 0:
+                header = _voxel_map_header(affine, (*data.shape[:3], n_times), tr=tr)
+                header.write_to(f)
+                pad = int(header["vox_offset"]) - f.tell()
+                f.write(b"\0" * pad)
+            f.write(np.asarray(data, dtype=header.get_data_dtype()).tobytes(order="F"))
+    return Path(path)
 
 
 def compare_with_measured(
@@ -280,7 +381,7 @@ def compare_with_measured(
     return pd.DataFrame(rows, columns=["roi", "r", "n"])
 
 
-def held_out_scans(scans: Sequence[str], train_section: Mapping[str, Any] | None) -> list[str]:
+def held_out_scans(scans: Sequence[str], *, train_section: Mapping[str, Any] | None) -> list[str]:
     """The inter-subject test scans: the split ``train_inter`` makes, from the scan names.
 
     Parameters
@@ -348,7 +449,9 @@ def clean_recording(
     gradient : "auto" | "always" | "never"
         Gradient artifact removal: ``auto`` when the recording has volume markers.
     bcg : "auto" | "always" | "never"
-        BCG removal: ``auto`` when the recording has an ECG channel.
+        BCG removal: ``auto`` when the recording has an ECG channel (``eeg.ecg_channel``
+        when set, else one of type ECG or named ECG/EKG). A configured ECG channel that
+        the recording lacks means no BCG removal, except with ``always``.
     n_slices : int | None
         Slices per volume for the slice templates; None detects them from the artifact.
     run : str
@@ -371,7 +474,13 @@ def clean_recording(
     cfg = ec._merge_config(config)
     cfg.update(channels=list(channels), missing_channels="error")
     markers = find_volume_markers(raw, marker=cfg["volume_marker"])
-    ecg_idx = ec._find_ecg(raw, cfg, run)
+    try:
+        ecg_idx = ec._find_ecg(raw, cfg, run)
+    except ec.EEGInputError as err:  # the configured ECG channel is not in the recording
+        if bcg == "always":
+            raise
+        logger.warning("%s; no BCG removal", err)
+        ecg_idx = None
     do_gradient = gradient == "always" or (gradient == "auto" and markers.size >= 2)
     do_bcg = bcg == "always" or (bcg == "auto" and ecg_idx is not None)
     if gradient == "always" and markers.size < 2:
@@ -387,8 +496,13 @@ def clean_recording(
     info: dict[str, Any] = {"n_markers": int(markers.size), "ecg_channel": None}
     if do_gradient:
         source = raw
-        if ecg_idx is not None and not do_bcg:
-            source = raw.copy().drop_channels([raw.ch_names[ecg_idx]])
+        if do_bcg:
+            cfg["ecg_channel"] = raw.ch_names[ecg_idx]
+        else:
+            # Only the EEG channels: clean_raw finds no ECG, so it removes no BCG.
+            keep_idx, _, _ = ec._select_channels(raw, cfg, run)
+            source = raw.copy().pick(keep_idx)
+            cfg["ecg_channel"] = None
         cfg["missing_ecg"] = "error" if bcg == "always" else "skip_bcg"
         clean, qc = ec.clean_raw(source, config=cfg, n_slices=n_slices, run=run, return_qc=True)
         info.update(
@@ -455,6 +569,32 @@ def _recording_split(model_path: Path, name: str) -> list[str]:
     return [s for s in ("train", "val", "test") if (sets == s).any()]
 
 
+class _Windows:
+    """The models' windows of EEG held in memory, cut and scaled as the window store does.
+
+    A map-style dataset of ``(x, y)`` with empty targets, like
+    :class:`neurobolt.store.WindowDataset` over a store without ROIs.
+    """
+
+    def __init__(self, eeg: np.ndarray, onsets: np.ndarray, *, sfreq: float, window_s: float):
+        self.eeg = np.asarray(eeg, dtype=np.float32)  # as stored in /eeg
+        self.onsets = np.asarray(onsets, dtype=np.int64)
+        self.sfreq = float(sfreq)
+        self.n_samples = int(round(window_s * sfreq))
+
+    def __len__(self) -> int:
+        return int(self.onsets.size)
+
+    def __getitem__(self, i: int):
+        import torch
+
+        from .store import cut_window, scale_window
+
+        raw = cut_window(self.eeg, int(self.onsets[i]), n_samples=self.n_samples)
+        x = scale_window(raw, sfreq=self.sfreq)
+        return torch.from_numpy(x), torch.zeros(0, dtype=torch.float32)
+
+
 def predict_recording(
     models: Sequence[tuple[Any, Mapping[str, Any]]],
     eeg: np.ndarray,
@@ -462,17 +602,15 @@ def predict_recording(
     sfreq: float,
     ch_names: Sequence[str],
     onsets: np.ndarray,
-    volumes: np.ndarray,
     window_s: float,
     batch_size: int = 64,
-    workdir: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> np.ndarray:
     """Predict every model's ROI(s) at ``onsets`` from cleaned EEG.
 
-    The windows are cut and scaled by the window store (a temporary store holding
-    ``eeg`` and ``onsets``, read through :class:`neurobolt.store.WindowDataset`) and
-    predicted as ``evaluate_*`` does.
+    The windows are cut and scaled in memory by the window store's functions
+    (:func:`neurobolt.store.cut_window`, :func:`neurobolt.store.scale_window`, from
+    float32 EEG as the store holds it) and predicted as ``evaluate_*`` does.
 
     Parameters
     ----------
@@ -484,14 +622,12 @@ def predict_recording(
         200 Hz for the models.
     ch_names : sequence of str
         Channel names (the models' channels present in the recording, in their order).
-    onsets, volumes : ndarray of int
-        From :func:`prediction_onsets`.
+    onsets : ndarray of int
+        From :func:`prediction_onsets`: the end sample of each window.
     window_s : float
         Window length (s).
     batch_size : int
         Windows per forward pass.
-    workdir : path-like | None
-        Where the temporary store goes (default: the system's temporary folder).
     progress : bool
         Progress bars.
 
@@ -504,46 +640,29 @@ def predict_recording(
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    from .store import Alignment, WindowDataset, write_store
     from .train import pick_device
     from .train import predict as predict_batches
 
     onsets = np.asarray(onsets, dtype=np.int64)
-    alignment = Alignment(
-        onsets=onsets,
-        volumes=np.asarray(volumes, dtype=np.int64),
-        valid=np.ones(onsets.size, dtype=bool),
-        marker_tr=float(np.median(np.diff(onsets)) / sfreq) if onsets.size > 1 else 0.0,
-        note="prediction steps",
-    )
+    if len(ch_names) != np.shape(eeg)[0]:
+        raise ValueError(f"{len(ch_names)} channel names for {np.shape(eeg)[0]} EEG channels")
+    dataset = _Windows(eeg, onsets, sfreq=sfreq, window_s=window_s)
+    if not np.isfinite(dataset.eeg).all():
+        raise ValueError("the cleaned EEG contains NaN or inf")
+    device = pick_device("auto")
     columns = []
-    with tempfile.TemporaryDirectory(dir=workdir, prefix=".predict-") as tmp:
-        path = Path(tmp) / "recording_windows.h5"
-        write_store(
-            path,
-            eeg=eeg,
-            sfreq=sfreq,
-            alignment=alignment,
-            targets=np.zeros((onsets.size, 0), dtype=np.float32),
-            ch_names=list(ch_names),
-            roi_names=[],
-            tr=alignment.marker_tr,
-            window_s=window_s,
-        )
-        dataset = WindowDataset([path])
-        device = pick_device("auto")
-        for model, record in models:
-            loader = DataLoader(dataset, batch_size=batch_size)
-            label = f"predict {record['model']} {', '.join(_model_rois(record))}"
-            batches = tqdm(loader, desc=label, disable=not progress, leave=False)
-            if record["model"] == "ridge_bandpower":
-                x = np.concatenate([xb.numpy() for xb, _ in batches])
-                pred = model.predict(x)
-            else:
-                model.to(device)
-                with torch.no_grad():
-                    pred, _ = predict_batches(model, batches, list(ch_names), device)
-            columns.append(np.asarray(pred, dtype=np.float64).reshape(onsets.size, -1))
+    for model, record in models:
+        loader = DataLoader(dataset, batch_size=batch_size)
+        label = f"predict {record['model']} {', '.join(_model_rois(record))}"
+        batches = tqdm(loader, desc=label, disable=not progress, leave=False)
+        if record["model"] == "ridge_bandpower":
+            x = np.concatenate([xb.numpy() for xb, _ in batches])
+            pred = model.predict(x)
+        else:
+            model.to(device)
+            with torch.no_grad():
+                pred, _ = predict_batches(model, batches, list(ch_names), device)
+        columns.append(np.asarray(pred, dtype=np.float64).reshape(onsets.size, -1))
     return np.concatenate(columns, axis=1)
 
 
@@ -570,8 +689,9 @@ def run_predict(
         (``<recording>_desc-predicted_bold.nii.gz``; written when given).
     params : mapping
         ``cfg``: the ``predict`` section; ``eeg``: the ``eeg`` section; ``window_s``:
-        the store's window (s) for models that do not record it; ``fmri``: the
-        ``fmri`` section (its atlas, for the voxel maps).
+        the store's window (s) for models that do not record it; ``dummy_markers``: the
+        store's ``dummy_markers`` (volume markers of unsaved dummy scans, default 0);
+        ``fmri``: the ``fmri`` section (its atlas, for the voxel maps).
 
     Returns
     -------
@@ -584,6 +704,9 @@ def run_predict(
 
     opts = _options(params.get("cfg"))
     eeg_cfg = dict(params.get("eeg") or {})
+    dummy = int(params.get("dummy_markers") or 0)
+    if dummy < 0:
+        raise ValueError(f"dummy_markers must be >= 0, got {dummy}")
     path = Path(inputs["eeg"])
     name = recording_name(path)
     model_paths = [Path(p) for p in np.atleast_1d(inputs["models"])]
@@ -636,14 +759,18 @@ def run_predict(
     markers = find_volume_markers(clean, marker=ec._merge_config(eeg_cfg)["volume_marker"])
     n_patches = {int(r.get("options", {}).get("n_patches", 0)) for _, r in models} - {0}
     window_s = float(n_patches.pop()) if len(n_patches) == 1 else float(params.get("window_s", 16))
-    onsets, volumes = prediction_onsets(
-        clean.n_times,
-        sfreq=sfreq,
-        window_s=window_s,
-        step_s=opts["step_s"],
-        markers=markers if markers.size >= 2 else None,
-        tr_s=float(opts["tr_s"]),
-    )
+    try:
+        onsets, volumes = prediction_onsets(
+            clean.n_times,
+            sfreq=sfreq,
+            window_s=window_s,
+            step_s=opts["step_s"],
+            markers=markers if markers.size >= 2 else None,
+            tr_s=float(opts["tr_s"]),
+            dummy_markers=dummy if markers.size >= 2 else 0,
+        )
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
     if onsets.size < 2:
         raise ValueError(
             f"{name}: {clean.n_times / sfreq:.1f} s of EEG gives {onsets.size} prediction(s);"
@@ -659,10 +786,8 @@ def run_predict(
         sfreq=sfreq,
         ch_names=used,
         onsets=onsets,
-        volumes=volumes,
         window_s=window_s,
         batch_size=int(opts["batch_size"]),
-        workdir=out_tsv.parent,
     )
     table = pd.DataFrame({"onset_s": onsets / sfreq})
     if at_markers:
@@ -699,7 +824,8 @@ def run_predict(
         "StartTime": float(onsets[0] / sfreq),
         "Columns": list(table.columns),
         "PredictionTimes": (
-            "at the volume markers (onset_s = the volume's onset; volume = its index)"
+            "at the volume markers (onset_s = the volume's onset; volume = its index in the"
+            " BOLD run, dummy-scan markers skipped)"
             if at_markers
             else f"every {step:g} s"
         ),
@@ -714,6 +840,7 @@ def run_predict(
             "GradientRemoved": info["gradient_removed"],
             "BCGRemoved": info["bcg_removed"],
             "VolumeMarkers": info["n_markers"],
+            "DummyMarkers": dummy if markers.size >= 2 else 0,
             "ECGChannel": info["ecg_channel"],
             "DurationSeconds": clean.n_times / sfreq,
         },
@@ -752,7 +879,6 @@ def run_predict(
 
 def _write_voxel_map(path, table, rois, step, *, inputs, fmri) -> dict:
     """Back-project the atlas ROIs of ``table`` and write the 4-D image atomically."""
-    import nibabel as nib
     from nilearn.image import index_img
 
     from .fmri.atlas import atlas_from_config, is_global_signal, match_rois
@@ -769,9 +895,7 @@ def _write_voxel_map(path, table, rois, step, *, inputs, fmri) -> dict:
         )
     idx = match_rois(mapped, atlas.labels)
     maps = index_img(str(atlas.maps), idx)
-    img = back_project(table[mapped].to_numpy(), maps, tr=step)
-    with atomic_path(path) as tmp:
-        nib.save(img, tmp)
+    write_back_projection(path, table[mapped].to_numpy(), maps, tr=step)
     return {
         "Atlas": atlas.describe(),
         "ROIs": mapped,

@@ -301,7 +301,25 @@ def fig_spectra(
     fmax: float = 100.0,
     title: str = "",
 ):
-    """EEG power spectra at each cleaning step, slice and volume frequencies marked."""
+    """EEG power spectra at each cleaning step, slice and volume frequencies marked.
+
+    Parameters
+    ----------
+    spectra : mapping of str to (ndarray, ndarray)
+        Step label (legend) -> (frequencies in Hz, PSD in µV²/Hz), at most three steps.
+    slice_freq : float | None
+        Slice frequency (Hz); its harmonics are drawn as dashed lines. None: none.
+    volume_freq : float | None
+        Volume frequency (Hz); its harmonics are ticked at the top. None: none.
+    fmax : float
+        Upper frequency limit (Hz).
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
     fig, ax = _subplots(figsize=(8, 4), layout="constrained")
     for (label, (f, p)), color in zip(
         spectra.items(), ("tab:red", "tab:orange", "tab:blue"), strict=False
@@ -336,7 +354,23 @@ def fig_bcg_epochs(
     ch_names: Sequence[str],
     n_beats: int | None = None,
 ):
-    """Average BCG (R-peak-locked) epoch per channel before and after BCG removal."""
+    """Average BCG (R-peak-locked) epoch per channel before and after BCG removal.
+
+    Parameters
+    ----------
+    times : ndarray, shape (n_times,)
+        Time from the R-peak (s).
+    before, after : ndarray, shape (n_channels, n_times)
+        Average epochs (µV) before and after BCG removal (from :func:`bcg_epochs`).
+    ch_names : sequence of str
+        Channel names, one per row.
+    n_beats : int | None
+        Heartbeats averaged, shown in the title when given.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
     fig, axes = _subplots(1, 2, figsize=(8, 3.2), sharey=True, layout="constrained")
     for ax, data, label in zip(axes, (before, after), ("before", "after"), strict=True):
         for row, name in zip(data, ch_names, strict=True):
@@ -351,7 +385,21 @@ def fig_bcg_epochs(
 
 
 def fig_marker_timing(markers: np.ndarray, *, sfreq: float, tr: float):
-    """Volume-marker intervals minus the TR (ms), per volume."""
+    """Volume-marker intervals minus the TR (ms), per volume.
+
+    Parameters
+    ----------
+    markers : ndarray of int
+        Volume-marker samples.
+    sfreq : float
+        Sampling rate of ``markers`` (Hz).
+    tr : float
+        Repetition time (s).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
     d = (np.diff(np.asarray(markers, float)) / sfreq - tr) * 1e3
     fig, ax = _subplots(figsize=(8, 2.8), layout="constrained")
     ax.plot(np.arange(1, d.size + 1), d, ".-", ms=3, lw=0.6)
@@ -374,7 +422,25 @@ def fig_roi_confounds(
     kept_volumes: Sequence[int],
     columns: Sequence[str],
 ):
-    """The modelled ROI signals and the motion confounds over the run."""
+    """The modelled ROI signals and the motion confounds over the run.
+
+    Parameters
+    ----------
+    rois : DataFrame
+        The fMRI stage's ROI signals (``_atlas-*_timeseries.tsv``), one row per kept volume.
+    confounds : DataFrame | None
+        Confound columns to show, one row per BOLD volume; None or empty: no panel.
+    tr : float
+        Repetition time (s).
+    kept_volumes : sequence of int
+        The BOLD volume of each row of ``rois`` (its sidecar's ``KeptVolumes``).
+    columns : sequence of str
+        The ROI columns to plot (absent ones are skipped).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
     n_panels = 2 if confounds is not None and len(confounds.columns) else 1
     fig, axes = _subplots(
         n_panels, 1, figsize=(8, 2.6 * n_panels), sharex=True, layout="constrained", squeeze=False
@@ -398,7 +464,18 @@ def fig_roi_confounds(
 
 
 def fig_test_traces(traces: Sequence[tuple[str, pd.DataFrame, float]]):
-    """Predicted vs measured on the test split: one panel per (title, predictions, R)."""
+    """Predicted vs measured on the test split: one panel per (title, predictions, R).
+
+    Parameters
+    ----------
+    traces : sequence of (str, DataFrame, float)
+        Panel title, predictions (``onset_s``, ``truth``, ``prediction`` columns, as in
+        ``predictions.tsv``) and the test R shown in the title. Empty: a note.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
     n = max(len(traces), 1)
     fig, axes = _subplots(n, 1, figsize=(8, 2.0 * n), layout="constrained", squeeze=False)
     for ax, (title, frame, r) in zip(axes[:, 0], traces, strict=False):
@@ -416,7 +493,18 @@ def fig_test_traces(traces: Sequence[tuple[str, pd.DataFrame, float]]):
 
 
 def fig_learning_curves(logs: Sequence[tuple[str, pd.DataFrame]]):
-    """Learning curves: loss and validation R per epoch; ridge: validation R per alpha."""
+    """Learning curves: loss and validation R per epoch; ridge: validation R per alpha.
+
+    Parameters
+    ----------
+    logs : sequence of (str, DataFrame)
+        Label and a model's ``log.tsv``: per epoch (``epoch``, ``train_loss``,
+        ``val_loss``, ``val_r``) or, for ridge_bandpower, per alpha (``alpha``, ``val_r``).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
     epochs = [(t, f) for t, f in logs if "epoch" in f.columns]
     ridge = [(t, f) for t, f in logs if "alpha" in f.columns]
     fig, axes = _subplots(1, 3, figsize=(10, 3.2), layout="constrained")
@@ -437,7 +525,22 @@ def fig_learning_curves(logs: Sequence[tuple[str, pd.DataFrame]]):
 
 
 def fig_r_distributions(metrics: pd.DataFrame, *, analysis: str, alpha: float = 0.05):
-    """Test R per ROI and model over scans (box + points; filled = permutation p < alpha)."""
+    """Test R per ROI and model over scans (box + points; filled = permutation p < alpha).
+
+    Parameters
+    ----------
+    metrics : DataFrame
+        One row per model and test scan: ``analysis``, ``roi``, ``model``, ``r``,
+        ``p_permutation`` (from :func:`neurobolt.evaluate.collect_metrics`).
+    analysis : str
+        ``"intra"`` or ``"inter"``: the rows shown.
+    alpha : float
+        Significance level of the filled points.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
     sub = metrics[metrics["analysis"] == analysis]
     rois = list(dict.fromkeys(sub["roi"]))
     models = list(dict.fromkeys(sub["model"]))
@@ -488,7 +591,19 @@ def fig_r_distributions(metrics: pd.DataFrame, *, analysis: str, alpha: float = 
 
 
 def fig_r_vs_ceiling(metrics: pd.DataFrame, ceilings: Mapping[str, Mapping[str, float]]):
-    """Test R against the simulator's ceiling (the best R an EEG-based prediction can reach)."""
+    """Test R against the simulator's ceiling (the best R an EEG-based prediction can reach).
+
+    Parameters
+    ----------
+    metrics : DataFrame
+        One row per model and test scan: ``analysis``, ``model``, ``scan``, ``roi``, ``r``.
+    ceilings : mapping
+        Scan -> ROI -> ceiling R (the simulator's ``simulation.json``); missing: NaN.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
     fig, ax = _subplots(figsize=(5, 4.5), layout="constrained")
     marker = {"intra": "o", "inter": "s"}
     for (analysis, model), g in metrics.groupby(["analysis", "model"], sort=True):
@@ -517,7 +632,17 @@ def fig_r_vs_ceiling(metrics: pd.DataFrame, ceilings: Mapping[str, Mapping[str, 
 
 
 def fig_val_vs_test(metrics: pd.DataFrame):
-    """Validation R (model selection) against test R, per model."""
+    """Validation R (model selection) against test R, per model.
+
+    Parameters
+    ----------
+    metrics : DataFrame
+        One row per model and test scan: ``analysis``, ``model``, ``best_val_r``, ``r``.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
     fig, ax = _subplots(figsize=(5, 4.5), layout="constrained")
     marker = {"intra": "o", "inter": "s"}
     for (analysis, model), g in metrics.groupby(["analysis", "model"], sort=True):
@@ -544,7 +669,30 @@ def fig_val_vs_test(metrics: pd.DataFrame):
 
 
 def fig_held_out(predicted: pd.DataFrame, measured: pd.DataFrame, *, kept_volumes, tr, title):
-    """EEG-only predictions against the measured ROI signals, one panel per ROI."""
+    """EEG-only predictions against the measured ROI signals, one panel per ROI.
+
+    Parameters
+    ----------
+    predicted : DataFrame
+        A ``_desc-predicted_timeseries.tsv`` made at the volume markers (``volume`` column).
+    measured : DataFrame
+        The fMRI stage's ROI signals of the same run.
+    kept_volumes : sequence of int
+        The BOLD volume of each row of ``measured`` (its sidecar's ``KeptVolumes``).
+    tr : float
+        Repetition time (s).
+    title : str
+        Prefix of each panel's title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        When ``predicted`` has no ``volume`` column (not made at the volume markers).
+    """
     from .predict import compare_with_measured
 
     rois = [c for c in predicted.columns if c not in ("onset_s", "volume") and c in measured]
@@ -574,7 +722,23 @@ def fig_held_out(predicted: pd.DataFrame, measured: pd.DataFrame, *, kept_volume
 
 
 def significance_table(metrics: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
-    """Per analysis, ROI and model: mean R, scans, scans with permutation p < alpha, median p."""
+    """Per analysis, ROI and model: mean R, scans, scans with permutation p < alpha, median p.
+
+    Parameters
+    ----------
+    metrics : DataFrame
+        One row per model and test scan: ``analysis``, ``roi``, ``model``, ``r``,
+        ``p_permutation`` (NaN when the test split is too short to test).
+    alpha : float
+        Significance level.
+
+    Returns
+    -------
+    table : DataFrame
+        One row per (analysis, roi, model): ``mean R``, ``scans``, ``p < alpha`` (scans
+        below ``alpha``), ``testable`` (scans with a p-value), ``median p`` (None when
+        no scan is testable).
+    """
     rows = []
     for (analysis, roi, model), g in metrics.groupby(["analysis", "roi", "model"], sort=True):
         p = g["p_permutation"].to_numpy(dtype=float)
@@ -638,6 +802,14 @@ def _read_model_dir(metrics_path: Path) -> dict[str, Any]:
         p = d / name
         out[key] = pd.read_csv(p, sep="\t") if p.is_file() else None
     return out
+
+
+def _in_run(model_dir: str | os.PathLike, run: str) -> bool:
+    """Whether an intra-subject model folder (``.../intra/<run>/roi-*/model-*``) is ``run``'s.
+
+    The run must be a whole folder name: ``sub-01_task-rest`` is not ``sub-01_task-rest_run-02``.
+    """
+    return run in Path(model_dir).parts
 
 
 def _bids_raw(vhdr: Path):
@@ -815,7 +987,7 @@ def run_subject_report(
             if pred is not None and run in set(pred["scan"]):
                 r = meta["scans"].get(run, {}).get("r", float("nan"))
                 traces.append((label, pred[pred["scan"] == run], r))
-            if meta["analysis"] == "intra" and m["log"] is not None and run in str(m["dir"]):
+            if meta["analysis"] == "intra" and m["log"] is not None and _in_run(m["dir"], run):
                 logs.append((f"{meta['model']} {meta['roi']}", m["log"]))
         _add_figure(
             report,
@@ -967,7 +1139,19 @@ def run_report(
         side = _read_json(pred_path.with_suffix(".json"))
         name = pred_path.name.removesuffix("_desc-predicted_timeseries.tsv")
         models_used = side.get("Models", [])
-        if i < len(measured):
+        comparison = None
+        if i < len(measured) and "volume" not in pred.columns:
+            step = side.get("RepetitionTime")
+            report.add_html(
+                f"<p>{html.escape(name)} was predicted every"
+                f" {f'{float(step):.4g}' if step is not None else '?'} s"
+                " (<code>predict.step_s</code>), not at its volume markers, so its"
+                " predictions are not compared with the measured ROI signals. Leave"
+                " <code>predict.step_s</code> unset to compare them.</p>",
+                title=f"{name}: not compared with the measured signals",
+                section="Prediction from EEG alone",
+            )
+        elif i < len(measured):
             meas = pd.read_csv(measured[i], sep="\t")
             meas_side = _read_json(measured[i].with_suffix(".json"))
             kept = meas_side["KeptVolumes"]
@@ -981,8 +1165,6 @@ def run_report(
                 fmt=fmt,
             )
             comparison = compare_with_measured(pred, meas, kept_volumes=kept).set_index("roi")
-        else:
-            comparison = None
         for entry in models_used:
             for roi in entry["ROIs"]:
                 ev = metrics[

@@ -402,8 +402,7 @@ class WindowStore:
         """Window ``i`` as stored: float32 volts, ``(n_channels, window_samples)``."""
         if not self.valid[i]:
             raise IndexError(f"{self.path}: volume row {i} has no full EEG window")
-        stop = int(self.onsets[i])
-        return self.eeg[:, stop - self.window_samples : stop]
+        return cut_window(self.eeg, int(self.onsets[i]), n_samples=self.window_samples)
 
     def window(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Window ``i`` for the models and its targets: ``(x, y)``."""
@@ -486,6 +485,37 @@ def _plain_value(value):
     if isinstance(value, str | int | float | bool):
         return value
     raise TypeError(f"a {type(value).__name__}")
+
+
+def cut_window(eeg, stop: int, *, n_samples: int) -> np.ndarray:
+    """The ``n_samples`` of EEG before sample ``stop``: the window of a volume onset.
+
+    Parameters
+    ----------
+    eeg : ndarray or h5py.Dataset, shape (n_channels, n_times)
+        Continuous EEG (a store's ``/eeg`` or the same array in memory).
+    stop : int
+        End sample (exclusive): the onset.
+    n_samples : int
+        Window length in samples.
+
+    Returns
+    -------
+    raw : ndarray, shape (n_channels, n_samples)
+        ``eeg[:, stop - n_samples : stop]``.
+
+    Raises
+    ------
+    IndexError
+        When the window does not lie inside the EEG.
+    """
+    stop = int(stop)
+    if stop < n_samples or stop > eeg.shape[1]:
+        raise IndexError(
+            f"a {n_samples}-sample window ending at sample {stop} is outside the EEG"
+            f" ({eeg.shape[1]} samples)"
+        )
+    return eeg[:, stop - n_samples : stop]
 
 
 def scale_window(raw: np.ndarray, *, sfreq: float) -> np.ndarray:

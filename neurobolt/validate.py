@@ -27,7 +27,7 @@ import textwrap
 import time
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,24 +174,31 @@ def check_config(
     config : mapping
         The configuration as read from YAML (before defaults are filled in).
     schema : path-like | mapping | None
-        The JSON schema; default ``workflow/schemas/config.schema.yaml``.
+        The JSON schema; default ``workflow/schemas/config.schema.yaml`` of the source
+        checkout (:data:`SCHEMA`). When it cannot be found the keys cannot be checked,
+        and that is an error finding saying how to get it.
     source : str
         The configuration file's name, for the table.
 
     Returns
     -------
     findings : list of Finding
-        One per unknown key (with the closest known key) and per type error.
+        One per unknown key (with the closest known key) and per type error; one error
+        when the schema file is missing.
     """
+    wanted = schema
     schema = _load_schema(schema)
     if schema is None:
+        missing = Path(wanted) if wanted is not None else SCHEMA
         return [
             Finding(
                 CONFIG,
                 source,
-                f"the config schema {SCHEMA} was not found, so the keys were not checked",
-                "run neurobolt from its source checkout (pip install -e .)",
-                "warning",
+                f"the config schema {missing} was not found, so the config's keys and types"
+                " cannot be checked (neurobolt was installed without its workflow/ folder)",
+                "install neurobolt from its repository as an editable install (git clone, then"
+                " pip install -e .) or run it from the repository, where"
+                " workflow/schemas/config.schema.yaml is",
             )
         ]
     found: list[Finding] = []
@@ -790,10 +797,15 @@ def check_eeg(
 def check_torch_file(path: str | os.PathLike) -> None:
     """Refuse a truncated or foreign ``torch.save`` file from its zip directory alone.
 
+    Parameters
+    ----------
+    path : path-like
+        A ``model.pt`` or ``checkpoint.pt``.
+
     Raises
     ------
     ValueError
-        Naming the file.
+        Naming the file: not a readable zip archive, or one without a ``data.pkl`` record.
     """
     path = Path(path)
     try:
@@ -810,6 +822,17 @@ def check_outputs(results_dir: str | os.PathLike) -> list[Finding]:
 
     A damaged one (truncated by a full disk, a failed copy) is named with how to
     rebuild it; a missing ``results_dir`` has nothing to check.
+
+    Parameters
+    ----------
+    results_dir : path-like
+        The workflow's output folder (``results_dir``).
+
+    Returns
+    -------
+    findings : list of Finding
+        One error per damaged ``*_windows.h5`` or ``*.pt`` (temporary ``.tmp-*`` files
+        are skipped); empty when all are sound or the folder does not exist.
     """
     results = Path(results_dir)
     if not results.is_dir():
@@ -954,8 +977,49 @@ def validate_dataset(
             tr=meta["tr"],
             root=root,
         )
+    if "inter" in (config.get("evaluate") or {}).get("analyses", ["inter"]):
+        findings += check_inter_split([run.name for run in found.runs], train=config.get("train"))
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def check_inter_split(scans: Sequence[str], *, train: Mapping[str, Any] | None) -> list[Finding]:
+    """Whether the inter-subject split the training rules will draw exists.
+
+    Parameters
+    ----------
+    scans : sequence of str
+        The selected runs' names (``sub-XX[_ses-YY]_task-...``).
+    train : mapping | None
+        The ``train`` config section (``inter_counts``, ``inter_fractions``,
+        ``inter_split_file``, ``seed``); None checks nothing.
+
+    Returns
+    -------
+    findings : list of Finding
+        One error when the counts, fractions or split file do not fit the scans.
+    """
+    if train is None or not scans:
+        return []
+    from .train import TrainConfig, inter_scan_split, scan_subject
+
+    try:
+        inter_scan_split(
+            [scan_subject(f"{scan}_windows.h5") for scan in scans],
+            TrainConfig.from_section(train),
+        )
+    except (ValueError, FileNotFoundError) as err:
+        return [
+            Finding(
+                DATASET,
+                "config: train",
+                f"no inter-subject split of the {len(scans)} selected scans: {err}",
+                "make train.inter_counts (train, val, test scans) fit the scans, or use"
+                " train.inter_fractions or train.inter_split_file; or drop 'inter' from"
+                " evaluate.analyses",
+            )
+        ]
+    return []
 
 
 def run_validate(inputs, outputs: Mapping[str, Any], params: Mapping[str, Any]) -> Report:

@@ -2,7 +2,8 @@
 
 A minimal client of the Chrome DevTools Protocol over ``--remote-debugging-pipe``
 (file descriptors 3 and 4, messages separated by NUL bytes): no dependency
-besides Debian's ``chromium`` package.
+besides Debian's ``chromium`` package, which the README's test command installs
+(the tests never install anything themselves).
 """
 
 from __future__ import annotations
@@ -41,26 +42,12 @@ _PAGE_FACTS = """JSON.stringify({
 
 
 def find_chromium() -> str | None:
-    """The Chromium executable, or None."""
+    """The Chromium executable on the PATH, or None (nothing is installed from here)."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)
         if path:
             return path
     return None
-
-
-def install_chromium() -> str | None:
-    """Install Debian's chromium when running as root with apt; return the executable."""
-    if find_chromium():
-        return find_chromium()
-    if shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "chromium"],
-            capture_output=True,
-            timeout=900,
-            check=False,
-        )
-    return find_chromium()
 
 
 class _Pipe:

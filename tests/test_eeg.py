@@ -376,3 +376,11 @@ def test_slice_count_detected_from_the_artifact():
     onsets = n_slices * slice_len * np.arange(n_vol)
     assert detect_n_slices(x, sfreq, onsets) == n_slices
     assert detect_n_slices(rng.normal(size=x.shape), sfreq, onsets) is None
+
+
+def test_dummy_markers_are_counted_on_top_of_the_bold_volumes(sim_root, tmp_path):
+    """store.dummy_markers: the scanner sent markers for volumes it did not save."""
+    stem, inputs, outputs = _run_paths(sim_root, "01", tmp_path / "out")
+    with pytest.raises(EEGInputError, match=r"expected 30 volume markers .* found 28"):
+        run_clean_eeg(inputs, outputs, {}, dummy_markers=2)
+    assert not outputs["eeg"].exists()

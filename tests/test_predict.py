@@ -14,6 +14,8 @@ from pipeline import ROIS, RUN, build
 
 from neurobolt import predict as pr
 from neurobolt.cli import main
+from neurobolt.eeg.clean import EEGInputError
+from neurobolt.eeg.markers import find_volume_markers
 from neurobolt.simulate import planned_runs, run_files
 
 SFREQ = 200.0
@@ -28,7 +30,7 @@ def _models(pipeline, model):
     return [pipeline["models"][(label, model)] / "model.pt" for label in ROIS]
 
 
-def _predict(pipeline, tmp_path, model, *, eeg=None, cfg=None, bold=True):
+def _predict(pipeline, tmp_path, model, *, eeg=None, cfg=None, bold=True, eeg_cfg=None, **params):
     out = {"timeseries": tmp_path / model / "rec_desc-predicted_timeseries.tsv"}
     if bold:
         out["bold"] = tmp_path / model / "rec_desc-predicted_bold.nii.gz"
@@ -42,9 +44,10 @@ def _predict(pipeline, tmp_path, model, *, eeg=None, cfg=None, bold=True):
         out,
         {
             "cfg": cfg or {},
-            "eeg": pipeline["config"]["eeg"],
+            "eeg": {**pipeline["config"]["eeg"], **(eeg_cfg or {})},
             "window_s": 16,
             "fmri": pipeline["config"]["fmri"],
+            **params,
         },
     )
     return pd.read_csv(out["timeseries"], sep="\t"), side, out
@@ -69,6 +72,22 @@ def test_prediction_onsets_at_markers_on_a_grid_and_down_to_one_second():
     assert (volumes == -1).all()
 
 
+def test_prediction_onsets_skip_the_dummy_markers():
+    """store.dummy_markers: volume 0 is the marker after the dummies, as in the store."""
+    markers = 1000 + 420 * np.arange(22)  # 2 dummy markers, then 20 saved volumes
+    onsets, volumes = pr.prediction_onsets(12840, sfreq=SFREQ, markers=markers, dummy_markers=2)
+    # Markers 6..21 have a full window; they are the saved volumes 4..19.
+    assert volumes.tolist() == list(range(4, 20))
+    assert onsets.tolist() == markers[6:].tolist()
+    # A step grid is anchored on the first saved volume, not on the dummies.
+    onsets, volumes = pr.prediction_onsets(
+        12840, sfreq=SFREQ, step_s=1.5, markers=markers, dummy_markers=2
+    )
+    assert (volumes == -1).all() and ((onsets - markers[2]) % 300 == 0).all()
+    with pytest.raises(ValueError, match="2 volume marker.*dummy_markers is 2"):
+        pr.prediction_onsets(12840, sfreq=SFREQ, markers=markers[:2], dummy_markers=2)
+
+
 def test_check_channels_drops_only_what_is_droppable():
     model = ["O1", "O2", "FT9", "FT10", "CZ"]
     used, dropped = pr.check_channels(model, ["o1", "O2", "CZ", "ECG"], droppable=["ft9", "FT10"])
@@ -91,6 +110,26 @@ def test_back_project_is_the_series_times_each_map():
     np.testing.assert_allclose(data[3], 0.0)
     assert out.header.get_zooms()[3] == pytest.approx(1.5)
     np.testing.assert_allclose(out.affine, img.affine)
+
+
+def test_voxel_map_is_written_chunk_by_chunk(tmp_path):
+    """Frames back-projected a few at a time (bounded memory) give the same image."""
+    rng = np.random.default_rng(3)
+    maps = rng.random((5, 4, 3, 2)).astype(np.float32)
+    affine = np.diag([2.0, 3.0, 2.0, 1.0])
+    affine[:3, 3] = [-10.0, 5.0, 7.0]
+    img = nib.Nifti1Image(maps, affine)
+    pred = rng.standard_normal((7, 2))
+    for name, chunk in (("a.nii.gz", 3), ("b.nii", 1), ("c.nii.gz", None)):
+        path = pr.write_back_projection(tmp_path / name, pred, img, tr=2.1, chunk_frames=chunk)
+        out = nib.load(path)
+        assert out.shape == (5, 4, 3, 7) and out.get_data_dtype() == np.float32
+        expected = np.einsum("xyzr,tr->xyzt", maps.astype(np.float64), pred)
+        np.testing.assert_allclose(out.get_fdata(), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out.affine, affine)
+        assert out.header.get_zooms()[3] == pytest.approx(2.1)
+        assert out.header.get_xyzt_units() == ("mm", "sec")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii.gz", "b.nii", "c.nii.gz"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,6 +199,74 @@ def test_missing_channels_are_dropped_only_when_listed(pipeline, outside_scanner
         _predict(pipeline, tmp_path, "ridge_bandpower", eeg=outside_scanner, cfg=cfg)
 
 
+def test_dummy_markers_and_a_missing_ecg_in_the_scanner(pipeline, tmp_path):
+    """Dummy markers shift the volume column; a configured ECG that is absent: no BCG removal."""
+    table, side, _ = _predict(
+        pipeline,
+        tmp_path,
+        "neurobolt",
+        bold=False,
+        eeg_cfg={"ecg_channel": "EKG9"},
+        dummy_markers=2,
+    )
+    assert side["EEG"]["GradientRemoved"] and not side["EEG"]["BCGRemoved"]
+    assert side["EEG"]["ECGChannel"] is None and side["EEG"]["DummyMarkers"] == 2
+    clean = mne.io.read_raw_fif(pipeline["clean"], verbose=False)
+    markers = find_volume_markers(clean, marker=pipeline["config"]["eeg"]["volume_marker"])
+    # Row k: marker k + 2 (the first 2 are dummies), the first with 16 s of EEG before it.
+    first = max(int(np.searchsorted(markers, 16 * SFREQ)), 2)
+    assert table["volume"].tolist() == list(range(first - 2, markers.size - 2))
+    np.testing.assert_allclose(table["onset_s"], markers[table["volume"] + 2] / SFREQ)
+    with pytest.raises(EEGInputError, match="EKG9"):
+        _predict(
+            pipeline,
+            tmp_path,
+            "neurobolt",
+            bold=False,
+            eeg_cfg={"ecg_channel": "EKG9"},
+            cfg={"bcg": "always"},
+        )
+
+
+def test_configured_ecg_missing_outside_the_scanner_means_no_bcg(
+    pipeline, outside_scanner, tmp_path
+):
+    cfg = {"droppable_channels": ["FT9", "FT10"]}
+    table, side, _ = _predict(
+        pipeline,
+        tmp_path,
+        "neurobolt",
+        eeg=outside_scanner,
+        cfg=cfg,
+        bold=False,
+        eeg_cfg={"ecg_channel": "ECG"},
+    )
+    assert not side["EEG"]["BCGRemoved"] and side["EEG"]["ECGChannel"] is None
+    assert np.isfinite(table[list(ROIS.values())].to_numpy()).all()
+    with pytest.raises(EEGInputError, match="ECG"):
+        _predict(
+            pipeline,
+            tmp_path,
+            "neurobolt",
+            eeg=outside_scanner,
+            cfg={**cfg, "bcg": "always"},
+            bold=False,
+            eeg_cfg={"ecg_channel": "ECG"},
+        )
+
+
+def test_cli_passes_the_dummy_markers(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(pr, "run_predict", lambda i, o, params: seen.append(params))
+    config = tmp_path / "config.yaml"
+    config.write_text("store: {window_s: 16, dummy_markers: 3}\n")
+    args = ["predict", "rec_eeg.vhdr", "--models", "m.pt", "--out-dir", str(tmp_path)]
+    assert main([*args, "--no-voxel-map"]) == 0
+    assert main([*args, "--no-voxel-map", "--config", str(config)]) == 0
+    assert main([*args, "--no-voxel-map", "--config", str(config), "--dummy-markers", "1"]) == 0
+    assert [p["dummy_markers"] for p in seen] == [0, 3, 1]
+
+
 def test_cli_predict(pipeline, outside_scanner, tmp_path, capsys):
     args = ["predict", str(outside_scanner), "--models", *map(str, _models(pipeline, "neurobolt"))]
     args += ["--out-dir", str(tmp_path), "--no-voxel-map", "--step-s", "1"]
@@ -176,6 +283,8 @@ def test_cli_predict(pipeline, outside_scanner, tmp_path, capsys):
 def test_held_out_scans_are_the_inter_test_split():
     scans = [r.stem for r in planned_runs(n_subjects=4, n_two_session=1)]
     train = {"inter_counts": [3, 1, 1], "seed": 0}
-    held = pr.held_out_scans(scans, train)
+    held = pr.held_out_scans(scans, train_section=train)
     assert len(held) == 1 and held[0] in scans
-    assert pr.held_out_scans(scans, {**train, "seed": 0}) == held  # deterministic
+    assert pr.held_out_scans(scans, train_section={**train, "seed": 0}) == held  # deterministic
+    with pytest.raises(TypeError):
+        pr.held_out_scans(scans, train)  # keyword-only

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from chromium import install_chromium, open_page
+from chromium import find_chromium, open_page
 from matplotlib.image import imread
 from pipeline import ROIS, RUN, build
 
@@ -58,11 +60,13 @@ def test_significance_table_counts_testable_scans():
 
 @pytest.fixture(scope="session")
 def chromium():
-    exe = install_chromium()
+    exe = find_chromium()
     if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: run the README's test command")
         pytest.skip(
-            "Debian's chromium package is not installed and cannot be installed here"
-            " (needs apt-get as root): `apt-get install -y chromium`"
+            "chromium not installed (apt-get install -y chromium, as the README's test"
+            " command does)"
         )
     return exe
 
@@ -116,7 +120,14 @@ def pages(small_dataset, tmp_path_factory):
         {"html": group},
         {"cfg": cfg["report"]},
     )
-    return {"group": group, "subject": subject}
+    return {
+        "group": group,
+        "subject": subject,
+        "metrics": metrics,
+        "predicted": predicted,
+        "measured": p["rois"],
+        "cfg": cfg["report"],
+    }
 
 
 @pytest.mark.parametrize("page", ["group", "subject"])
@@ -145,3 +156,32 @@ def test_group_report_compares_the_eeg_only_prediction_with_evaluate(pages):
         .read_text()
     )
     assert {m["Model"] for m in metrics["Models"]} == {"neurobolt"}
+
+
+def test_group_report_does_not_compare_predictions_off_the_markers(pages, tmp_path):
+    """predict.step_s with held_out: no volume column, so a note instead of a comparison."""
+    stepped = tmp_path / "sub-02" / f"{RUN}_desc-predicted_timeseries.tsv"
+    stepped.parent.mkdir()
+    table = pd.read_csv(pages["predicted"], sep="\t").drop(columns="volume")
+    table.to_csv(stepped, sep="\t", index=False)
+    side = json.loads(pages["predicted"].with_suffix(".json").read_text())
+    side.update(RepetitionTime=1.5, PredictionTimes="every 1.5 s")
+    stepped.with_suffix(".json").write_text(json.dumps(side))
+    group = tmp_path / "report.html"
+    rp.run_report(
+        {"metrics": pages["metrics"], "predicted": [stepped], "measured": [pages["measured"]]},
+        {"html": group},
+        {"cfg": pages["cfg"]},
+    )
+    text = group.read_text(encoding="utf-8")
+    assert "not compared with the measured signals" in text and "every 1.5 s" in text
+    assert "predicted from EEG alone vs measured" not in text
+    assert "Predictions from EEG alone" in text  # the table, without the comparison's R
+
+
+def test_learning_curves_belong_to_the_run_by_folder_name():
+    run = "sub-01_ses-01_task-rest"
+    models = Path("results") / "models" / "intra"
+    assert rp._in_run(models / run / "roi-Cuneus" / "model-neurobolt", run)
+    assert not rp._in_run(models / f"{run}_run-02" / "roi-Cuneus" / "model-neurobolt", run)
+    assert not rp._in_run(models / "sub-01_ses-01_task-restful" / "roi-X" / "model-Y", run)

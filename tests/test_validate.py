@@ -382,11 +382,19 @@ def test_all_problems_are_reported_at_once(broken, tmp_path, capsys):
     assert "'rot_z' has n/a" in flat and "`fmri.nan_polcy`" in flat
 
 
+def _demo_config(**evaluate) -> dict:
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config["evaluate"].update(evaluate)
+    return config
+
+
 def test_clean_dataset_with_spaces_and_non_ascii_passes_quickly(small_dataset, tmp_path, capsys):
     assert " " in str(small_dataset) and not str(small_dataset).isascii()
-    config = str(REPO / "config" / "config.yaml")
+    # 3 scans of 2 subjects: no inter-subject split exists, so intra-subject only
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(_demo_config(analyses=["intra"])), encoding="utf-8")
     start = time.perf_counter()
-    code, text, report = _validate(capsys, small_dataset, tmp_path, "--configfile", config)
+    code, text, report = _validate(capsys, small_dataset, tmp_path, "--configfile", str(config))
     elapsed = time.perf_counter() - start
     assert code == 0, text
     assert "3 run(s) checked" in text and "No problems found." in text
@@ -394,8 +402,16 @@ def test_clean_dataset_with_spaces_and_non_ascii_passes_quickly(small_dataset, t
     assert elapsed < 10, elapsed
 
 
+def test_an_impossible_inter_subject_split_is_reported(small_dataset):
+    """The demo's inter_counts [3, 1, 1] cannot split 3 scans of 2 subjects."""
+    report = validate_dataset(small_dataset, config=_demo_config())
+    (finding,) = report.errors
+    assert finding.file == "config: train" and "no inter-subject split of the 3" in finding.problem
+    assert "train.inter_counts" in finding.fix
+
+
 def test_the_rule_adapter_writes_nothing_on_error_and_the_table_otherwise(broken, tmp_path):
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config = _demo_config(analyses=["intra"])
     config["bids"]["root"] = str(broken)
     config["results_dir"] = str(tmp_path / "results")
     out = {"tsv": tmp_path / "results" / "validation.tsv"}

@@ -887,7 +887,13 @@ def _bold_meta(inputs: Mapping[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def run_clean_eeg(inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: Mapping) -> dict:
+def run_clean_eeg(
+    inputs: Mapping[str, Any],
+    outputs: Mapping[str, Any],
+    params: Mapping,
+    *,
+    dummy_markers: int = 0,
+) -> dict:
     """Snakemake adapter of the ``clean_eeg`` rule: read, check, clean, write.
 
     Parameters
@@ -902,6 +908,10 @@ def run_clean_eeg(inputs: Mapping[str, Any], outputs: Mapping[str, Any], params:
         ``eeg``: ``<run>_desc-clean_eeg.fif``; ``qc``: ``<run>_desc-clean_qc.json``.
     params : mapping
         The ``eeg`` config section.
+    dummy_markers : int
+        Volume markers the scanner sent for dummy scans it did not save
+        (``store.dummy_markers``): the recording must hold this many markers more than
+        the BOLD run has volumes. Their gradient artifacts are removed like the others.
 
     Returns
     -------
@@ -918,6 +928,8 @@ def run_clean_eeg(inputs: Mapping[str, Any], outputs: Mapping[str, Any], params:
         eeg_json = bids_path.copy().update(extension=".json").fpath
         check_brainvision(vhdr, channels_tsv, eeg_json=eeg_json)
     meta = _bold_meta(inputs)
+    if meta["n_volumes"] is not None:
+        meta["n_volumes"] += int(dummy_markers)
     run = re.sub(r"_eeg$", "", vhdr.stem)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

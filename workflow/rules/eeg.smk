@@ -19,5 +19,6 @@ rule clean_eeg:
         runtime=clean_eeg_runtime,
     params:
         cfg=config["eeg"],
+        dummy_markers=config["store"]["dummy_markers"],
     script:
         "../scripts/clean_eeg.py"

@@ -25,10 +25,12 @@ rule predict:
         mem_mb=predict_mem_mb,
         runtime=clean_eeg_runtime,  # the recording is cleaned first
     params:
-        # The EEG is cleaned as for training (eeg), windows as in the store, atlas from fmri.
+        # The EEG is cleaned as for training (eeg), windows and volumes as in the store,
+        # atlas from fmri.
         cfg=config["predict"],
         eeg=config["eeg"],
         window_s=config["store"]["window_s"],
+        dummy_markers=config["store"]["dummy_markers"],
         fmri=config["fmri"],
     script:
         "../scripts/predict.py"

@@ -9,4 +9,9 @@ from neurobolt.eeg.clean import run_clean_eeg
 from neurobolt.logs import configure
 
 configure(snakemake.log[0])
-run_clean_eeg(dict(snakemake.input.items()), dict(snakemake.output.items()), snakemake.params.cfg)
+run_clean_eeg(
+    dict(snakemake.input.items()),
+    dict(snakemake.output.items()),
+    snakemake.params.cfg,
+    dummy_markers=snakemake.params.dummy_markers,
+)
