@@ -9,6 +9,7 @@ localrules:
 rule validate:
     input:
         raw_inputs,
+        ancient(FIRST_VALIDATION),
     output:
         tsv=VALIDATED,
     log:
