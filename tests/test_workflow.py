@@ -184,6 +184,7 @@ def test_changing_the_evaluation_reevaluates_without_retraining(demo, tmp_path):
     change.write_text("evaluate:\n  n_permutations: 50\n")
     planned = _planned(demo, "--configfile", str(change))
     assert planned == {
+        "validate": 1,  # the re-validation checks the evaluate section too (the splits)
         "evaluate_intra": N_RUNS * MODELS,
         "evaluate_inter": MODELS,
         "group_metrics": 1,
