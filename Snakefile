@@ -1,12 +1,17 @@
 # neurobolt: simultaneous EEG-fMRI (BIDS) -> models that predict fMRI ROI signals from EEG.
 # Configuration: config/config.yaml (the demo), validated against
-# workflow/schemas/config.schema.yaml. Rules live in workflow/rules/<stage>.smk.
+# workflow/schemas/config.schema.yaml. Rules live in workflow/rules/<stage>.smk; this file
+# holds the includes and the two targets: `all` (everything, the BIDS-App group level) and
+# `participant` (per-run derivatives and intra-subject models).
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -25,3 +30,8 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+
+
+rule participant:
+    input:
+        participant_outputs(),

@@ -1,5 +1,9 @@
-"""The ``neurobolt`` command line: simulate a dataset, list and validate the runs of a dataset,
-predict fMRI ROI signals from an EEG recording."""
+"""The ``neurobolt`` command line.
+
+``neurobolt BIDS_DIR OUTPUT_DIR participant|group`` runs the whole workflow (a BIDS App, see
+:mod:`neurobolt.app`); the subcommands simulate a dataset, list and validate the runs of a
+dataset, and predict fMRI ROI signals from an EEG recording.
+"""
 
 from __future__ import annotations
 
@@ -216,13 +220,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def subcommands(parser: argparse.ArgumentParser) -> list[str]:
+    """The subcommand names of :func:`build_parser`'s parser."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return list(action.choices)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``neurobolt`` command."""
+    """Entry point of the ``neurobolt`` command.
+
+    ``neurobolt BIDS_DIR OUTPUT_DIR participant|group ...`` runs the workflow as a BIDS App
+    (:mod:`neurobolt.app`); ``neurobolt <subcommand> ...`` runs one of the subcommands.
+    """
     from .logs import configure
 
     configure()
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    commands = subcommands(parser)
     try:
+        if not argv or argv[0] not in commands:
+            from .app import run_app
+
+            return run_app(argv, commands=commands)
+        args = parser.parse_args(argv)
         return args.func(args)
     except (FileNotFoundError, ValueError) as err:
         print(f"neurobolt: error: {err}", file=sys.stderr)

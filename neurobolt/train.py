@@ -526,6 +526,7 @@ def run_train(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
     else:
         n_patches = int(round(train_set[0][0].shape[1]))
         options = {**model_section, "n_outputs": 1, "n_patches": n_patches}
+        seed_everything(config.seed)  # the random initialisation is part of the result
         model = build_model(name, **options)
         if getattr(model, "labram", None) is None:
             record["pretrained"] = None  # no LaBraM branch: nothing to load

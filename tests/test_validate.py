@@ -445,9 +445,11 @@ def test_the_workflow_stops_at_validation_before_any_heavy_work(broken, tmp_path
         timeout=300,
     )
     assert out.returncode != 0
-    log = (workdir / "logs/validate/validate.log").read_text(encoding="utf-8")
+    # validate_first, the gate every per-run rule waits for, stopped the run.
+    log = (workdir / "logs/validate_first/validate_first.log").read_text(encoding="utf-8")
     assert f"{S1}_eeg.vmrk" in log and "'trans_x' has n/a" in " ".join(log.split())
     results = workdir / "results"
+    assert not (results / "validation_first.tsv").exists()
     assert not (results / "validation.tsv").exists()
     assert not list(results.rglob("*_desc-clean_eeg.fif"))
     assert not list(results.rglob("*_timeseries.tsv"))

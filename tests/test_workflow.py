@@ -1,21 +1,40 @@
-"""End to end: the demo workflow on a tiny simulated dataset (slow; CI runs it once)."""
+"""End to end: the demo workflow on a tiny simulated dataset (slow; CI runs it once).
+
+One module-scoped run of ``snakemake --cores 2`` feeds every slow test here: the second
+run, the rerun scenarios (dry runs that must schedule exactly the expected jobs), the
+report, the provenance records and the SLURM run through the ``neurobolt`` command.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
+import time
+import zipfile
 from pathlib import Path
 
+import h5py
 import pandas as pd
 import pytest
 import yaml
 
+import neurobolt
 from neurobolt.predict import compare_with_measured
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+BIN = Path(sys.executable).parent
+SNAKEMAKE = str(BIN / "snakemake")
+SLURM_SCRIPTS = REPO / "tests" / "slurm"
+
+RUN = "sub-02_ses-01_task-rest"  # the scan whose input the rerun scenario touches
+N_RUNS = 4  # 3 subjects, the first with two sessions
+MODELS = 2  # neurobolt and ridge_bandpower, one ROI (Cuneus)
 
 
 @pytest.fixture(scope="module")
@@ -36,30 +55,38 @@ def run_dirs(name):
     return [part for part in name.split("_") if part.startswith(("sub-", "ses-"))]
 
 
-def _run(workdir, *args):
+def _run(workdir, *args, timeout=1200):
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
     return subprocess.run(
-        [*cmd, "--cores", "2", *args], capture_output=True, text=True, timeout=1200
+        [*cmd, "--cores", "2", *args], capture_output=True, text=True, timeout=timeout
     )
 
 
-@pytest.mark.slow
-def test_demo_runs_then_has_nothing_to_do(workdir):
+@pytest.fixture(scope="module")
+def demo(workdir):
+    """The demo workflow, run once to the end."""
     first = _run(workdir)
     assert first.returncode == 0, first.stderr[-4000:]
-    results = workdir / "results"
+    return workdir
+
+
+@pytest.mark.slow
+def test_demo_runs_then_has_nothing_to_do(demo):
+    results = demo / "results"
     desc = json.loads((results / "dataset_description.json").read_text())
     assert desc["DatasetType"] == "derivative"
     assert desc["GeneratedBy"][0]["Name"] == "neurobolt"
     runs = pd.read_csv(results / "runs.tsv", sep="\t", dtype=str)
-    assert len(runs) == 4
+    assert len(runs) == N_RUNS
     metrics = pd.read_csv(results / "group" / "metrics.tsv", sep="\t")
     assert list(metrics.columns[:7]) == ["analysis", "scan", "roi", "model", "r", "mse", "n_test"]
     # 4 scans intra + 1 test scan inter, for 2 models.
-    assert len(metrics) == (4 + 1) * 2
+    assert len(metrics) == (N_RUNS + 1) * MODELS
     assert set(metrics["model"]) == {"neurobolt", "ridge_bandpower"}
     assert (results / "group" / "table.tsv").exists()
-    assert (workdir / "logs" / "simulate" / "simulate.log").exists()
+    assert (demo / "logs" / "simulate" / "simulate.log").exists()
+    bench = demo / "logs" / "train_intra" / RUN / "Cuneus" / "neurobolt.benchmark.tsv"
+    assert "max_rss" in bench.read_text()
     # The inter-subject test scan, predicted from its raw EEG alone, gives evaluate's R.
     (held_out,) = metrics.loc[metrics["analysis"] == "inter", "scan"].unique()
     func = results / "/".join(run_dirs(held_out)) / "func"
@@ -78,9 +105,314 @@ def test_demo_runs_then_has_nothing_to_do(workdir):
         "sub-02.html",
         "sub-03.html",
     ]
-    second = _run(workdir)
+    second = _run(demo)
     assert second.returncode == 0, second.stderr[-4000:]
     assert "Nothing to be done" in second.stdout + second.stderr
+
+
+def _planned(workdir, *args):
+    """Job counts per rule of a dry run (``-n --quiet rules``); {} when nothing is to be done."""
+    out = _run(workdir, "-n", "--quiet", "rules", *args, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout + out.stderr
+    counts = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", text, flags=re.M)}
+    counts.pop("total", None)
+    if not counts:
+        assert "Nothing to be done" in text, text[-3000:]
+    return counts
+
+
+N_SUBJECTS = 3
+#: The reports: every subject's page shows the inter-subject models' metrics.
+REPORTS = {"subject_report": N_SUBJECTS, "report": 1}
+#: What one scan's intra models and everything that pools all scans need after that scan's
+#: store changes: its 2 intra models, the 2 inter models, their evaluations, the tables,
+#: the held-out scan's prediction (by the inter models) and the reports.
+AFTER_ONE_STORE = {
+    "windows": 1,
+    "train_intra": MODELS,
+    "evaluate_intra": MODELS,
+    "train_inter": MODELS,
+    "evaluate_inter": MODELS,
+    "group_metrics": 1,
+    "predict": 1,
+    **REPORTS,
+    "all": 1,
+}
+AFTER_EVERY_STORE = {
+    **AFTER_ONE_STORE,
+    "windows": N_RUNS,
+    "train_intra": N_RUNS * MODELS,
+    "evaluate_intra": N_RUNS * MODELS,
+}
+
+
+def _touched(path, *args, workdir):
+    """The dry-run plan after touching ``path``; its time stamps are put back afterwards."""
+    before = path.stat()
+    try:
+        path.touch()
+        return _planned(workdir, *args)
+    finally:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+@pytest.mark.slow
+def test_changing_one_scans_eeg_reruns_only_that_scans_jobs(demo):
+    eeg_dir = demo / "data" / "simulated" / "sub-02" / "ses-01" / "eeg"
+    # The .eeg data file (> 1 MB: Snakemake compares time stamps) of one scan.
+    planned = _touched(eeg_dir / f"{RUN}_eeg.eeg", workdir=demo)
+    assert planned == {**AFTER_ONE_STORE, "clean_eeg": 1}
+    # A small file whose content did not change: Snakemake compares its checksum, no rerun.
+    assert _touched(eeg_dir / f"{RUN}_eeg.vhdr", workdir=demo) == {}
+    assert _planned(demo) == {}
+
+
+@pytest.mark.slow
+def test_changing_the_eeg_section_reruns_only_eeg_dependent_jobs(demo, tmp_path):
+    change = tmp_path / "eeg.yaml"
+    change.write_text("eeg:\n  bcg:\n    n_components: 3\n")
+    planned = _planned(demo, "--configfile", str(change))
+    # Params are tracked: every clean_eeg and what reads it, and the re-validation (it checks
+    # the eeg section too); no simulate, roi_signals, runs_table.
+    assert planned == {**AFTER_EVERY_STORE, "clean_eeg": N_RUNS, "validate": 1}
+
+
+@pytest.mark.slow
+def test_changing_the_evaluation_reevaluates_without_retraining(demo, tmp_path):
+    change = tmp_path / "evaluate.yaml"
+    change.write_text("evaluate:\n  n_permutations: 50\n")
+    planned = _planned(demo, "--configfile", str(change))
+    assert planned == {
+        "validate": 1,  # the re-validation checks the evaluate section too (the splits)
+        "evaluate_intra": N_RUNS * MODELS,
+        "evaluate_inter": MODELS,
+        "group_metrics": 1,
+        **REPORTS,
+        "all": 1,
+    }
+
+
+@pytest.mark.slow
+def test_forcerun_train_intra_retrains_without_preprocessing(demo):
+    planned = _planned(demo, "--forcerun", "train_intra")
+    assert planned == {
+        "train_intra": N_RUNS * MODELS,
+        "evaluate_intra": N_RUNS * MODELS,
+        "group_metrics": 1,
+        **REPORTS,
+        "all": 1,
+    }
+
+
+@pytest.mark.slow
+def test_every_output_records_the_neurobolt_version(demo):
+    results = demo / "results"
+    version = neurobolt.__version__
+    sub = results / "sub-02" / "ses-01"
+    qc = json.loads((sub / "eeg" / f"{RUN}_desc-clean_qc.json").read_text())
+    assert qc["neurobolt_version"] == version
+    sidecar = json.loads((sub / "func" / f"{RUN}_atlas-DiFuMo64_timeseries.json").read_text())
+    assert sidecar["neurobolt_version"] == version
+    with h5py.File(sub / "func" / f"{RUN}_windows.h5", "r") as store:
+        assert store.attrs["neurobolt_version"] == version
+    model_dir = results / "models" / "intra" / RUN / "roi-Cuneus" / "model-neurobolt"
+    assert json.loads((model_dir / "metrics.json").read_text())["neurobolt_version"] == version
+    desc = json.loads((results / "dataset_description.json").read_text())
+    assert desc["GeneratedBy"][0]["Version"] == version
+
+
+@pytest.mark.slow
+def test_report_zip_holds_the_tables(demo, tmp_path):
+    report = tmp_path / "report.zip"
+    out = _run(demo, "--report", str(report), timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    with zipfile.ZipFile(report) as archive:
+        names = archive.namelist()
+    files = sorted(Path(name).name for name in names)
+    assert files == ["metrics.tsv", "report.html", "runs.tsv", "table.tsv"], names
+
+
+# --------------------------------------------------------------------------------------------
+# SLURM: a private single-node cluster, the `neurobolt` command, the workflow's slurm profile
+# --------------------------------------------------------------------------------------------
+
+SLURM_STATE = Path(tempfile.gettempdir()) / "neurobolt-slurm-test"  # short: a socket lives here
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """Environment variables of a running single-node SLURM (stopped afterwards)."""
+    in_ci = bool(os.environ.get("CI"))
+    if os.geteuid() != 0 and not in_ci:
+        pytest.skip("the SLURM test installs and runs slurmctld/slurmd: needs root")
+    start = subprocess.run(
+        ["bash", str(SLURM_SCRIPTS / "start_slurm.sh"), str(SLURM_STATE)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if start.returncode in (3, 4) and not in_ci:
+        pytest.skip(f"no SLURM here: {start.stderr.strip()[-500:]}")
+    try:
+        assert start.returncode == 0, start.stderr[-3000:]
+        conf = re.search(r"^export SLURM_CONF=(.+)$", start.stdout, flags=re.M).group(1)
+        yield {**os.environ, "SLURM_CONF": conf}
+    finally:
+        subprocess.run(["bash", str(SLURM_SCRIPTS / "stop_slurm.sh"), str(SLURM_STATE)])
+        shutil.rmtree(SLURM_STATE, ignore_errors=True)
+
+
+class _QueueWatch(threading.Thread):
+    """Polls ``squeue`` every half second: the most jobs seen running at once."""
+
+    def __init__(self, env):
+        super().__init__(daemon=True)
+        self.env, self.most_running, self.done = env, 0, threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            out = subprocess.run(
+                ["squeue", "-h", "-t", "R", "-o", "%i"],
+                capture_output=True,
+                text=True,
+                env=self.env,
+            )
+            self.most_running = max(self.most_running, len(out.stdout.split()))
+            time.sleep(0.5)
+
+
+def _neurobolt(demo, out, *args, env=None, timeout=900):
+    cmd = [
+        "timeout",
+        "-k",
+        "10",
+        str(timeout),
+        str(BIN / "neurobolt"),
+        str(demo / "data" / "simulated"),
+        str(out),
+        "group",
+        "--config-file",
+        str(demo / "config" / "config.yaml"),
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout + 30)
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_neurobolt_on_slurm_matches_the_local_snakemake_run(demo, slurm, tmp_path):
+    """`neurobolt BIDS OUT group` in three steps: preprocessing here, the training rules
+    through sbatch, evaluation and the group tables here (reports and predictions after them
+    are not needed for the comparison)."""
+    out = tmp_path / "bids app out"
+    local = _neurobolt(demo, out, "--cores", "2", "--", "--until", "windows")
+    assert local.returncode == 0, local.stderr[-4000:]
+    assert not (out / "models").exists()
+
+    watch = _QueueWatch(slurm)
+    watch.start()
+    started = time.monotonic()
+    run = _neurobolt(
+        demo,
+        out,
+        "--profile",
+        "slurm",
+        "--",
+        "--jobs",
+        "4",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "10",
+        "--until",
+        "train_intra",
+        "train_inter",
+        env=slurm,
+    )
+    wall = time.monotonic() - started
+    watch.done.set()
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-6000:]
+    print(f"SLURM run of the training rules: {wall:.0f} s")
+
+    submitted = dict(
+        re.findall(r"submitted with SLURM jobid (\d+) \(log: [^)]*?/rule_(\w+?)/", log)
+    )
+    rules = sorted(submitted.values())
+    assert rules == ["train_inter"] * MODELS + ["train_intra"] * (N_RUNS * MODELS), rules
+    seen = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-o", "%i %T"], capture_output=True, text=True, env=slurm
+    ).stdout
+    states = dict(line.split() for line in seen.splitlines())
+    assert set(submitted) <= set(states), (submitted, states)
+    assert {states[job] for job in submitted} == {"COMPLETED"}
+    assert 2 <= watch.most_running <= 4  # jobs: 4, sharing the node's 2 cores
+    shown = subprocess.run(
+        ["scontrol", "show", "job", next(iter(submitted))],
+        capture_output=True,
+        text=True,
+        env=slurm,
+    ).stdout
+    assert "gres:gpu:1" in shown or "gres/gpu=1" in shown, shown  # the profile's GPU request
+    # The models trained through SLURM are the local run's, epoch for epoch.
+    logs = sorted((out / "models").glob("*/**/log.tsv"))
+    assert len(logs) == len(submitted)
+    for path in logs:
+        twin = demo / "results" / path.relative_to(out)
+        assert path.read_bytes() == twin.read_bytes(), path
+
+    finish = _neurobolt(demo, out, "--cores", "2", "--", "--until", "group_metrics")
+    assert finish.returncode == 0, finish.stderr[-4000:]
+    assert "submitted with SLURM" not in finish.stdout + finish.stderr
+    ours = pd.read_csv(out / "group" / "metrics.tsv", sep="\t")
+    reference = pd.read_csv(demo / "results" / "group" / "metrics.tsv", sep="\t")
+    pd.testing.assert_frame_equal(ours, reference, check_exact=True)
+    assert (out / "group" / "metrics.tsv").read_bytes() == (
+        demo / "results" / "group" / "metrics.tsv"
+    ).read_bytes()
+
+
+HEAVY = {"simulate", "clean_eeg", "roi_signals", "windows", "predict"} | {
+    f"{step}_{analysis}" for step in ("train", "evaluate") for analysis in ("intra", "inter")
+}
+
+
+def _rule_blocks():
+    """Rule name -> its text, from every workflow/rules/*.smk."""
+    blocks = {}
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        parts = re.split(r"^\s*rule (\w+):\n", path.read_text(encoding="utf-8"), flags=re.M)
+        blocks.update(dict(zip(parts[1::2], parts[2::2], strict=True)))
+    return blocks
+
+
+def test_every_rule_declares_its_env_threads_resources_log_and_benchmark():
+    blocks = _rule_blocks()
+    assert HEAVY <= set(blocks)
+    for rule, text in blocks.items():
+        assert re.search(r"conda:\s+ENV\b", text), f"{rule}: no conda env"
+        assert "threads:" in text, f"{rule}: no threads"
+        assert re.search(r"mem_mb=\S+\s+runtime=\S+", text), f"{rule}: mem_mb/runtime"
+        assert re.search(rf'log:\s+"logs/{rule}/', text), f"{rule}: log not in logs/{rule}/"
+        assert ("gpu=1" in text) == rule.startswith("train_"), f"{rule}: gpu"
+        assert ("benchmark:" in text) == (rule in HEAVY), f"{rule}: benchmark"
+    env = REPO / "workflow" / "rules" / "common.smk"
+    assert 'ENV = "../../envs/neurobolt.yaml"' in env.read_text(encoding="utf-8")
+
+
+def test_slurm_profile_asks_for_a_gpu_with_gres_and_retries_with_more_memory():
+    profile = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    assert profile["retries"] >= 1 and profile["latency-wait"] >= 60
+    for rule in ("train_intra", "train_inter"):
+        assert profile["set-resources"][rule] == {"gres": "gpu:1", "gpu": 0}
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text(encoding="utf-8")
+    mem_functions = re.findall(r"^def (\w+_mem_mb)\(.*attempt\)", common, flags=re.M)
+    assert len(mem_functions) >= 5
+    for name in mem_functions:  # every memory estimate grows with the attempt
+        body = common.split(f"def {name}(", 1)[1].split("\ndef ", 1)[0]
+        assert "* attempt" in body, name
 
 
 def test_paper_config_plans_the_full_experiment(tmp_path):

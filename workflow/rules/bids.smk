@@ -1,11 +1,20 @@
 """Run discovery and the derivative dataset's description."""
 
 
+localrules:
+    runs_table,
+    dataset_description,
+
+
 rule runs_table:
     input:
         raw_inputs,
     output:
-        tsv=RESULTS / "runs.tsv",
+        tsv=report(
+            RESULTS / "runs.tsv",
+            caption="../report/runs.rst",
+            category="Data",
+        ),
         json=RESULTS / "runs.json",
     log:
         "logs/runs_table/runs_table.log",
@@ -13,7 +22,7 @@ rule runs_table:
         ENV
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=small_mem_mb,
         runtime=10,
     params:
         cfg=config["bids"],
@@ -30,7 +39,7 @@ rule dataset_description:
         ENV
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=small_mem_mb,
         runtime=5,
     params:
         cfg=config["bids"],

@@ -106,9 +106,19 @@ def raw_inputs(wildcards):
     return [RUNS[name][key] for name in sorted(RUNS) for key in keys]
 
 
-#: The validate rule's table; the per-run rules wait for it (ancient: a rerun of the
-#: validation, e.g. after a config change, does not make them rerun).
+#: The validate rule's table: the whole dataset and config checked again after any change.
 VALIDATED = RESULTS / "validation.tsv"
+#: The validate_first rule's table: the per-run rules wait for it (ancient), so that the
+#: first run of a results folder stops before any heavy work. validate_first has no inputs
+#: and no params, so it never reruns once passed: a rerunning job upstream of an ancient
+#: input hides its downstream jobs' own reasons to rerun (changed params) from Snakemake 9
+#: (snakemake/snakemake#4166), which is why the per-run rules do not wait for `validate`.
+FIRST_VALIDATION = RESULTS / "validation_first.tsv"
+
+
+def first_validation_inputs(wildcards):
+    """Only the simulator's record when it makes the dataset (ancient: a fixed input set)."""
+    return [ancient(nbsim.simulation_json(BIDS_ROOT))] if SIMULATE else []
 
 
 def validate_config():
@@ -140,13 +150,36 @@ def run_output(name, datatype, suffix):
 
 
 def clean_eeg_inputs(wildcards):
-    """The BIDS EEG recording and its paired BOLD run (volume count, TR, slice timing)."""
+    """The BIDS EEG recording (its header and every file read with it) and its paired BOLD
+    run (volume count, TR, slice timing)."""
     files = RUNS[wildcards.run]
     return {
         "eeg": files["vhdr"],
+        "recording": recording_files(files),
         "bold": files["bold"],
-        "validated": ancient(VALIDATED),
+        "validated": ancient(FIRST_VALIDATION),
     }
+
+
+def recording_files(files):
+    """The files read with an EEG header, so that changing any of them reruns the cleaning:
+    the BrainVision data and marker files (as the header names them) and the BIDS channels
+    and events tables; the simulator's own list while it has not written them yet."""
+    keys = ("eeg", "vmrk", "channels", "events")
+    if all(key in files for key in keys):
+        return [files[key] for key in keys]
+    header = Path(files["vhdr"])
+    names = {"DataFile": header.with_suffix(".eeg").name}
+    names["MarkerFile"] = header.with_suffix(".vmrk").name
+    if header.suffix.lower() == ".vhdr" and header.is_file():
+        text = header.read_text(encoding="utf-8", errors="replace")
+        for key in names:
+            found = re.search(rf"^\s*{key}\s*=\s*(.+?)\s*$", text, flags=re.M)
+            names[key] = found.group(1) if found else names[key]
+    stem = header.name.rsplit("_", 1)[0]
+    tables = [f"{stem}_channels.tsv", f"{stem}_events.tsv"]
+    candidates = [header.parent / name for name in [*names.values(), *tables]]
+    return [path for path in candidates if path.is_file()]
 
 
 def file_mb(path, *, default):
@@ -155,10 +188,31 @@ def file_mb(path, *, default):
     return path.stat().st_size / 1e6 if path.exists() else default
 
 
+def simulate_mem_mb(wildcards, attempt):
+    """Memory for simulating: one run's ~32 channels at the simulation rate as float64, held
+    ~3 times over, + 1 GB (measured: 1 GB for 6-minute runs at 5 kHz)."""
+    sim = config["simulate"]
+    run_mb = 32 * sim["duration_s"] * sim["sfreq"] * 8 / 1e6
+    return int(1000 + 3 * run_mb) * attempt
+
+
+def simulate_runtime(wildcards, attempt):
+    """Minutes for simulating: 10 + one per minute of recording (measured: ~0.06)."""
+    sim = config["simulate"]
+    n_runs = sim["n_subjects"] + sim["n_two_session"]
+    return int(10 + n_runs * sim["duration_s"] / 60) * attempt
+
+
 def clean_eeg_mem_mb(wildcards, input, attempt):
     """Memory for cleaning: ~3x the recording held as float32 (the .eeg is int16 or float32)."""
     size_mb = file_mb(Path(input.eeg).with_suffix(".eeg"), default=800)
     return int(1500 + 6 * size_mb) * attempt
+
+
+def clean_eeg_runtime(wildcards, input, attempt):
+    """Minutes for cleaning: 10 + 1 per 40 MB of raw EEG (measured: 18 s for 120 MB)."""
+    size_mb = file_mb(Path(input.eeg).with_suffix(".eeg"), default=800)
+    return int(10 + size_mb / 40) * attempt
 
 
 def roi_signals_inputs(wildcards):
@@ -166,7 +220,7 @@ def roi_signals_inputs(wildcards):
     files = RUNS[wildcards.run]
     inputs = {k: files[k] for k in ("preproc_bold", "mask", "confounds")}
     inputs["bold"] = files["bold"]
-    inputs["validated"] = ancient(VALIDATED)
+    inputs["validated"] = ancient(FIRST_VALIDATION)
     atlas = config["fmri"]["atlas"]
     if SIMULATE and not (atlas["maps"] or atlas["labels"]):
         sim_atlas = nbsim.atlas_files(BIDS_ROOT)
@@ -180,10 +234,34 @@ def roi_signals_mem_mb(wildcards, input, attempt):
     return int(1000 + 6 * 2 * size_mb) * attempt
 
 
+def roi_signals_runtime(wildcards, input, attempt):
+    """Minutes for one run's ROI signals: 10 + 1 per 20 MB of preprocessed BOLD."""
+    return int(10 + file_mb(input.preproc_bold, default=200) / 20) * attempt
+
+
 def windows_mem_mb(wildcards, input, attempt):
     """Memory for one store: the cleaned EEG read as float64 three times over, + 1 GB."""
     size_mb = file_mb(input.eeg, default=200)
     return int(1000 + 6 * size_mb) * attempt
+
+
+def windows_runtime(wildcards, input, attempt):
+    """Minutes for one store: 5 + 1 per 50 MB of cleaned EEG."""
+    return int(5 + file_mb(input.eeg, default=200) / 50) * attempt
+
+
+def small_mem_mb(wildcards, attempt):
+    """Memory for the bookkeeping rules (tables, JSON): 1 GB, doubled on each retry."""
+    return 1000 * attempt
+
+
+def per_attempt(mb):
+    """A memory estimate of ``mb`` MB on the first attempt, ``k * mb`` on the k-th retry."""
+
+    def mem_mb(wildcards, attempt):
+        return mb * attempt
+
+    return mem_mb
 
 
 MODEL_ROIS = config["evaluate"]["rois"] or config["fmri"]["rois"]
@@ -241,6 +319,42 @@ def train_mem_mb(wildcards, input, attempt):
     """Memory for training: the paper preset needs ~6 GB on CPU; stores are read lazily."""
     base = 6000 if config["model"].get("preset", "paper") == "paper" else 2000
     return base * attempt
+
+
+#: Torch threads of a training job plus its data-loader worker processes.
+TRAIN_THREADS = 2 + config["train"]["num_workers"]
+
+
+def stores_mb(input):
+    """Total size of a job's window stores in MB (10 MB each while they do not exist yet)."""
+    return sum(file_mb(path, default=10) for path in input.stores)
+
+
+def train_runtime(wildcards, input, attempt):
+    """Minutes for training: 15 + 0.1 min per epoch and MB of windows (a GPU epoch over a
+    6-minute scan, ~8 MB of store, takes well under a minute; the tiny demo model on CPU too).
+    """
+    return int(15 + 0.1 * config["train"]["epochs"] * stores_mb(input)) * attempt
+
+
+def evaluate_runtime(wildcards, input, attempt):
+    """Minutes for evaluating: the test-split predictions and the permutation null, + 10."""
+    return int(10 + 0.5 * stores_mb(input)) * attempt
+
+
+def participant_outputs():
+    """What the ``participant`` target builds: every selected run's derivatives and its
+    intra-subject models (the BIDS-App participant level; ``all`` is the group level).
+    """
+    stores = [run_output(name, "func", "windows.h5") for name in sorted(RUNS)]
+    intra = [path for path in model_metrics() if "intra" in path.parts]
+    return [
+        VALIDATED,
+        RESULTS / "dataset_description.json",
+        RESULTS / "runs.tsv",
+        *stores,
+        *intra,
+    ]
 
 
 PREDICT_CFG = config["predict"]
@@ -404,6 +518,7 @@ def final_outputs():
         for suffix in ("timeseries.tsv", "bold.nii.gz")
     ]
     return [
+        VALIDATED,
         RESULTS / "dataset_description.json",
         RESULTS / "runs.tsv",
         *stores,

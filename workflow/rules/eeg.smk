@@ -16,7 +16,7 @@ rule clean_eeg:
     threads: 1
     resources:
         mem_mb=clean_eeg_mem_mb,
-        runtime=60,
+        runtime=clean_eeg_runtime,
     params:
         cfg=config["eeg"],
         dummy_markers=config["store"]["dummy_markers"],

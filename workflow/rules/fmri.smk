@@ -12,12 +12,14 @@ rule roi_signals:
         sidecar=RESULTS / "{subdir}" / "func" / f"{{run}}_atlas-{ATLAS}_timeseries.json",
     log:
         "logs/roi_signals/{subdir}/{run}.log",
+    benchmark:
+        "logs/roi_signals/{subdir}/{run}.benchmark.tsv"
     conda:
         ENV
     threads: 1
     resources:
         mem_mb=roi_signals_mem_mb,
-        runtime=30,
+        runtime=roi_signals_runtime,
     params:
         cfg=config["fmri"],
     script:

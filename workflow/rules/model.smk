@@ -1,6 +1,10 @@
 """Training and evaluation: per (scan, ROI, model) intra-subject, per (ROI, model) inter-subject."""
 
 
+localrules:
+    group_metrics,
+
+
 rule train_intra:
     input:
         stores=store_of,
@@ -14,10 +18,10 @@ rule train_intra:
         "logs/train_intra/{run}/{roi}/{model}.benchmark.tsv"
     conda:
         ENV
-    threads: 2
+    threads: TRAIN_THREADS
     resources:
         mem_mb=train_mem_mb,
-        runtime=240,
+        runtime=train_runtime,
         gpu=1,
     params:
         analysis="intra",
@@ -40,12 +44,14 @@ rule evaluate_intra:
         metrics=RESULTS / "models/intra/{run}/roi-{roi}/model-{model}/metrics.json",
     log:
         "logs/evaluate_intra/{run}/{roi}/{model}.log",
+    benchmark:
+        "logs/evaluate_intra/{run}/{roi}/{model}.benchmark.tsv"
     conda:
         ENV
     threads: 1
     resources:
         mem_mb=train_mem_mb,
-        runtime=30,
+        runtime=evaluate_runtime,
     params:
         cfg=config["evaluate"],
     script:
@@ -65,10 +71,10 @@ rule train_inter:
         "logs/train_inter/{roi}/{model}.benchmark.tsv"
     conda:
         ENV
-    threads: 2
+    threads: TRAIN_THREADS
     resources:
         mem_mb=train_mem_mb,
-        runtime=720,
+        runtime=train_runtime,
         gpu=1,
     params:
         analysis="inter",
@@ -90,12 +96,14 @@ rule evaluate_inter:
         metrics=RESULTS / "models/inter/roi-{roi}/model-{model}/metrics.json",
     log:
         "logs/evaluate_inter/{roi}/{model}.log",
+    benchmark:
+        "logs/evaluate_inter/{roi}/{model}.benchmark.tsv"
     conda:
         ENV
     threads: 1
     resources:
         mem_mb=train_mem_mb,
-        runtime=60,
+        runtime=evaluate_runtime,
     params:
         cfg=config["evaluate"],
     script:
@@ -106,15 +114,23 @@ rule group_metrics:
     input:
         metrics=model_metrics(),
     output:
-        metrics=RESULTS / "group" / "metrics.tsv",
-        table=RESULTS / "group" / "table.tsv",
+        metrics=report(
+            RESULTS / "group" / "metrics.tsv",
+            caption="../report/metrics.rst",
+            category="Results",
+        ),
+        table=report(
+            RESULTS / "group" / "table.tsv",
+            caption="../report/table.rst",
+            category="Results",
+        ),
     log:
         "logs/group_metrics/group_metrics.log",
     conda:
         ENV
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=small_mem_mb,
         runtime=10,
     params:
         cfg=config["evaluate"],

@@ -23,7 +23,7 @@ rule predict:
     threads: 1
     resources:
         mem_mb=predict_mem_mb,
-        runtime=60,
+        runtime=clean_eeg_runtime,  # the recording is cleaned first
     params:
         # The EEG is cleaned as for training (eeg), windows and volumes as in the store,
         # atlas from fmri.

@@ -12,7 +12,7 @@ rule subject_report:
         ENV
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=per_attempt(3000),
         runtime=30,
     params:
         runs=subject_runs,
@@ -36,7 +36,7 @@ rule report:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=per_attempt(2000),
         runtime=20,
     params:
         cfg=config["report"],

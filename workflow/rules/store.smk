@@ -9,12 +9,14 @@ rule windows:
         store=RESULTS / "{subdir}" / "func" / "{run}_windows.h5",
     log:
         "logs/windows/{subdir}/{run}.log",
+    benchmark:
+        "logs/windows/{subdir}/{run}.benchmark.tsv"
     conda:
         ENV
     threads: 1
     resources:
         mem_mb=windows_mem_mb,
-        runtime=10,
+        runtime=windows_runtime,
     params:
         cfg=config["store"],
     script:

@@ -1,9 +1,15 @@
 """Validation: the configuration and every selected run checked before any heavy work."""
 
 
+localrules:
+    validate,
+    validate_first,
+
+
 rule validate:
     input:
         raw_inputs,
+        ancient(FIRST_VALIDATION),
     output:
         tsv=VALIDATED,
     log:
@@ -12,9 +18,26 @@ rule validate:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=per_attempt(2000),
         runtime=10,
     params:
         cfg=validate_config(),
+    script:
+        "../scripts/validate.py"
+
+
+rule validate_first:
+    input:
+        first_validation_inputs,
+    output:
+        tsv=FIRST_VALIDATION,
+    log:
+        "logs/validate_first/validate_first.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=10,
     script:
         "../scripts/validate.py"

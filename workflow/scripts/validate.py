@@ -9,7 +9,9 @@ from neurobolt.logs import configure
 from neurobolt.validate import ValidationError, run_validate
 
 configure(snakemake.log[0])
+# validate_first has no params (it must never rerun): it checks the whole config.
+cfg = snakemake.params.cfg if "cfg" in snakemake.params.keys() else snakemake.config
 try:
-    run_validate(snakemake.input, dict(snakemake.output.items()), snakemake.params.cfg)
+    run_validate(snakemake.input, dict(snakemake.output.items()), cfg)
 except ValidationError:
     sys.exit(1)  # the table of problems is in the log (and on stderr)
