@@ -590,6 +590,24 @@ def fig_r_distributions(metrics: pd.DataFrame, *, analysis: str, alpha: float = 
     return fig
 
 
+def _scatter_r(metrics: pd.DataFrame, x_of):
+    """A figure with test R (y) against ``x_of(group)`` (x), one marker style per analysis
+    and one colour per model."""
+    fig, ax = _subplots(figsize=(5, 4.5), layout="constrained")
+    marker = {"intra": "o", "inter": "s"}
+    for (analysis, model), g in metrics.groupby(["analysis", "model"], sort=True):
+        ax.scatter(
+            x_of(g),
+            g["r"],
+            s=22,
+            color=_color(model),
+            marker=marker.get(analysis, "o"),
+            label=f"{analysis} {model}",
+            alpha=0.8,
+        )
+    return fig, ax
+
+
 def fig_r_vs_ceiling(metrics: pd.DataFrame, ceilings: Mapping[str, Mapping[str, float]]):
     """Test R against the simulator's ceiling (the best R an EEG-based prediction can reach).
 
@@ -604,19 +622,12 @@ def fig_r_vs_ceiling(metrics: pd.DataFrame, ceilings: Mapping[str, Mapping[str, 
     -------
     fig : matplotlib.figure.Figure
     """
-    fig, ax = _subplots(figsize=(5, 4.5), layout="constrained")
-    marker = {"intra": "o", "inter": "s"}
-    for (analysis, model), g in metrics.groupby(["analysis", "model"], sort=True):
-        x = [ceilings.get(s, {}).get(r, np.nan) for s, r in zip(g["scan"], g["roi"], strict=True)]
-        ax.scatter(
-            x,
-            g["r"],
-            s=22,
-            color=_color(model),
-            marker=marker.get(analysis, "o"),
-            label=f"{analysis} {model}",
-            alpha=0.8,
-        )
+
+    def ceiling_of(g):
+        pairs = zip(g["scan"], g["roi"], strict=True)
+        return [ceilings.get(scan, {}).get(roi, np.nan) for scan, roi in pairs]
+
+    fig, ax = _scatter_r(metrics, ceiling_of)
     ax.plot([-1, 1], [-1, 1], color="k", lw=0.6, ls="--", label="R = ceiling")
     ax.axhline(0, color="k", lw=0.4)
     ax.set(
@@ -643,18 +654,7 @@ def fig_val_vs_test(metrics: pd.DataFrame):
     -------
     fig : matplotlib.figure.Figure
     """
-    fig, ax = _subplots(figsize=(5, 4.5), layout="constrained")
-    marker = {"intra": "o", "inter": "s"}
-    for (analysis, model), g in metrics.groupby(["analysis", "model"], sort=True):
-        ax.scatter(
-            g["best_val_r"],
-            g["r"],
-            s=22,
-            color=_color(model),
-            marker=marker.get(analysis, "o"),
-            label=f"{analysis} {model}",
-            alpha=0.8,
-        )
+    fig, ax = _scatter_r(metrics, lambda g: g["best_val_r"])
     ax.plot([-1, 1], [-1, 1], color="k", lw=0.6, ls="--", label="test R = validation R")
     ax.set(
         xlim=(-1, 1),
