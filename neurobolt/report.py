@@ -590,9 +590,9 @@ def fig_r_distributions(metrics: pd.DataFrame, *, analysis: str, alpha: float = 
     return fig
 
 
-def _scatter_r(metrics: pd.DataFrame, x_of):
+def _scatter_r(metrics: pd.DataFrame, x_of, *, diagonal: str, xlim, xlabel: str, title: str):
     """A figure with test R (y) against ``x_of(group)`` (x), one marker style per analysis
-    and one colour per model."""
+    and one colour per model, the identity line labelled ``diagonal``, and a legend."""
     fig, ax = _subplots(figsize=(5, 4.5), layout="constrained")
     marker = {"intra": "o", "inter": "s"}
     for (analysis, model), g in metrics.groupby(["analysis", "model"], sort=True):
@@ -605,6 +605,10 @@ def _scatter_r(metrics: pd.DataFrame, x_of):
             label=f"{analysis} {model}",
             alpha=0.8,
         )
+    ax.plot([-1, 1], [-1, 1], color="k", lw=0.6, ls="--", label=diagonal)
+    ax.set(xlim=xlim, ylim=(-1, 1), xlabel=xlabel, ylabel="test R", title=title)
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7)
     return fig, ax
 
 
@@ -627,18 +631,15 @@ def fig_r_vs_ceiling(metrics: pd.DataFrame, ceilings: Mapping[str, Mapping[str, 
         pairs = zip(g["scan"], g["roi"], strict=True)
         return [ceilings.get(scan, {}).get(roi, np.nan) for scan, roi in pairs]
 
-    fig, ax = _scatter_r(metrics, ceiling_of)
-    ax.plot([-1, 1], [-1, 1], color="k", lw=0.6, ls="--", label="R = ceiling")
-    ax.axhline(0, color="k", lw=0.4)
-    ax.set(
+    fig, ax = _scatter_r(
+        metrics,
+        ceiling_of,
+        diagonal="R = ceiling",
         xlim=(-0.05, 1.0),
-        ylim=(-1, 1),
         xlabel="simulator ceiling R",
-        ylabel="test R",
         title="test R vs the simulator's ceiling",
     )
-    ax.title.set_fontsize(9)
-    ax.legend(fontsize=7)
+    ax.axhline(0, color="k", lw=0.4)
     return fig
 
 
@@ -654,17 +655,14 @@ def fig_val_vs_test(metrics: pd.DataFrame):
     -------
     fig : matplotlib.figure.Figure
     """
-    fig, ax = _scatter_r(metrics, lambda g: g["best_val_r"])
-    ax.plot([-1, 1], [-1, 1], color="k", lw=0.6, ls="--", label="test R = validation R")
-    ax.set(
+    fig, _ = _scatter_r(
+        metrics,
+        lambda g: g["best_val_r"],
+        diagonal="test R = validation R",
         xlim=(-1, 1),
-        ylim=(-1, 1),
         xlabel="validation R (best epoch / alpha)",
-        ylabel="test R",
         title="validation vs test R",
     )
-    ax.title.set_fontsize(9)
-    ax.legend(fontsize=7)
     return fig
 
 
