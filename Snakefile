@@ -22,6 +22,7 @@ include: "workflow/rules/eeg.smk"
 include: "workflow/rules/fmri.smk"
 include: "workflow/rules/store.smk"
 include: "workflow/rules/model.smk"
+include: "workflow/rules/transfer.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/report.smk"
 

@@ -69,12 +69,18 @@ def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
     outputs : mapping
         ``predictions``, ``metrics``.
     params : mapping
-        The ``evaluate`` section: ``n_permutations``, ``seed``.
+        The ``evaluate`` section: ``n_permutations``, ``seed``; and optionally ``scans``,
+        each store's scan key in ``splits.tsv`` (default: the store's file name).
     """
     model, record = load_model(inputs["model"])
     table = pd.read_csv(inputs["splits"], sep="\t", dtype={"subject": str})
     stores = [str(p) for p in np.atleast_1d(inputs["stores"])]
-    test = datasets_for(stores, table, "test", rois=[record["roi"]])
+    keys = list(params.get("scans") or [scan_subject(p)[0] for p in stores])
+    key_of = dict(zip(stores, keys, strict=True))
+    # the model's own channels, by name: a recording without one of them is refused
+    test = datasets_for(
+        stores, table, "test", rois=[record["roi"]], scans=keys, channels=record["ch_names"]
+    )
     if len(test) == 0:
         raise ValueError(f"{inputs['splits']}: the test split is empty")
     loader = DataLoader(test, batch_size=64)
@@ -87,10 +93,7 @@ def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
         pred, true = predict(model, loader, record["ch_names"], device)
     # Rows in the Dataset's order: store by store, rows in split order.
     rows = pd.concat(
-        [
-            table[(table["scan"] == scan_subject(p)[0]) & (table["split"] == "test")]
-            for p in test.paths
-        ]
+        [table[(table["scan"] == key_of[str(p)]) & (table["split"] == "test")] for p in test.paths]
     )
     rows = rows.assign(truth=true[:, 0], prediction=pred[:, 0])
     write_text(
@@ -167,11 +170,19 @@ def table1(metrics: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
 
 
 def run_group_metrics(inputs: Mapping, outputs: Mapping, params: Mapping) -> pd.DataFrame:
-    """Write ``group/metrics.tsv`` and ``group/table.tsv`` from every ``metrics.json``."""
+    """Write ``group/metrics.tsv`` and ``group/table.tsv`` from every ``metrics.json``, and
+    ``group/generalisation.tsv`` (zero_shot / finetune / joint per ROI) when asked."""
     metrics = collect_metrics(list(np.atleast_1d(inputs["metrics"])))
     metrics = metrics.sort_values(["analysis", "roi", "model", "scan"], kind="stable")
     write_text(outputs["metrics"], metrics.to_csv(sep="\t", index=False, float_format="%.6g"))
     write_text(outputs["table"], table1(metrics).to_csv(sep="\t", index=False))
+    if outputs.get("generalisation"):  # the cross-dataset analyses side by side
+        from .transfer import transfer_table
+
+        write_text(
+            outputs["generalisation"],
+            transfer_table(metrics).to_csv(sep="\t", index=False, float_format="%.4f"),
+        )
     return metrics
 
 

@@ -543,6 +543,26 @@ def scale_window(raw: np.ndarray, *, sfreq: float) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
+def channel_rows(ch_names: Sequence[str], wanted: Sequence[str], source="recording") -> np.ndarray:
+    """Rows of ``wanted`` electrodes in ``ch_names`` (case-insensitive), in ``wanted``'s order.
+
+    Raises
+    ------
+    ValueError
+        Naming ``source`` and every wanted electrode it lacks (a model trained on another
+        cap cannot borrow a channel it never saw).
+    """
+    upper = {name.upper(): i for i, name in enumerate(ch_names)}
+    missing = [name for name in wanted if name.upper() not in upper]
+    if missing:
+        raise ValueError(
+            f"{source}: has no channel(s) {missing} that the model needs (it has "
+            f"{list(ch_names)}); train on channels every dataset has (generalisation.channels),"
+            " or leave this recording out"
+        )
+    return np.array([upper[name.upper()] for name in wanted], dtype=np.int64)
+
+
 class WindowDataset(Dataset):
     """Windows of one or more stores as a torch Dataset of ``(x, y)``.
 
@@ -558,22 +578,33 @@ class WindowDataset(Dataset):
         ``None`` uses every valid row. Rows without a full window are refused.
     rois : sequence of str | None
         Which targets to return (default: all, in the store's order).
+    channels : sequence of str | None
+        Electrode names to return, in this order (e.g. the channels a model was trained
+        on, or those two caps share). A store lacking any of them is refused with the list.
+        None: every store's own channels, which must then match.
     """
 
-    def __init__(self, paths, indices=None, *, rois=None):
+    def __init__(self, paths, indices=None, *, rois=None, channels=None):
         self.paths = [Path(p) for p in paths]
         metas = []
+        self._chans = []
         for i, path in enumerate(self.paths):
             with WindowStore(path) as store:
                 rows = store.valid_indices() if indices is None else np.asarray(indices[i], int)
                 if rows.size and not store.valid[rows].all():
                     raise ValueError(f"{path}: rows {rows[~store.valid[rows]]} have no full window")
                 cols = [store.roi_names.index(r) for r in rois] if rois else None
-                metas.append((store.ch_names, rows, cols, store.roi_names))
+                names = list(store.ch_names)
+                if channels is not None:
+                    self._chans.append(channel_rows(names, channels, path))
+                    names = list(channels)
+                else:
+                    self._chans.append(None)
+                metas.append((names, rows, cols, store.roi_names))
         ch = {tuple(m[0]) for m in metas}
         if len(ch) > 1:
             raise ValueError(f"stores have different channels: {sorted(ch)}")
-        self.ch_names = list(metas[0][0]) if metas else []
+        self.ch_names = list(metas[0][0]) if metas else list(channels or [])
         self.roi_names = list(rois) if rois else (list(metas[0][3]) if metas else [])
         self._rows = [m[1] for m in metas]
         self._cols = [m[2] for m in metas]
@@ -596,6 +627,8 @@ class WindowDataset(Dataset):
     def __getitem__(self, item: int):
         s, row = self._index[item]
         x, y = self._store(int(s)).window(int(row))
+        if self._chans[s] is not None:
+            x = np.ascontiguousarray(x[self._chans[s]])
         if self._cols[s] is not None:
             y = y[self._cols[s]]
         return torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(y))

@@ -419,18 +419,47 @@ def inter_scan_split(scans: Sequence[tuple[str, str]], config: TrainConfig):
     return by_scan
 
 
-def make_splits(stores: Sequence[str | os.PathLike], *, analysis: str, config: TrainConfig):
-    """Split tables: one row per store row (``scan, row, volume, onset_s, split``)."""
+def make_splits(
+    stores: Sequence[str | os.PathLike],
+    *,
+    analysis: str,
+    config: TrainConfig,
+    scans: Sequence[str] | None = None,
+    roles: Mapping[str, str] | None = None,
+):
+    """Split tables: one row per store row (``scan, subject, row, volume, onset_s, split``).
+
+    Parameters
+    ----------
+    stores : sequence of path-like
+        The window stores.
+    analysis : str
+        ``intra`` (each store split in time), ``inter`` (whole scans, grouped by subject),
+        or a cross-dataset analysis, whose whole-scan ``roles`` are given.
+    config : TrainConfig
+        The split settings.
+    scans : sequence of str | None
+        Each store's scan key (the workflow's run key, ``dataset/name`` when several
+        datasets are configured); None: the store's file name.
+    roles : mapping | None
+        Scan key -> ``train``/``val``/``test``/``unused`` for a cross-dataset analysis.
+    """
     import pandas as pd
 
     from .splits import intra_split
     from .store import WindowStore
 
-    scans = [scan_subject(p) for p in stores]
+    named = [scan_subject(p) for p in stores]
+    keys = list(scans) if scans is not None else [scan for scan, _ in named]
     if analysis == "inter":
-        by_scan = inter_scan_split(scans, config)
+        by_scan = inter_scan_split(named, config)
+        by_scan.index = keys
+    elif analysis != "intra":
+        if roles is None:
+            raise ValueError(f"analysis {analysis!r} needs the scans' roles")
+        by_scan = pd.Series(roles)
     rows = []
-    for path, (scan, subject) in zip(stores, scans, strict=True):
+    for path, scan, (_, subject) in zip(stores, keys, named, strict=True):
         with WindowStore(path) as store:
             if analysis == "intra":
                 labels = intra_split(
@@ -458,18 +487,23 @@ def make_splits(stores: Sequence[str | os.PathLike], *, analysis: str, config: T
     return pd.DataFrame(rows)
 
 
-def datasets_for(stores, table, split: str, *, rois):
-    """A WindowDataset of one split's rows over the stores."""
+def datasets_for(stores, table, split: str, *, rois, scans=None, channels=None):
+    """A WindowDataset of one split's rows over the stores.
+
+    ``scans`` are the stores' keys in ``table["scan"]`` (default: their file names);
+    ``channels`` the electrodes to read, in order (default: the stores' own).
+    """
     from .store import WindowDataset
 
+    keys = list(scans) if scans is not None else [scan_subject(p)[0] for p in stores]
     indices = [
-        table.loc[
-            (table["scan"] == scan_subject(p)[0]) & (table["split"] == split), "row"
-        ].to_numpy()
-        for p in stores
+        table.loc[(table["scan"] == key) & (table["split"] == split), "row"].to_numpy()
+        for key in keys
     ]
     keep = [i for i, rows in enumerate(indices) if rows.size]
-    return WindowDataset([stores[i] for i in keep], [indices[i] for i in keep], rois=rois)
+    return WindowDataset(
+        [stores[i] for i in keep], [indices[i] for i in keep], rois=rois, channels=channels
+    )
 
 
 def _stack(dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -489,19 +523,66 @@ def run_train(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
         ``model`` (``model.pt``), ``splits`` (``splits.tsv``), ``log`` (``log.tsv``).
     params : mapping
         ``analysis`` (``intra``/``inter``), ``roi``, ``model_name``, ``model`` (the model
-        section: preset and options), ``train`` (the train section).
+        section: preset and options), ``train`` (the train section), and optionally
+        ``scans``: each store's scan key (default: its file name).
+    """
+    from .provenance import write_text
+
+    stores = [str(p) for p in np.atleast_1d(inputs["stores"])]
+    scans = params.get("scans")
+    config = TrainConfig.from_section(params["train"])
+    table = make_splits(stores, analysis=params["analysis"], config=config, scans=scans)
+    write_text(outputs["splits"], table.to_csv(sep="\t", index=False))
+    return train_model(stores, table, outputs=outputs, params=params, config=config)
+
+
+def train_model(
+    stores: Sequence[str],
+    table,
+    *,
+    outputs: Mapping,
+    params: Mapping,
+    config: TrainConfig,
+    channels: Sequence[str] | None = None,
+    init: str | os.PathLike | None = None,
+    extra: Mapping | None = None,
+) -> dict:
+    """Fit one model on a split table's ``train`` rows, select on its ``val`` rows, and
+    write ``model.pt`` (the test rows are never read here).
+
+    Parameters
+    ----------
+    stores : sequence of str
+        The window stores the table's rows refer to.
+    table : DataFrame
+        The split table (:func:`make_splits`).
+    outputs : mapping
+        ``model`` and ``log``.
+    params : mapping
+        ``analysis``, ``roi``, ``model_name``, ``model``, ``train`` and optionally
+        ``scans`` (as :func:`run_train`).
+    config : TrainConfig
+        The schedule (may differ from ``params["train"]``, e.g. for fine-tuning).
+    channels : sequence of str | None
+        Electrodes to train on, in order; None: the stores' own (which must match).
+    init : path-like | None
+        A ``model.pt`` to start from (fine-tuning): same model and options.
+    extra : mapping | None
+        More fields for the record (e.g. the datasets of a cross-dataset analysis).
+
+    Returns
+    -------
+    record : dict
+        What ``model.pt`` holds.
     """
     from .models import build_model, load_labram_checkpoint
     from .models.baselines import RidgeBandpower
     from .provenance import provenance, write_text
 
-    stores = [str(p) for p in np.atleast_1d(inputs["stores"])]
     analysis, roi, name = params["analysis"], params["roi"], params["model_name"]
-    config = TrainConfig.from_section(params["train"])
-    table = make_splits(stores, analysis=analysis, config=config)
-    write_text(outputs["splits"], table.to_csv(sep="\t", index=False))
-    train_set = datasets_for(stores, table, "train", rois=[roi])
-    val_set = datasets_for(stores, table, "val", rois=[roi])
+    scans = params.get("scans")
+    train_set = datasets_for(stores, table, "train", rois=[roi], scans=scans, channels=channels)
+    val_set = datasets_for(stores, table, "val", rois=[roi], scans=scans, channels=channels)
     ch_names = train_set.ch_names
     model_section = dict(params["model"])
     checkpoint_path = model_section.pop("labram_checkpoint", None)
@@ -513,9 +594,10 @@ def run_train(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
         "ch_names": ch_names,
         "n_train": len(train_set),
         "n_val": len(val_set),
+        **dict(extra or {}),
         **provenance(params),
     }
-    if name == "ridge_bandpower":
+    if name == "ridge_bandpower":  # no weights to start from: fine-tuning refits it
         ridge = RidgeBandpower()
         scores = ridge.fit(*_stack(train_set), *_stack(val_set))
         write_text(
@@ -528,7 +610,21 @@ def run_train(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
         options = {**model_section, "n_outputs": 1, "n_patches": n_patches}
         seed_everything(config.seed)  # the random initialisation is part of the result
         model = build_model(name, **options)
-        if getattr(model, "labram", None) is None:
+        if init is not None:
+            start = load_checkpoint(init)
+            if start["model"] != name or start["options"] != options:
+                raise ValueError(
+                    f"{init}: a {start['model']} model with options {start['options']}"
+                    f" cannot start a {name} model with options {options}"
+                )
+            if list(start["ch_names"]) != list(ch_names):
+                raise ValueError(
+                    f"{init}: trained on channels {start['ch_names']}, not {list(ch_names)}"
+                )
+            model.load_state_dict(start["state_dict"])
+            record["init"] = str(init)
+            record["pretrained"] = start.get("pretrained")
+        elif getattr(model, "labram", None) is None:
             record["pretrained"] = None  # no LaBraM branch: nothing to load
         elif checkpoint_path:
             report = load_labram_checkpoint(model, checkpoint_path)

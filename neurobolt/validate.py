@@ -983,6 +983,60 @@ def validate_dataset(
     return report
 
 
+def validate_datasets(config: Mapping[str, Any], *, source: str = "the config") -> Report:
+    """:func:`validate_dataset` for each of several datasets, in one table.
+
+    Each dataset's rows name it (``<label>/<run>``). With cross-dataset analyses in
+    ``evaluate.analyses``, the source's inter-subject split, the target's split and the
+    channels both caps share are checked too.
+    """
+    from .datasets import dataset_views
+    from .train import TrainConfig, inter_scan_split, scan_subject
+    from .transfer import ANALYSES, common_channels, section, target_split
+
+    t0 = time.perf_counter()
+    try:
+        views = dataset_views(config)
+    except ValueError as err:
+        report = Report(root="(datasets)")
+        report.findings.append(Finding(DATASET, f"{source}: datasets", str(err), "fix the list"))
+        return report
+    report = Report(root=", ".join(str(v["bids"]["root"]) for v in views.values()))
+    runs: dict[str, list[str]] = {}
+    for label, view in views.items():
+        view = {**view, "evaluate": {**(view.get("evaluate") or {}), "analyses": []}}
+        sub = validate_dataset(view["bids"]["root"], config=view, check_keys=False, source=source)
+        runs[label] = list(sub.runs)
+        report.runs += [f"{label}/{run}" for run in sub.runs]
+        for finding in sub.findings:
+            finding.run = f"{label}/{finding.run}"
+            report.findings.append(finding)
+    analyses = [a for a in (config.get("evaluate") or {}).get("analyses", []) if a in ANALYSES]
+    if analyses:
+        gen = section(config.get("generalisation"))
+        labels = list(views)
+        src = gen["source"] or labels[0]
+        tgt = gen["target"] or next((x for x in labels if x != src), None)
+        fix = "fix generalisation (source, target, target_counts/fractions/split_file)"
+        try:
+            if src not in views or tgt not in views or src == tgt:
+                raise ValueError(f"source {src!r} and target {tgt!r} must be two of {labels}")
+            scans = {x: [scan_subject(f"{r}_windows.h5") for r in runs[x]] for x in (src, tgt)}
+            inter_scan_split(scans[src], TrainConfig.from_section(config.get("train")))
+            target_split(scans[tgt], gen)
+            common_channels(
+                views[src]["eeg"]["channels"],
+                views[tgt]["eeg"]["channels"],
+                configured=gen["channels"],
+            )
+        except (ValueError, FileNotFoundError) as err:
+            report.findings.append(
+                Finding(DATASET, f"{source}: generalisation", f"cross-dataset split: {err}", fix)
+            )
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
 def check_inter_split(scans: Sequence[str], *, train: Mapping[str, Any] | None) -> list[Finding]:
     """Whether the inter-subject split the training rules will draw exists.
 
@@ -1041,9 +1095,12 @@ def run_validate(inputs, outputs: Mapping[str, Any], params: Mapping[str, Any]) 
         When any error was found; its message is the whole table.
     """
     config = copy.deepcopy(dict(params))
-    report = validate_dataset(
-        config["bids"]["root"], config=config, check_keys=False, source="the config"
-    )
+    if config.get("datasets"):
+        report = validate_datasets(config)
+    else:
+        report = validate_dataset(
+            config["bids"]["root"], config=config, check_keys=False, source="the config"
+        )
     if report.errors:
         logger.error("%s", report.format())
         raise ValidationError(report)

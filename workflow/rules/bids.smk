@@ -2,32 +2,38 @@
 
 
 localrules:
-    runs_table,
     dataset_description,
 
 
-rule runs_table:
-    input:
-        raw_inputs,
-    output:
-        tsv=report(
-            RESULTS / "runs.tsv",
-            caption="../report/runs.rst",
-            category="Data",
-        ),
-        json=RESULTS / "runs.json",
-    log:
-        "logs/runs_table/runs_table.log",
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=small_mem_mb,
-        runtime=10,
-    params:
-        cfg=config["bids"],
-    script:
-        "../scripts/runs_table.py"
+# One runs table per dataset: `runs_table` (<results>/runs.tsv) for the single dataset,
+# `runs_table_<label>` (<results>/<label>/runs.tsv) for each of several.
+for _label, _view in VIEWS.items():
+
+    rule:
+        name:
+            f"runs_table_{_label}" if _label else "runs_table"
+        localrule: True
+        input:
+            dataset_raw_inputs(_label),
+        output:
+            tsv=report(
+                RESULTS / _label / "runs.tsv",
+                caption="../report/runs.rst",
+                category="Data",
+            ),
+            json=RESULTS / _label / "runs.json",
+        log:
+            f"logs/runs_table/{_label or 'runs_table'}.log",
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=small_mem_mb,
+            runtime=10,
+        params:
+            cfg=_view["bids"],
+        script:
+            "../scripts/runs_table.py"
 
 
 rule dataset_description:

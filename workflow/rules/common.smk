@@ -12,20 +12,30 @@ sys.path.insert(
 )  # the neurobolt library, also when it is not installed
 
 from neurobolt import bids as nbids
+from neurobolt import datasets as nbdatasets
 from neurobolt import predict as nbpredict
 from neurobolt import simulate as nbsim
+from neurobolt import transfer as nbtransfer
 
 validate(config, "../schemas/config.schema.yaml")
 
 RESULTS = Path(config["results_dir"])
-BIDS_ROOT = Path(config["bids"]["root"])
-SIMULATE = config["simulate"]["enabled"]
 ENV = "../../envs/neurobolt.yaml"
 
 try:
-    nbids.check_output_dir(RESULTS, BIDS_ROOT)
+    #: label -> that dataset's configuration ({"": config} for a single dataset)
+    VIEWS = nbdatasets.dataset_views(config)
 except ValueError as err:
     raise WorkflowError(str(err)) from None
+MULTI = bool(config["datasets"])
+for _view in VIEWS.values():
+    validate(_view, "../schemas/config.schema.yaml")  # each dataset as a config of its own
+    try:
+        nbids.check_output_dir(RESULTS, Path(_view["bids"]["root"]))
+    except ValueError as err:
+        raise WorkflowError(str(err)) from None
+BIDS_ROOT = Path(config["bids"]["root"])
+SIMULATE = any(view["simulate"]["enabled"] for view in VIEWS.values())
 
 
 def _keep(run, bids_cfg):
@@ -41,24 +51,31 @@ def _keep(run, bids_cfg):
     return True
 
 
-def discover_runs():
-    """Map run name -> input files: planned by the simulator, or found in the BIDS dataset."""
-    bids_cfg = config["bids"]
-    if SIMULATE:
-        sim = config["simulate"]
-        planned = nbsim.planned_runs(
-            n_subjects=sim["n_subjects"],
-            n_two_session=sim["n_two_session"],
-            task=sim["task"],
-        )
+def planned_sim_runs(view):
+    """The runs the simulator writes for one dataset."""
+    sim = view["simulate"]
+    return nbsim.planned_runs(
+        n_subjects=sim["n_subjects"],
+        n_two_session=sim["n_two_session"],
+        task=sim["task"],
+    )
+
+
+def discover_runs(label, view):
+    """Map run key -> input files of one dataset: planned by the simulator, or found."""
+    bids_cfg = view["bids"]
+    root = Path(bids_cfg["root"])
+    if view["simulate"]["enabled"]:
         return {
-            run.stem: nbsim.run_files(BIDS_ROOT, run, space=bids_cfg["space"])
-            for run in planned
+            nbdatasets.run_key(label, run.stem): nbsim.run_files(
+                root, run, space=bids_cfg["space"]
+            )
+            for run in planned_sim_runs(view)
             if _keep(run, bids_cfg)
         }
     try:
         found = nbids.find_runs(
-            BIDS_ROOT,
+            root,
             fmriprep_dir=bids_cfg["fmriprep_dir"],
             space=bids_cfg["space"],
             subjects=bids_cfg["subjects"],
@@ -70,11 +87,9 @@ def discover_runs():
     if found.unpaired:
         print(found.summary(), file=sys.stderr)
     if not found.runs:
-        raise WorkflowError(
-            f"No paired EEG-fMRI run found in {BIDS_ROOT}.\n{found.summary()}"
-        )
+        raise WorkflowError(f"No paired EEG-fMRI run found in {root}.\n{found.summary()}")
     return {
-        run.name: {
+        nbdatasets.run_key(label, run.name): {
             "vhdr": run.eeg,
             "bold": run.bold,
             "preproc_bold": run.preproc_bold,
@@ -85,25 +100,57 @@ def discover_runs():
     }
 
 
-RUNS = discover_runs()
+#: run key -> input files, over every dataset (keys are <label>/<run> with datasets)
+RUNS = {
+    key: files
+    for label, view in VIEWS.items()
+    for key, files in discover_runs(label, view).items()
+}
 
 
-def simulated_files():
+def dataset_runs(label):
+    """The run keys of one dataset, sorted."""
+    return sorted(key for key in RUNS if nbdatasets.split_key(key)[0] == label)
+
+
+def view_of(key):
+    """The configuration of the dataset a run key belongs to."""
+    return VIEWS[nbdatasets.split_key(key)[0]]
+
+
+def simulated_files(view):
     """Every file the simulate rule writes (so Snakemake knows which rule makes them)."""
-    sim = config["simulate"]
-    runs = nbsim.planned_runs(
-        n_subjects=sim["n_subjects"],
-        n_two_session=sim["n_two_session"],
-        task=sim["task"],
-    )
-    files = [f for run in runs for f in nbsim.run_files(BIDS_ROOT, run).values()]
-    return files + list(nbsim.atlas_files(BIDS_ROOT).values())
+    root = Path(view["bids"]["root"])
+    files = [
+        f for run in planned_sim_runs(view) for f in nbsim.run_files(root, run).values()
+    ]
+    return files + list(nbsim.atlas_files(root).values())
+
+
+def sim_atlas_files(key):
+    """The simulator's atlas maps for a run's dataset, when they stand in for DiFuMo."""
+    view = view_of(key)
+    atlas = view["fmri"]["atlas"]
+    if not view["simulate"]["enabled"] or atlas["maps"] or atlas["labels"]:
+        return {}
+    sim_atlas = nbsim.atlas_files(Path(view["bids"]["root"]))
+    return {"atlas_maps": sim_atlas["maps"], "atlas_labels": sim_atlas["labels"]}
 
 
 def raw_inputs(wildcards):
     """The raw and fMRIPrep files of every selected run."""
     keys = ("vhdr", "bold", "preproc_bold", "mask", "confounds")
     return [RUNS[name][key] for name in sorted(RUNS) for key in keys]
+
+
+def dataset_raw_inputs(label):
+    """The raw and fMRIPrep files of one dataset's runs."""
+    keys = ("vhdr", "bold", "preproc_bold", "mask", "confounds")
+    return [RUNS[name][key] for name in dataset_runs(label) for key in keys]
+
+
+#: runs.tsv of each dataset (<results>/[<label>/]runs.tsv)
+RUNS_TABLES = [RESULTS / label / "runs.tsv" for label in VIEWS]
 
 
 #: The validate rule's table: the whole dataset and config checked again after any change.
@@ -117,42 +164,72 @@ FIRST_VALIDATION = RESULTS / "validation_first.tsv"
 
 
 def first_validation_inputs(wildcards):
-    """Only the simulator's record when it makes the dataset (ancient: a fixed input set)."""
-    return [ancient(nbsim.simulation_json(BIDS_ROOT))] if SIMULATE else []
+    """Only the simulator's records where it makes a dataset (ancient: a fixed input set)."""
+    return [
+        ancient(nbsim.simulation_json(Path(view["bids"]["root"])))
+        for view in VIEWS.values()
+        if view["simulate"]["enabled"]
+    ]
 
 
 def validate_config():
     """The config sections the validate rule checks (paths, inputs, outputs)."""
     keys = ("results_dir", "bids", "eeg", "fmri", "store", "model", "train", "evaluate")
+    keys += ("datasets", "generalisation") if MULTI else ()
     return {key: config[key] for key in keys}
 
 
 ATLAS = f"DiFuMo{config['fmri']['atlas']['dimension']}"
 
 
+#: every name a {run} wildcard takes: run keys (model folders) and BIDS names (file names)
+_RUN_NAMES = sorted(set(RUNS) | {nbdatasets.split_key(key)[1] for key in RUNS})
+
+
 wildcard_constraints:
-    run="|".join(re.escape(name) for name in RUNS) or "no-run",
+    run="|".join(re.escape(name) for name in _RUN_NAMES) or "no-run",
     roi=r"[A-Za-z0-9]+",
     model=r"[a-z_]+",
-    subdir=r"sub-[^/]+(/ses-[^/]+)?",
+    subdir=r"([A-Za-z0-9]+/)?sub-[^/]+(/ses-[^/]+)?",
 
 
-def run_dir(name):
-    """``sub-XX[/ses-YY]`` of a run (from its name)."""
+def run_dir(key):
+    """``[<label>/]sub-XX[/ses-YY]`` of a run (from its key)."""
+    label, name = nbdatasets.split_key(key)
     entities = dict(part.split("-", 1) for part in name.split("_"))
     parts = [f"{k}-{entities[k]}" for k in ("sub", "ses") if k in entities]
-    return Path(*parts)
+    return Path(label, *parts)
 
 
-def run_output(name, datatype, suffix):
-    """Path of a per-run derivative: results/sub-XX[/ses-YY]/<datatype>/<run>_<suffix>."""
-    return RESULTS / run_dir(name) / datatype / f"{name}_{suffix}"
+def run_output(key, datatype, suffix):
+    """Path of a per-run derivative: results/[<label>/]sub-XX[/ses-YY]/<datatype>/<run>_<suffix>."""
+    return RESULTS / run_dir(key) / datatype / f"{nbdatasets.split_key(key)[1]}_{suffix}"
+
+
+def wildcard_key(wildcards):
+    """The run key of a per-run rule's job ({subdir} holds the dataset label, if any)."""
+    first = wildcards.subdir.split("/")[0]
+    return wildcards.run if first.startswith("sub-") else f"{first}/{wildcards.run}"
+
+
+def section_of(name):
+    """A params function: the config section ``name`` of the job's dataset."""
+
+    def params(wildcards):
+        return view_of(wildcard_key(wildcards))[name]
+
+    return params
+
+
+def dummy_markers_of(wildcards):
+    """store.dummy_markers of the job's dataset (markers of volumes not saved)."""
+    return view_of(wildcard_key(wildcards))["store"]["dummy_markers"]
 
 
 def clean_eeg_inputs(wildcards):
     """The BIDS EEG recording (its header and every file read with it) and its paired BOLD
     run (volume count, TR, slice timing)."""
-    files = RUNS[wildcards.run]
+    files = RUNS[wildcard_key(wildcards)]
     return {
         "eeg": files["vhdr"],
         "recording": recording_files(files),
@@ -188,19 +265,17 @@ def file_mb(path, *, default):
     return path.stat().st_size / 1e6 if path.exists() else default
 
 
-def simulate_mem_mb(wildcards, attempt):
+def simulate_mem_mb(sim):
     """Memory for simulating: one run's ~32 channels at the simulation rate as float64, held
     ~3 times over, + 1 GB (measured: 1 GB for 6-minute runs at 5 kHz)."""
-    sim = config["simulate"]
     run_mb = 32 * sim["duration_s"] * sim["sfreq"] * 8 / 1e6
-    return int(1000 + 3 * run_mb) * attempt
+    return per_attempt(int(1000 + 3 * run_mb))
 
 
-def simulate_runtime(wildcards, attempt):
+def simulate_runtime(sim):
     """Minutes for simulating: 10 + one per minute of recording (measured: ~0.06)."""
-    sim = config["simulate"]
     n_runs = sim["n_subjects"] + sim["n_two_session"]
-    return int(10 + n_runs * sim["duration_s"] / 60) * attempt
+    return per_attempt(int(10 + n_runs * sim["duration_s"] / 60))
 
 
 def clean_eeg_mem_mb(wildcards, input, attempt):
@@ -217,14 +292,12 @@ def clean_eeg_runtime(wildcards, input, attempt):
 
 def roi_signals_inputs(wildcards):
     """fMRIPrep files of the run, and the simulator's atlas when it stands in for DiFuMo."""
-    files = RUNS[wildcards.run]
+    key = wildcard_key(wildcards)
+    files = RUNS[key]
     inputs = {k: files[k] for k in ("preproc_bold", "mask", "confounds")}
     inputs["bold"] = files["bold"]
     inputs["validated"] = ancient(FIRST_VALIDATION)
-    atlas = config["fmri"]["atlas"]
-    if SIMULATE and not (atlas["maps"] or atlas["labels"]):
-        sim_atlas = nbsim.atlas_files(BIDS_ROOT)
-        inputs.update(atlas_maps=sim_atlas["maps"], atlas_labels=sim_atlas["labels"])
+    inputs.update(sim_atlas_files(key))
     return inputs
 
 
@@ -273,6 +346,38 @@ if len(ROI_BY_LABEL) != len(MODEL_ROIS):
 unknown_rois = sorted(set(MODEL_ROIS) - set(config["fmri"]["rois"]))
 if unknown_rois:
     raise WorkflowError(f"evaluate.rois {unknown_rois} are not in fmri.rois")
+TRANSFER = [a for a in ANALYSES if a in nbtransfer.ANALYSES]
+if MULTI and "inter" in ANALYSES:
+    raise WorkflowError(
+        "evaluate.analyses: 'inter' splits the scans of one dataset; with several datasets"
+        " use the cross-dataset analyses (zero_shot, finetune, joint) or run each dataset"
+        " with a config of its own"
+    )
+if TRANSFER:
+    if len(VIEWS) < 2:
+        raise WorkflowError(
+            f"evaluate.analyses {TRANSFER} need two datasets: list them under `datasets`"
+        )
+    GEN = nbtransfer.section(config["generalisation"])
+    _labels = list(VIEWS)
+    SOURCE = GEN["source"] or _labels[0]
+    TARGET = GEN["target"] or next(label for label in _labels if label != SOURCE)
+    for _role, _label in (("source", SOURCE), ("target", TARGET)):
+        if _label not in VIEWS:
+            raise WorkflowError(
+                f"generalisation.{_role} {_label!r} is not a dataset label ({_labels})"
+            )
+    if SOURCE == TARGET:
+        raise WorkflowError("generalisation: source and target are the same dataset")
+    if "finetune" in TRANSFER and "zero_shot" not in TRANSFER:
+        raise WorkflowError(
+            "evaluate.analyses: finetune starts from the zero_shot model; list zero_shot too"
+        )
+
+
+def transfer_dir(analysis, label, model):
+    """Folder of one cross-dataset model (zero_shot, finetune, joint)."""
+    return RESULTS / "models" / analysis / f"roi-{label}" / f"model-{model}"
 
 
 def intra_dir(run, label, model):
@@ -312,7 +417,32 @@ def model_metrics():
                 ]
             if "inter" in ANALYSES:
                 out.append(inter_dir(label, model) / "metrics.json")
+            out += [transfer_dir(a, label, model) / "metrics.json" for a in TRANSFER]
     return out
+
+
+#: group_metrics' comparison of the cross-dataset analyses, when they run
+GROUP_EXTRA = (
+    {"generalisation": RESULTS / "group" / "generalisation.tsv"} if TRANSFER else {}
+)
+
+
+def dataset_stores(label):
+    """The window stores of one dataset's runs, in key order."""
+    return [run_output(key, "func", "windows.h5") for key in dataset_runs(label)]
+
+
+def transfer_inputs(wildcards):
+    """Both datasets' stores, and the zero_shot model a finetune job starts from."""
+    inputs = {"source": dataset_stores(SOURCE), "target": dataset_stores(TARGET)}
+    if wildcards.analysis == "finetune":
+        inputs["init"] = transfer_dir("zero_shot", wildcards.roi, wildcards.model) / "model.pt"
+    return inputs
+
+
+def transfer_eval_stores(wildcards):
+    """The stores a cross-dataset model is evaluated on (source's first, as in training)."""
+    return dataset_stores(SOURCE) + dataset_stores(TARGET)
 
 
 def train_mem_mb(wildcards, input, attempt):
@@ -329,7 +459,9 @@ TRAIN_THREADS = TORCH_THREADS + config["train"]["num_workers"]
 
 def stores_mb(input):
     """Total size of a job's window stores in MB (10 MB each while they do not exist yet)."""
-    return sum(file_mb(path, default=10) for path in input.stores)
+    names = [name for name in ("stores", "source", "target") if name in input.keys()]
+    paths = [path for name in names for path in input[name]]
+    return sum(file_mb(path, default=10) for path in paths)
 
 
 def train_runtime(wildcards, input, attempt):
@@ -353,7 +485,7 @@ def participant_outputs():
     return [
         VALIDATED,
         RESULTS / "dataset_description.json",
-        RESULTS / "runs.tsv",
+        *RUNS_TABLES,
         *stores,
         *intra,
     ]
@@ -413,7 +545,6 @@ PREDICT = predict_recordings()
 
 wildcard_constraints:
     recording="|".join(re.escape(name) for name in PREDICT) or "no-recording",
-    subject=r"[A-Za-z0-9]+",
 
 
 def predict_output(name, suffix):
@@ -439,10 +570,8 @@ def predict_inputs(wildcards):
         "models": [d / "model.pt" for d in dirs],
         "splits": [d / "splits.tsv" for d in dirs],
     }
-    atlas = config["fmri"]["atlas"]
-    if SIMULATE and not (atlas["maps"] or atlas["labels"]):
-        sim_atlas = nbsim.atlas_files(BIDS_ROOT)
-        inputs.update(atlas_maps=sim_atlas["maps"], atlas_labels=sim_atlas["labels"])
+    # the atlas of the dataset the models were trained on (the first one)
+    inputs.update(sim_atlas_files(sorted(RUNS)[0]))
     return inputs
 
 
@@ -455,14 +584,33 @@ def predict_mem_mb(wildcards, input, attempt):
     return int(2500 + 6 * file_mb(data, default=800)) * attempt
 
 
-SUBJECTS = sorted({name.split("_")[0].removeprefix("sub-") for name in RUNS})
+#: "[<label>/]sub-XX" of every subject: its QC page is <results>/<page>.html
+SUBJECT_PAGES = sorted({key.split("_")[0] for key in RUNS})
+
+
+wildcard_constraints:
+    page="|".join(re.escape(page) for page in SUBJECT_PAGES) or "no-page",
 
 
 def subject_runs(wildcards):
-    """The runs of one subject (in name order)."""
-    return [
-        name for name in sorted(RUNS) if name.startswith(f"sub-{wildcards.subject}_")
-    ]
+    """The run keys of one subject (in key order)."""
+    return [key for key in sorted(RUNS) if key.split("_")[0] == wildcards.page]
+
+
+def subject_label(wildcards):
+    """The subject's label (without sub-; with its dataset's, if any)."""
+    label, _, subject = wildcards.page.rpartition("/")
+    subject = subject.removeprefix("sub-")
+    return f"{subject} ({label})" if label else subject
+
+
+def subject_section(name):
+    """A params function: the config section ``name`` of the subject's dataset."""
+
+    def params(wildcards):
+        return VIEWS[wildcards.page.rpartition("/")[0]][name]
+
+    return params
 
 
 def subject_report_inputs(wildcards):
@@ -493,7 +641,7 @@ def report_inputs(wildcards):
     """Group metrics, every model's metrics, the subject pages, predictions, ground truth."""
     inputs = {
         "metrics": model_metrics(),
-        "subject_pages": [RESULTS / f"sub-{subject}.html" for subject in SUBJECTS],
+        "subject_pages": [RESULTS / f"{page}.html" for page in SUBJECT_PAGES],
         "measured": [
             run_output(name, "func", f"atlas-{ATLAS}_timeseries.tsv")
             for name in HELD_OUT
@@ -506,7 +654,7 @@ def report_inputs(wildcards):
             if name not in HELD_OUT
         ],
     }
-    if SIMULATE:
+    if SIMULATE and not MULTI:  # the ceilings of the simulated runs
         inputs["simulation"] = nbsim.simulation_json(BIDS_ROOT)
     return inputs
 
@@ -522,7 +670,7 @@ def final_outputs():
     return [
         VALIDATED,
         RESULTS / "dataset_description.json",
-        RESULTS / "runs.tsv",
+        *RUNS_TABLES,
         *stores,
         RESULTS / "group" / "metrics.tsv",
         *predictions,

@@ -18,7 +18,7 @@ rule clean_eeg:
         mem_mb=clean_eeg_mem_mb,
         runtime=clean_eeg_runtime,
     params:
-        cfg=config["eeg"],
-        dummy_markers=config["store"]["dummy_markers"],
+        cfg=section_of("eeg"),
+        dummy_markers=dummy_markers_of,
     script:
         "../scripts/clean_eeg.py"

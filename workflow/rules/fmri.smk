@@ -21,6 +21,6 @@ rule roi_signals:
         mem_mb=roi_signals_mem_mb,
         runtime=roi_signals_runtime,
     params:
-        cfg=config["fmri"],
+        cfg=section_of("fmri"),
     script:
         "../scripts/roi_signals.py"

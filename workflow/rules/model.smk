@@ -124,6 +124,7 @@ rule group_metrics:
             caption="../report/table.rst",
             category="Results",
         ),
+        **GROUP_EXTRA,
     log:
         "logs/group_metrics/group_metrics.log",
     conda:

@@ -5,9 +5,9 @@ rule subject_report:
     input:
         unpack(subject_report_inputs),
     output:
-        html=RESULTS / "sub-{subject}.html",
+        html=RESULTS / "{page}.html",
     log:
-        "logs/subject_report/sub-{subject}.log",
+        "logs/subject_report/{page}.log",
     conda:
         ENV
     threads: 1
@@ -16,9 +16,9 @@ rule subject_report:
         runtime=30,
     params:
         runs=subject_runs,
-        subject="{subject}",
+        subject=subject_label,
         cfg=config["report"],
-        eeg=config["eeg"],
+        eeg=subject_section("eeg"),
         rois=MODEL_ROIS,
         confounds=config["fmri"]["confounds"],
     script:

@@ -1,23 +1,28 @@
 """The built-in simulator: a BIDS EEG-fMRI dataset with known ground truth."""
 
-# Only with simulate.enabled: a dataset given as input is never written to.
-if SIMULATE:
+# Only for datasets with simulate.enabled: a dataset given as input is never written to.
+# One rule per simulated dataset: `simulate` for the single dataset, `simulate_<label>`.
+for _label, _view in VIEWS.items():
+    if not _view["simulate"]["enabled"]:
+        continue
 
-    rule simulate:
+    rule:
+        name:
+            f"simulate_{_label}" if _label else "simulate"
         output:
-            done=nbsim.simulation_json(BIDS_ROOT),
-            files=simulated_files(),
+            done=nbsim.simulation_json(Path(_view["bids"]["root"])),
+            files=simulated_files(_view),
         log:
-            "logs/simulate/simulate.log",
+            f"logs/simulate/{_label or 'simulate'}.log",
         benchmark:
-            "logs/simulate/simulate.benchmark.tsv"
+            f"logs/simulate/{_label or 'simulate'}.benchmark.tsv"
         conda:
             ENV
         threads: 1
         resources:
-            mem_mb=simulate_mem_mb,
-            runtime=simulate_runtime,
+            mem_mb=simulate_mem_mb(_view["simulate"]),
+            runtime=simulate_runtime(_view["simulate"]),
         params:
-            cfg=config["simulate"],
+            cfg=_view["simulate"],
         script:
             "../scripts/simulate.py"

@@ -18,6 +18,6 @@ rule windows:
         mem_mb=windows_mem_mb,
         runtime=windows_runtime,
     params:
-        cfg=config["store"],
+        cfg=section_of("store"),
     script:
         "../scripts/windows.py"

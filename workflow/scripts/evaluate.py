@@ -13,4 +13,7 @@ from neurobolt.logs import configure
 configure(snakemake.log[0])
 # One torch thread per core the rule was given: oversubscribed cores slow training ~40x.
 torch.set_num_threads(snakemake.threads)
-run_evaluate(dict(snakemake.input.items()), dict(snakemake.output.items()), snakemake.params.cfg)
+params = dict(snakemake.params.cfg)
+if "scans" in snakemake.params.keys():  # each store's scan key (cross-dataset analyses)
+    params["scans"] = list(snakemake.params.scans)
+run_evaluate(dict(snakemake.input.items()), dict(snakemake.output.items()), params)

@@ -1,0 +1,277 @@
+"""Cross-dataset generalisation: zero-shot, fine-tuned and jointly trained models.
+
+The paper's third experiment trains on one dataset (A, the *source*: resting state, one
+site, one cap) and tests on another (B, the *target*: a task, another scanner, a partly
+different cap). Three analyses per ROI and model, all tested on the same B test scans:
+
+``zero_shot``
+    Trained on A's training scans, selected on A's validation scans; B is never seen
+    before the test.
+``finetune``
+    Starts from the ``zero_shot`` model; trained on B's training scans and selected on
+    B's validation scans.
+``joint``
+    Trained on A's and B's training scans together, selected on B's validation scans.
+
+A's split is the inter-subject split of the ``train`` section (``inter_counts`` /
+``inter_fractions`` / ``inter_split_file``); B's is the ``generalisation`` section's
+(9/3/4 scans by default, as the paper's auditory-task set), both grouped by subject
+within their dataset. A's test scans are never used. Every analysis reads the same
+electrodes, by name: those both caps have (or ``generalisation.channels``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .train import TrainConfig, inter_scan_split, make_splits, scan_subject, train_model
+
+logger = logging.getLogger("neurobolt.transfer")
+
+#: The cross-dataset analyses, in the order tables show them.
+ANALYSES = ("zero_shot", "finetune", "joint")
+
+#: Defaults of the ``generalisation`` config section.
+DEFAULTS = {
+    "source": None,
+    "target": None,
+    "target_counts": [9, 3, 4],
+    "target_fractions": None,
+    "target_split_file": None,
+    "channels": None,
+    "finetune": {},
+}
+
+#: Which rows each analysis trains (``train``), selects (``val``) and tests (``test``)
+#: on: (dataset role, the scan's split within its dataset) -> use.
+ROLES = {
+    "zero_shot": {("source", "train"): "train", ("source", "val"): "val"},
+    "finetune": {("target", "train"): "train", ("target", "val"): "val"},
+    "joint": {
+        ("source", "train"): "train",
+        ("target", "train"): "train",
+        ("target", "val"): "val",
+    },
+}
+
+
+def section(params: Mapping | None) -> dict:
+    """The ``generalisation`` section with its defaults filled in; unknown keys refused."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown generalisation option(s) {unknown}; known: {sorted(DEFAULTS)}")
+    return {**DEFAULTS, **params}
+
+
+def target_split(scans: Sequence[tuple[str, str]], gen: Mapping, *, seed: int = 0) -> pd.Series:
+    """The target dataset's split of whole scans, grouped by subject.
+
+    Parameters
+    ----------
+    scans : sequence of (str, str)
+        ``(scan, subject)`` of the target dataset's scans.
+    gen : mapping
+        The ``generalisation`` section: ``target_counts`` (train, val, test scans),
+        ``target_fractions`` (used when counts is null) or ``target_split_file``.
+    seed : int
+        Seed of the draw (the ``train`` section's).
+
+    Returns
+    -------
+    split : Series
+        Scan -> ``train``/``val``/``test``.
+    """
+    gen = section(gen)
+    counts, fractions = gen["target_counts"], gen["target_fractions"]
+    config = TrainConfig(
+        inter_counts=None if counts is None else tuple(counts),
+        inter_fractions=tuple(fractions) if fractions is not None else (0.6, 0.2, 0.2),
+        inter_split_file=gen["target_split_file"],
+        seed=seed,
+    )
+    if counts is not None and fractions is not None:
+        raise ValueError("generalisation: give target_counts or target_fractions, not both")
+    return inter_scan_split(scans, config)
+
+
+def scan_roles(
+    source_split: Mapping[str, str], target_split: Mapping[str, str], *, analysis: str
+) -> dict[str, str]:
+    """Scan key -> ``train``/``val``/``test``/``unused`` for one cross-dataset analysis.
+
+    Every analysis tests on the target's test scans, and only there; see :data:`ROLES`.
+    """
+    if analysis not in ROLES:
+        raise ValueError(f"unknown cross-dataset analysis {analysis!r}; known: {ANALYSES}")
+    common = sorted(set(source_split) & set(target_split))
+    if common:
+        raise ValueError(f"scans {common} are in both the source and the target dataset")
+    roles = {}
+    for role, split in (("source", source_split), ("target", target_split)):
+        for scan, label in split.items():
+            use = ROLES[analysis].get((role, label), "unused")
+            roles[scan] = "test" if (role, label) == ("target", "test") else use
+    return roles
+
+
+def common_channels(
+    source: Sequence[str], target: Sequence[str], *, configured: Sequence[str] | None = None
+) -> list[str]:
+    """The electrodes both caps have, in the source cap's order, or the configured set.
+
+    Names are compared case-insensitively; the source's spelling is kept.
+
+    Raises
+    ------
+    ValueError
+        When a configured electrode is missing from a cap (naming them), or when the caps
+        share no electrode.
+    """
+    upper_t = {name.upper() for name in target}
+    upper_s = {name.upper() for name in source}
+    if configured:
+        for cap, names in (("source", upper_s), ("target", upper_t)):
+            missing = [c for c in configured if c.upper() not in names]
+            if missing:
+                raise ValueError(
+                    f"generalisation.channels {missing} are not in the {cap} dataset's"
+                    f" channels {sorted(names)}; list only electrodes both caps have"
+                )
+        return list(configured)
+    shared = [name for name in source if name.upper() in upper_t]
+    if not shared:
+        raise ValueError(f"the caps share no electrode: {list(source)} vs {list(target)}")
+    return shared
+
+
+def _store_channels(path) -> list[str]:
+    from .store import WindowStore
+
+    with WindowStore(path) as store:
+        return list(store.ch_names)
+
+
+def transfer_splits(
+    source: Sequence[tuple[str, str]],
+    target: Sequence[tuple[str, str]],
+    *,
+    analysis: str,
+    config: TrainConfig,
+    gen: Mapping,
+) -> pd.DataFrame:
+    """The split table of one cross-dataset analysis over both datasets' stores.
+
+    Parameters
+    ----------
+    source, target : sequence of (str, str)
+        ``(store path, scan key)`` of each dataset's scans.
+    analysis : str
+        ``zero_shot``, ``finetune`` or ``joint``.
+    config : TrainConfig
+        Holds the source's inter-subject split settings and the seed.
+    gen : mapping
+        The ``generalisation`` section (the target's split).
+
+    Returns
+    -------
+    table : DataFrame
+        :func:`neurobolt.train.make_splits`'s columns plus ``dataset`` (``source`` or
+        ``target``) and ``dataset_split`` (the scan's split within its dataset);
+        ``split`` is the scan's use in this analysis.
+    """
+    by_source = inter_scan_split([scan_subject(path) for path, _ in source], config)
+    by_source.index = [key for _, key in source]
+    by_target = target_split([scan_subject(path) for path, _ in target], gen, seed=config.seed)
+    by_target.index = [key for _, key in target]
+    roles = scan_roles(by_source.to_dict(), by_target.to_dict(), analysis=analysis)
+    stores = [path for path, _ in [*source, *target]]
+    keys = [key for _, key in [*source, *target]]
+    table = make_splits(stores, analysis=analysis, config=config, scans=keys, roles=roles)
+    within = {**by_source.to_dict(), **by_target.to_dict()}
+    table.insert(0, "dataset", np.where(table["scan"].isin(by_source.index), "source", "target"))
+    table["dataset_split"] = table["scan"].map(within)
+    return table
+
+
+def run_train_transfer(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
+    """Train one cross-dataset model for one ROI and write ``model.pt``.
+
+    Parameters
+    ----------
+    inputs : mapping
+        ``source`` and ``target``: each dataset's window stores; ``init``: the
+        ``zero_shot`` model (``finetune`` only).
+    outputs : mapping
+        ``model``, ``splits``, ``log``.
+    params : mapping
+        ``analysis`` (``zero_shot``/``finetune``/``joint``), ``roi``, ``model_name``,
+        ``model``, ``train``, ``generalisation`` (the section), ``source_scans`` and
+        ``target_scans`` (the stores' scan keys), ``source_label`` and ``target_label``.
+    """
+    from .provenance import write_text
+
+    analysis = params["analysis"]
+    gen = section(params["generalisation"])
+    config = TrainConfig.from_section(params["train"])
+    source = list(zip(_paths(inputs["source"]), params["source_scans"], strict=True))
+    target = list(zip(_paths(inputs["target"]), params["target_scans"], strict=True))
+    table = transfer_splits(source, target, analysis=analysis, config=config, gen=gen)
+    write_text(outputs["splits"], table.to_csv(sep="\t", index=False))
+    channels = common_channels(
+        _store_channels(source[0][0]), _store_channels(target[0][0]), configured=gen["channels"]
+    )
+    if analysis == "finetune" and gen["finetune"]:
+        config = TrainConfig.from_section({**params["train"], **gen["finetune"]})
+    stores = [path for path, _ in [*source, *target]]
+    keyed = {**params, "scans": [key for _, key in [*source, *target]]}
+    extra = {
+        "source": params.get("source_label"),
+        "target": params.get("target_label"),
+        "n_source_train": int(((table["dataset"] == "source") & (table["split"] == "train")).sum()),
+        "n_target_train": int(((table["dataset"] == "target") & (table["split"] == "train")).sum()),
+    }
+    logger.info("%s %s: %d common channels %s", analysis, params["roi"], len(channels), channels)
+    return train_model(
+        stores,
+        table,
+        outputs=outputs,
+        params=keyed,
+        config=config,
+        channels=channels,
+        init=inputs.get("init") if analysis == "finetune" else None,
+        extra=extra,
+    )
+
+
+def _paths(value) -> list[str]:
+    return [str(p) for p in np.atleast_1d(value)]
+
+
+def transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Mean test R per (model, ROI) of each cross-dataset analysis, side by side.
+
+    Columns: ``model, roi, zero_shot, finetune, joint`` (those present), ``n_test_scans``.
+    """
+    rows = metrics[metrics["analysis"].isin(ANALYSES)]
+    if rows.empty:
+        return pd.DataFrame(columns=["model", "roi", *ANALYSES, "n_test_scans"])
+    wide = rows.pivot_table(index=["model", "roi"], columns="analysis", values="r", aggfunc="mean")
+    wide = wide[[a for a in ANALYSES if a in wide.columns]]
+    wide["n_test_scans"] = rows.groupby(["model", "roi"])["scan"].nunique()
+    return wide.reset_index().rename_axis(columns=None)
+
+
+__all__ = [
+    "ANALYSES",
+    "common_channels",
+    "run_train_transfer",
+    "scan_roles",
+    "target_split",
+    "transfer_splits",
+    "transfer_table",
+]
