@@ -10,7 +10,14 @@ download:
   mV, channel-specific gain, slow drift, sub-sample timing jitter) +
   ballistocardiogram (BCG) locked to the ECG's R-peaks + amplifier noise.
   ECG with QRS complexes and heart-rate variability, EOG with blinks. One
-  volume marker (``Response/R128`` by default) per BOLD volume.
+  volume marker (``Response/R128`` by default) per BOLD volume. The cap is
+  configurable (:data:`DEFAULT_EEG_CHANNELS`, :data:`SECOND_SITE_EEG_CHANNELS`
+  or any electrodes of LaBraM's 10-20 table).
+* Rest by default; with a ``task_design`` (see :class:`SimParams`) stimuli at
+  random intervals, written to ``func/<run>_events.tsv`` and as ``Stimulus``
+  markers in the EEG, add an evoked response at temporal/central electrodes
+  and raise the temporal gamma envelope, whose band power drives Heschl's
+  gyrus through :data:`COUPLING` like any other EEG-BOLD link.
 * BOLD (4-D NIfTI in MNI space on a coarse grid) built from atlas-like maps
   that carry the DiFuMo-64 labels. Each coupled ROI's time course is
   ``a * HRF ⊗ feature + b * HRF ⊗ white`` where *feature* is an EEG band
@@ -56,6 +63,28 @@ PAPER_EEG_CHANNELS = (
 ).split()
 #: Further 10-20 electrodes of the simulated 32-channel cap.
 EXTRA_EEG_CHANNELS = ("FC1", "FC2", "CP1", "CP2")
+#: The default cap: the paper's 26 channels and the 4 extra ones (30 EEG channels + ECG + EOG).
+DEFAULT_EEG_CHANNELS = (*PAPER_EEG_CHANNELS, *EXTRA_EEG_CHANNELS)
+#: A second site's cap (an MR 32-electrode cap: 28 EEG channels + ECG + EOG, reference FCz,
+#: ground AFz). It shares 20 electrodes with :data:`PAPER_EEG_CHANNELS` (the frontal,
+#: central, temporal, parietal and occipital ones every coupled rhythm needs) but lacks FPZ,
+#: POZ, FT9, FT10, TP9 and TP10, and adds FC5, FC1, FC2, FC6, CP5, CP1, CP2 and CP6.
+SECOND_SITE_EEG_CHANNELS = (
+    "FP1 FP2 F7 F3 FZ F4 F8 FC5 FC1 FC2 FC6 T7 C3 CZ C4 T8 CP5 CP1 CP2 CP6 P7 P3 PZ P4 P8 O1 OZ O2"
+).split()
+#: Electrodes where the evoked response of a task design peaks (auditory N1/P2: bilateral
+#: temporal and vertex).
+EVOKED_ELECTRODES = ("T7", "T8", "CZ")
+#: Defaults of a task design (see :class:`SimParams`); a given design overrides any of them.
+TASK_DESIGN_DEFAULTS = {
+    "trial_type": "tone",
+    "isi_s": [12.0, 24.0],
+    "duration_s": 1.0,
+    "evoked_v": 10e-6,
+    "gamma_gain": 4.0,
+    "rhythm": "gamma_temporal",
+    "stimulus_marker": "S1",
+}
 
 #: DiFuMo-64 component labels in atlas order (U+2019 in "Heschl’s gyrus", as the atlas has it).
 DIFUMO64_LABELS = (
@@ -170,6 +199,7 @@ TRUTH_SFREQ = 200.0
 _ENV_SFREQ = 10.0  # sampling rate of the slow envelopes and the HRF convolution
 _FINE_SFREQ = 200_000.0  # resolution at which the gradient waveform is built
 _GLOBAL_SHARE = 0.6  # weight of the global factor in the components that carry it
+_EVOKED_S = 0.6  # length of the evoked response
 
 
 @dataclass(frozen=True)
@@ -180,6 +210,7 @@ class SimRun:
     session: str
     task: str = "rest"
     inverted_ecg: bool = False
+    stimuli: bool = False  # the run has a task design (a func events.tsv is written)
 
     @property
     def stem(self) -> str:
@@ -194,7 +225,46 @@ class SimRun:
 
 @dataclass
 class SimParams:
-    """Every parameter of a simulated dataset (written to ``simulation.json``)."""
+    """Every parameter of a simulated dataset (written to ``simulation.json``).
+
+    The fields that differ between real sites, and that a second simulated
+    dataset is expected to change, are the acquisition (``tr``, ``n_slices``,
+    ``sfreq``, ``marker``, ``task``), the cap (``channels``), the design
+    (``task_design``) and the noise levels: ``noise_v`` (amplifier noise, V
+    rms), ``gradient_peak_v`` (gradient artifact peak, V),
+    ``gradient_jitter_samples`` (sub-sample trigger jitter), ``bcg_peak_v``
+    (ballistocardiogram peak, V), ``motion_scale`` (head-motion scale) and
+    ``thermal_noise`` (BOLD voxel noise as a fraction of the baseline).
+
+    ``channels`` lists the EEG electrodes (None: :data:`DEFAULT_EEG_CHANNELS`).
+    Every name must be in LaBraM's 10-20 channel table and in MNE's standard
+    10-20 montage (positions come from it). Rhythms and the evoked response are
+    placed by the standard positions of their named electrodes, so they exist
+    whether or not those electrodes are on the cap.
+
+    ``task_design`` is None for rest, or a mapping whose keys override
+    :data:`TASK_DESIGN_DEFAULTS`:
+
+    * ``trial_type`` (str, ``"tone"``): the stimuli's ``trial_type`` in the BOLD
+      run's ``events.tsv``.
+    * ``isi_s`` ([float, float], ``[12, 24]``): the onset-to-onset interval is
+      drawn uniformly from this range (s); the first stimulus comes one interval
+      after the first volume. Onsets are seeded per run.
+    * ``duration_s`` (float, ``1.0``): stimulus duration (s).
+    * ``evoked_v`` (float, ``10e-6``): peak of the evoked response (an N1/P2-like
+      transient, N1 at 100 ms) at :data:`EVOKED_ELECTRODES`, in V; per-trial
+      amplitudes vary by ~20 %.
+    * ``gamma_gain`` (float, ``4.0``): during each stimulus the envelope of
+      ``rhythm`` is multiplied by ``1 + gamma_gain``. Through :data:`COUPLING`
+      this is what makes the BOLD response (Heschl's gyrus for the temporal
+      gamma rhythm): band power ⊗ HRF stays the only link from EEG to BOLD, so
+      the ceilings remain exact.
+    * ``rhythm`` (str, ``"gamma_temporal"``): the :data:`RHYTHMS` entry the
+      stimuli drive.
+    * ``stimulus_marker`` (str, ``"S1"``): the BrainVision marker of a stimulus
+      (``S1`` is written as ``Stimulus,S  1``; it reads back as
+      ``Stimulus/S  1``).
+    """
 
     n_subjects: int = 4
     n_two_session: int = 1
@@ -218,6 +288,8 @@ class SimParams:
     signal_change: float = 0.01
     coupling: dict = field(default_factory=lambda: {k: [v[0], v[1]] for k, v in COUPLING.items()})
     null_rois: list = field(default_factory=lambda: list(NULL_ROIS))
+    channels: list | None = None
+    task_design: dict | None = None
 
     def __post_init__(self):
         samples_per_tr = self.tr * self.sfreq
@@ -235,6 +307,10 @@ class SimParams:
                 f"duration_s={self.duration_s} is too short: need at least 10 volumes after the"
                 f" first {WINDOW_S:g} s window"
             )
+        if not str(self.marker).strip():
+            raise ValueError("simulate: marker (the volume markers' description) is empty")
+        self.channels = check_channels(self.channels)
+        self.task_design = check_task_design(self.task_design, marker=self.marker)
 
     @property
     def n_volumes(self) -> int:
@@ -242,30 +318,154 @@ class SimParams:
         return int(self.duration_s // self.tr)
 
 
+def _montage_names() -> dict[str, str]:
+    """Upper-case name -> name of every electrode in MNE's standard 10-20 montage."""
+    return {k.upper(): k for k in _montage().ch_names}
+
+
+def _montage():
+    try:
+        return mne.channels.make_standard_montage("colin27_1020")
+    except ValueError:  # older MNE
+        return mne.channels.make_standard_montage("standard_1020")
+
+
+def usable_channels() -> list[str]:
+    """Electrode names a simulated cap may use: LaBraM's 10-20 table ∩ MNE's standard montage."""
+    from .models.labram import LABRAM_CHANNELS  # imports torch: only when a cap is checked
+
+    montage = _montage_names()
+    return [name for name in LABRAM_CHANNELS if name.upper() in montage]
+
+
+def check_channels(channels: Sequence[str] | None) -> list[str]:
+    """Return the cap as a list (None: :data:`DEFAULT_EEG_CHANNELS`), or raise ValueError.
+
+    Every name must be in LaBraM's channel table and MNE's standard montage
+    (case-insensitive), once; the spelling given is kept.
+    """
+    if channels is None:
+        return list(DEFAULT_EEG_CHANNELS)
+    if isinstance(channels, str):
+        raise ValueError(
+            f"simulate: channels must be a list of electrode names, got the string {channels!r}"
+        )
+    channels = [str(c) for c in channels]
+    if [c.upper() for c in channels] == [c.upper() for c in DEFAULT_EEG_CHANNELS]:
+        return channels
+    if len(channels) < 2:
+        raise ValueError(f"simulate: channels needs at least 2 electrodes, got {channels}")
+    upper = [c.upper() for c in channels]
+    dup = sorted({c for c in upper if upper.count(c) > 1})
+    if dup:
+        raise ValueError(f"simulate: channels lists these electrodes more than once: {dup}")
+    usable = usable_channels()
+    known = {c.upper() for c in usable}
+    unknown = [c for c in channels if c.upper() not in known]
+    if unknown:
+        raise ValueError(
+            f"simulate: unknown EEG channel name(s) {unknown}: a simulated cap takes standard"
+            " 10-20/10-10 electrodes that are both in LaBraM's channel table and in MNE's"
+            f" standard montage (ECG and EOG are added by the simulator). Use names from: {usable}"
+        )
+    return channels
+
+
+def check_task_design(design: dict | None, *, marker: str = "R128") -> dict | None:
+    """Return the task design with :data:`TASK_DESIGN_DEFAULTS` filled in, or raise ValueError."""
+    if design is None:
+        return None
+    if not isinstance(design, dict):
+        raise ValueError(
+            f"simulate: task_design must be a mapping (or None for rest), got {design!r}"
+        )
+    unknown = sorted(set(design) - set(TASK_DESIGN_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"simulate: unknown task_design key(s) {unknown};"
+            f" known keys: {list(TASK_DESIGN_DEFAULTS)}"
+        )
+    d = {**TASK_DESIGN_DEFAULTS, **design}
+    try:
+        lo, hi = (float(x) for x in d["isi_s"])
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"simulate: task_design.isi_s must be [min, max] in seconds, got {d['isi_s']!r}"
+        ) from None
+    d["isi_s"] = [lo, hi]
+    d["duration_s"] = float(d["duration_s"])
+    d["evoked_v"] = float(d["evoked_v"])
+    d["gamma_gain"] = float(d["gamma_gain"])
+    d["trial_type"] = str(d["trial_type"])
+    d["stimulus_marker"] = str(d["stimulus_marker"])
+    if not 0 < d["duration_s"] <= lo <= hi:
+        raise ValueError(
+            "simulate: task_design needs 0 < duration_s <= isi_s[0] <= isi_s[1] (stimuli must"
+            f" not overlap), got duration_s={d['duration_s']}, isi_s={d['isi_s']}"
+        )
+    if d["evoked_v"] < 0 or d["gamma_gain"] < 0:
+        raise ValueError(
+            "simulate: task_design.evoked_v and gamma_gain must be >= 0, got"
+            f" {d['evoked_v']} and {d['gamma_gain']}"
+        )
+    if d["rhythm"] not in RHYTHMS:
+        raise ValueError(
+            f"simulate: task_design.rhythm {d['rhythm']!r} is not a rhythm; use one of"
+            f" {list(RHYTHMS)}"
+        )
+    from .eeg.markers import matches_marker
+
+    if not d["trial_type"].strip() or matches_marker(
+        _marker_description(d["stimulus_marker"]), marker
+    ):
+        raise ValueError(
+            f"simulate: task_design.stimulus_marker {d['stimulus_marker']!r} would be read as a"
+            f" volume marker {marker!r} (or trial_type is empty): choose another stimulus marker"
+        )
+    return d
+
+
 def planned_runs(
-    *, n_subjects: int = 4, n_two_session: int = 1, task: str = "rest"
+    *,
+    n_subjects: int = 4,
+    n_two_session: int = 1,
+    task: str = "rest",
+    task_design: dict | None = None,
 ) -> list[SimRun]:
     """Return the runs :func:`simulate_dataset` writes, without writing anything.
 
     The first ``n_two_session`` subjects have two sessions; every other
-    subject has one. Every second subject has an inverted ECG lead.
+    subject has one. Every second subject has an inverted ECG lead. With a
+    ``task_design`` the runs have stimuli (and :func:`run_files` lists their
+    ``func/*_events.tsv``).
     """
     runs = []
     for i in range(1, n_subjects + 1):
         for ses in range(1, 3 if i <= n_two_session else 2):
-            runs.append(SimRun(f"{i:02d}", f"{ses:02d}", task, inverted_ecg=(i % 2 == 0)))
+            runs.append(
+                SimRun(
+                    f"{i:02d}",
+                    f"{ses:02d}",
+                    task,
+                    inverted_ecg=(i % 2 == 0),
+                    stimuli=task_design is not None,
+                )
+            )
     return runs
 
 
 def run_files(bids_root: str | Path, run: SimRun, *, space: str = SPACE) -> dict[str, Path]:
-    """Paths of the files :func:`simulate_dataset` writes for one run."""
+    """Paths of the files :func:`simulate_dataset` writes for one run.
+
+    ``bold_events`` (the BOLD run's stimuli) is listed only for a run with stimuli.
+    """
     root = Path(bids_root)
     eeg = root / run.rel_dir / "eeg"
     func = root / run.rel_dir / "func"
     prep = root / "derivatives" / "fmriprep" / run.rel_dir / "func"
     truth = root / "derivatives" / "simulation" / run.rel_dir
     s = run.stem
-    return {
+    files = {
         "vhdr": eeg / f"{s}_eeg.vhdr",
         "eeg": eeg / f"{s}_eeg.eeg",
         "vmrk": eeg / f"{s}_eeg.vmrk",
@@ -283,6 +483,9 @@ def run_files(bids_root: str | Path, run: SimRun, *, space: str = SPACE) -> dict
         "truth_rois": truth / "func" / f"{s}_desc-truth_timeseries.tsv",
         "neural_rois": truth / "func" / f"{s}_desc-neural_timeseries.tsv",
     }
+    if run.stimuli:
+        files["bold_events"] = func / f"{s}_events.tsv"
+    return files
 
 
 def atlas_files(bids_root: str | Path) -> dict[str, Path]:
@@ -303,11 +506,7 @@ def simulation_json(bids_root: str | Path) -> Path:
 
 def _standard_positions(ch_names: Sequence[str]) -> np.ndarray:
     """3-D positions (m) of 10-20 electrodes from MNE's standard montage (case-insensitive)."""
-    try:
-        montage = mne.channels.make_standard_montage("colin27_1020")
-    except ValueError:  # older MNE
-        montage = mne.channels.make_standard_montage("standard_1020")
-    pos = {k.upper(): v for k, v in montage.get_positions()["ch_pos"].items()}
+    pos = {k.upper(): v for k, v in _montage().get_positions()["ch_pos"].items()}
     return np.array([pos[name.upper()] for name in ch_names])
 
 
@@ -483,6 +682,7 @@ class _RunData:
     neural: pd.DataFrame  # coupled part + neural noise: the ROI signal without motion/thermal noise
     ceiling: dict  # ROI -> Pearson R between truth and truth + neural noise
     confounds: pd.DataFrame
+    stimuli: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # stimulus samples
 
 
 def _simulate_eeg(params: SimParams, run: SimRun, rng, progress):
@@ -491,7 +691,7 @@ def _simulate_eeg(params: SimParams, run: SimRun, rng, progress):
     spt = int(round(tr * sfreq))
     total_s = params.lead_in_s + n_vol * tr + params.lead_out_s
     n_times = int(round(total_s * sfreq))
-    eeg_names = list(PAPER_EEG_CHANNELS) + list(EXTRA_EEG_CHANNELS)
+    eeg_names = list(params.channels)
     n_eeg = len(eeg_names)
     pos = _standard_positions(eeg_names)
 
@@ -501,6 +701,15 @@ def _simulate_eeg(params: SimParams, run: SimRun, rng, progress):
     names = list(RHYTHMS)
     env = slow_envelopes(rng, len(names), n_env, _ENV_SFREQ)
     t_env = np.arange(n_env) / _ENV_SFREQ - pad_s
+    # Stimuli (task design only) raise one rhythm's envelope while they last: its band
+    # power, and through COUPLING the BOLD signal, respond to them.
+    design = params.task_design
+    stim_s = stimulus_times(params, run)
+    if design is not None and stim_s.size:
+        on = np.zeros(n_env, bool)
+        for ts in stim_s:
+            on |= (t_env >= ts) & (t_env < ts + design["duration_s"])
+        env[names.index(design["rhythm"])] *= 1.0 + design["gamma_gain"] * on
 
     # Recording buffer: EEG channels, ECG, EOG (V). Components are added in place to bound memory.
     n_ch = n_eeg + 2
@@ -518,13 +727,25 @@ def _simulate_eeg(params: SimParams, run: SimRun, rng, progress):
     t = np.arange(n_times) / sfreq
     for r, name in enumerate(names):
         f0, half_bw, amp, peaks = RHYTHMS[name]
-        centre = pos[[eeg_names.index(p) for p in peaks]].mean(axis=0)
+        # Placed by the standard positions of its electrodes, on the cap or not.
+        centre = _standard_positions(peaks).mean(axis=0)
         dist = np.linalg.norm(pos - centre, axis=1)
         topo = amp * np.exp(-0.5 * (dist / 0.04) ** 2)
         carrier = _bandlimited_noise(rng, n_times, sfreq, f0 - half_bw, f0 + half_bw)[0]
         carrier *= np.interp(t, t_env, env[r])
         for sl in _chunks(n_times, 1 << 18):
             clean[:, sl] += topo[:, None] * carrier[None, sl]
+    if design is not None and stim_s.size:  # evoked responses (own random stream)
+        erp_rng = np.random.default_rng(
+            [params.seed, int(run.subject), int(run.session), sum(run.task.encode()), 0xE7]
+        )
+        topo = design["evoked_v"] * _evoked_topography(pos)
+        n_erp = int(round(_EVOKED_S * sfreq))
+        for ts in stim_s:
+            start = int(round(ts * sfreq))
+            stop = min(start + n_erp, n_times)
+            wave = evoked_waveform(np.arange(stop - start) / sfreq) * erp_rng.lognormal(0, 0.2)
+            clean[:, start:stop] += topo[:, None] * wave[None]
     for sl in _chunks(n_eeg, 8):
         clean[sl] += pink_noise(rng, n_times, sfreq, n=sl.stop - sl.start) * 2e-6
     # Ground-truth clean EEG at 200 Hz (MNE's anti-aliased FFT resampling), before artifacts.
@@ -620,7 +841,51 @@ def _simulate_eeg(params: SimParams, run: SimRun, rng, progress):
         conv = np.convolve(power - power.mean(), hrf)[: power.size]
         feats[name] = np.interp(onset_s, t_env, conv)
     r_peak_samples = np.round(r_peaks_s * sfreq).astype(int)
-    return (data, ch_names), clean_200, onsets, r_peak_samples, feats
+    stimuli = np.round(stim_s * sfreq).astype(int)
+    return (data, ch_names), clean_200, onsets, r_peak_samples, feats, stimuli
+
+
+def stimulus_times(params: SimParams, run: SimRun) -> np.ndarray:
+    """Stimulus onsets (s from the start of the EEG recording) of one run; empty for rest.
+
+    Intervals are drawn uniformly from ``task_design["isi_s"]`` with a random
+    stream of their own (seeded by the seed, subject, session and task), so
+    they do not shift any other random draw. The first stimulus comes one
+    interval after the first volume; the last one ends (with its 0.6 s evoked
+    response) before the last volume does.
+    """
+    design = params.task_design
+    if design is None:
+        return np.zeros(0)
+    rng = np.random.default_rng(
+        [params.seed, int(run.subject), int(run.session), sum(run.task.encode()), 0x57_1D]
+    )
+    lo, hi = design["isi_s"]
+    start = round(params.lead_in_s * params.sfreq) / params.sfreq  # the first volume
+    stop = start + params.n_volumes * params.tr - max(design["duration_s"], _EVOKED_S)
+    times, t = [], start
+    while True:
+        t += rng.uniform(lo, hi)
+        if t > stop:
+            return np.asarray(times)
+        times.append(t)
+
+
+def evoked_waveform(t: np.ndarray) -> np.ndarray:
+    """Shape of the evoked response (peak |value| 1): N1 at 100 ms, P2 at 190 ms."""
+    w = -np.exp(-0.5 * ((t - 0.100) / 0.020) ** 2) + 0.6 * np.exp(-0.5 * ((t - 0.190) / 0.035) ** 2)
+    return w * ((t >= 0) & (t < _EVOKED_S))
+
+
+def _evoked_topography(pos: np.ndarray) -> np.ndarray:
+    """Weight of the evoked response at each electrode position: 1 at the peak electrodes."""
+    peaks = _standard_positions(EVOKED_ELECTRODES)
+
+    def field_at(p):
+        d = np.linalg.norm(p[:, None, :] - peaks[None], axis=2)
+        return np.exp(-0.5 * (d / 0.04) ** 2).sum(axis=1)
+
+    return field_at(pos) / field_at(peaks).max()
 
 
 def _chunks(n: int, size: int):
@@ -766,16 +1031,29 @@ def _marker_fields(marker: str) -> dict:
     return {"type": "Comment", "description": marker}
 
 
-def _write_eeg(raw, onsets, params: SimParams, run: SimRun, files):
-    """BrainVision (int16, 0.5 µV) with Response markers, then BIDS sidecars via mne-bids.
+def _marker_description(marker: str) -> str:
+    """The annotation a marker reads back as with MNE: ``S1`` → ``Stimulus/S  1``."""
+    f = _marker_fields(marker)
+    if f["type"] == "Comment":
+        return f"Comment/{f['description']}"
+    return f"{f['type']}/{f['type'][0]}{f['description']:>3}"
 
-    ``raw`` is ``(data, ch_names)``: ``data`` in V, ``(n_channels, n_times)``.
+
+def _write_eeg(raw, onsets, params: SimParams, run: SimRun, files, stimuli=()):
+    """BrainVision (int16, 0.5 µV) with volume and stimulus markers, then BIDS sidecars.
+
+    ``raw`` is ``(data, ch_names)``: ``data`` in V, ``(n_channels, n_times)``;
+    ``onsets`` and ``stimuli`` are samples.
     """
     data, ch_names = raw
     import mne_bids
     from pybv import write_brainvision
 
     events = [{"onset": int(s), "duration": 1, **_marker_fields(params.marker)} for s in onsets]
+    if len(stimuli):
+        stim = _marker_fields(params.task_design["stimulus_marker"])
+        events += [{"onset": int(s), "duration": 1, **stim} for s in stimuli]
+        events.sort(key=lambda e: e["onset"])
     with tempfile.TemporaryDirectory(prefix="neurobolt-sim-") as tmp:
         write_brainvision(
             data=data,
@@ -802,10 +1080,14 @@ def _write_eeg(raw, onsets, params: SimParams, run: SimRun, files):
         # (simulation.json) after every run is complete, so a killed run is redone whole.
         mne_bids.write_raw_bids(recorded, bids_path, overwrite=True, verbose=False)
     sidecar = pd.read_json(files["eeg_json"], typ="series").to_dict()
+    on_cap = {c.upper() for c in params.channels}
+    # Reference and ground are electrodes that are not recorded channels.
+    reference = next(e for e in ("FCz", "CPz", "Nose") if e.upper() not in on_cap)
+    ground = next(e for e in ("AFz", "Fpz", "Forehead") if e.upper() not in on_cap)
     sidecar.update(
         {
-            "EEGReference": "FCz",
-            "EEGGround": "AFz",
+            "EEGReference": reference,
+            "EEGGround": ground,
             "CapManufacturer": "EasyCap (simulated)",
             "HardwareFilters": {"Anti-aliasing low-pass": {"cutoff": "1000 Hz"}},
             "SoftwareFilters": "n/a",
@@ -847,6 +1129,7 @@ def _write_bold(bold, mask, params: SimParams, run: SimRun, files, affine):
             "MagneticFieldStrength": 3,
             "Manufacturer": "Siemens (simulated)",
             "PhaseEncodingDirection": "j-",
+            **_task_description(params),
         },
     )
     _write_nifti(files["preproc_bold"], bold, affine, params.tr)
@@ -855,6 +1138,20 @@ def _write_bold(bold, mask, params: SimParams, run: SimRun, files, affine):
         files["preproc_json"],
         {"RepetitionTime": params.tr, "SkullStripped": False, "TaskName": run.task},
     )
+
+
+def _task_description(params: SimParams) -> dict:
+    """``TaskDescription`` for the sidecars of a run with a task design (else nothing)."""
+    d = params.task_design
+    if d is None:
+        return {}
+    lo, hi = d["isi_s"]
+    return {
+        "TaskDescription": (
+            f"Simulated stimuli ({d['trial_type']!r}, {d['duration_s']:g} s) at random"
+            f" intervals of {lo:g}-{hi:g} s; EEG marker {d['stimulus_marker']!r}"
+        )
+    }
 
 
 def _write_tsv(path, df: pd.DataFrame):
@@ -895,6 +1192,18 @@ def _write_static(root: Path, params: SimParams, runs: Sequence[SimRun], grid):
         root / "participants.json",
         {"age": {"Description": "age", "Units": "year"}, "sex": {"Description": "sex"}},
     )
+    if params.task_design is not None:
+        d = params.task_design
+        write_json(
+            root / f"task-{params.task}_events.json",
+            {
+                "trial_type": {
+                    "LongName": "Stimulus type",
+                    "Levels": {d["trial_type"]: _task_description(params)["TaskDescription"]},
+                },
+                "value": {"Description": "BrainVision marker code (EEG events only)"},
+            },
+        )
     write_json(
         root / "derivatives" / "fmriprep" / "dataset_description.json",
         {
@@ -935,10 +1244,12 @@ def simulate_run(params: SimParams, run: SimRun, *, grid, progress=None) -> _Run
     seed = [params.seed, int(run.subject), int(run.session), sum(run.task.encode())]
     rng = np.random.default_rng(seed)
     progress = progress or tqdm(total=6, disable=True)
-    raw, clean_200, onsets, r_peaks, feats = _simulate_eeg(params, run, rng, progress)
+    raw, clean_200, onsets, r_peaks, feats, stimuli = _simulate_eeg(params, run, rng, progress)
     bold, truth, neural, ceiling, confounds = _simulate_bold(params, rng, feats, grid)
     progress.update(1)
-    return _RunData(raw, clean_200, onsets, r_peaks, feats, bold, truth, neural, ceiling, confounds)
+    return _RunData(
+        raw, clean_200, onsets, r_peaks, feats, bold, truth, neural, ceiling, confounds, stimuli
+    )
 
 
 def simulate_dataset(
@@ -986,8 +1297,16 @@ def simulate_dataset(
     progress : bool
         Show a progress bar per run.
     **options
-        Any other field of :class:`SimParams` (e.g. ``lead_in_s``, ``n_dummy``,
-        ``gradient_peak_v``, ``coupling``, ``null_rois``).
+        Any other field of :class:`SimParams`, keyword only: ``channels`` (the
+        EEG cap, None: :data:`DEFAULT_EEG_CHANNELS`; e.g.
+        :data:`SECOND_SITE_EEG_CHANNELS`), ``task_design`` (None: rest; a
+        mapping over :data:`TASK_DESIGN_DEFAULTS` writes stimuli, an evoked
+        EEG response and a BOLD response, see :class:`SimParams`), the noise
+        levels ``noise_v``, ``gradient_peak_v``, ``gradient_jitter_samples``,
+        ``bcg_peak_v``, ``motion_scale``, ``thermal_noise`` (a second site is
+        expected to differ in them as it does in ``tr``, ``marker``, ``task``
+        and the cap), and ``lead_in_s``, ``lead_out_s``, ``n_dummy``,
+        ``signal_change``, ``coupling``, ``null_rois``.
 
     Returns
     -------
@@ -1017,7 +1336,12 @@ def simulate_dataset(
     done = simulation_json(root)
     if done.exists():
         done.unlink()  # not done until every run is rewritten
-    runs = planned_runs(n_subjects=n_subjects, n_two_session=n_two_session, task=task)
+    runs = planned_runs(
+        n_subjects=n_subjects,
+        n_two_session=n_two_session,
+        task=task,
+        task_design=params.task_design,
+    )
     shape, affine, mask = _mni_grid(voxel_mm)
     grid = (shape, affine, mask, _roi_maps(params, shape, affine, mask))
     _write_static(root, params, runs, grid)
@@ -1026,8 +1350,21 @@ def simulate_dataset(
         files = run_files(root, run)
         with tqdm(total=7, desc=f"simulate {run.stem}", disable=not progress, leave=False) as bar:
             data = simulate_run(params, run, grid=grid, progress=bar)
-            _write_eeg(data.raw, data.onsets, params, run, files)
+            _write_eeg(data.raw, data.onsets, params, run, files, data.stimuli)
             _write_bold(data.bold, mask, params, run, files, affine)
+            if "bold_events" in files:
+                d = params.task_design
+                first_volume = data.onsets[0] / params.sfreq
+                _write_tsv(
+                    files["bold_events"],
+                    pd.DataFrame(
+                        {
+                            "onset": np.round(data.stimuli / params.sfreq - first_volume, 4),
+                            "duration": d["duration_s"],
+                            "trial_type": d["trial_type"],
+                        }
+                    ),
+                )
             _write_tsv(files["confounds"], data.confounds)
             with atomic_path(files["truth_eeg"]) as tmp:
                 data.clean_200.save(tmp, verbose=False)
@@ -1050,6 +1387,7 @@ def simulate_dataset(
             "inverted_ecg": run.inverted_ecg,
             "n_volumes": params.n_volumes,
             "n_r_peaks": int(data.r_peaks.size),
+            **({"n_stimuli": int(data.stimuli.size)} if params.task_design else {}),
             "ceiling": data.ceiling,
         }
         del data
@@ -1060,6 +1398,19 @@ def simulate_dataset(
         "rhythms": {k: {"freq_hz": v[0], "half_bandwidth_hz": v[1]} for k, v in RHYTHMS.items()},
         "coupled_rois": [k for k in params.coupling],
         "null_rois": list(params.null_rois),
+        **(
+            {
+                "stimuli": {
+                    "bold_events": "func/<run>_events.tsv: onset (s from the first volume),"
+                    " duration, trial_type",
+                    "eeg_marker": _marker_description(params.task_design["stimulus_marker"]),
+                    "evoked_electrodes": list(EVOKED_ELECTRODES),
+                    "driven_rhythm": params.task_design["rhythm"],
+                }
+            }
+            if params.task_design
+            else {}
+        ),
         "ceiling_definition": (
             "Pearson R between the noise-free (EEG-coupled) ROI signal and the ROI signal"
             " with its neural noise, i.e. the best R a prediction from the EEG in the"
