@@ -11,23 +11,24 @@ CH = ["O1", "O2", "CZ", "FZ"]
 ROIS = ["Cuneus", "Cerebellum Crus II"]
 
 
-def synthetic_store(path, seed, n_vol=90):
+def synthetic_store(path, seed, n_vol=90, *, ch_names=CH, tr=TR):
     """Write a window store whose 'Cuneus' target follows the occipital alpha power.
 
     EEG: white noise on ``CH`` plus a 10 Hz rhythm on O1/O2 with a slowly varying
     log-normal envelope. 'Cuneus' = the alpha power smoothed over 6 s, 2 s before each
     volume, plus noise (R with the power ~0.95). 'Cerebellum Crus II' = white noise
     independent of the EEG, so its true R with any EEG-based prediction is 0 and the R of
-    ``n`` test volumes has standard deviation ``1 / sqrt(n)``.
+    ``n`` test volumes has standard deviation ``1 / sqrt(n)``. ``ch_names`` (the first two
+    carry the alpha rhythm) and ``tr`` make another site's cap and timing.
     """
     rng = np.random.default_rng(seed)
     first = int(17 * SFREQ)
-    step = int(TR * SFREQ)
+    step = int(tr * SFREQ)
     markers = first + step * np.arange(n_vol)
     n_times = int(markers[-1] + 2 * SFREQ)
     t = np.arange(n_times) / SFREQ
     env = np.exp(np.convolve(rng.normal(0, 1, n_times), np.ones(2000) / 45, "same"))
-    eeg = rng.normal(0, 5e-6, (len(CH), n_times))
+    eeg = rng.normal(0, 5e-6, (len(ch_names), n_times))
     eeg[:2] += 20e-6 * env * np.sin(2 * np.pi * 10 * t)
     power = np.convolve(env**2, np.ones(1200) / 1200)[:n_times]  # 6 s smoothing, causal
     cuneus = power[markers - 400] + rng.normal(0, 0.3 * power.std(), n_vol)
@@ -38,7 +39,7 @@ def synthetic_store(path, seed, n_vol=90):
         sfreq=SFREQ,
         n_bold_volumes=n_vol,
         kept_volumes=range(n_vol),
-        tr=TR,
+        tr=tr,
     )
     return st.write_store(
         path,
@@ -46,9 +47,9 @@ def synthetic_store(path, seed, n_vol=90):
         sfreq=SFREQ,
         alignment=align,
         targets=targets,
-        ch_names=CH,
+        ch_names=list(ch_names),
         roi_names=ROIS,
-        tr=TR,
+        tr=tr,
     )
 
 

@@ -58,6 +58,7 @@ def planned_sim_runs(view):
         n_subjects=sim["n_subjects"],
         n_two_session=sim["n_two_session"],
         task=sim["task"],
+        task_design=sim["task_design"],
     )
 
 
