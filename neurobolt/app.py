@@ -163,6 +163,12 @@ def app_config(
     from .simulate import atlas_files
 
     config = copy.deepcopy(dict(base))
+    if config.get("datasets"):
+        raise ValueError(
+            "the configuration lists several datasets (datasets:), but a BIDS-App run takes"
+            " one BIDS_DIR; run `snakemake --configfile <config>` for the cross-dataset"
+            " analyses, or drop the datasets list"
+        )
     bids_dir, output_dir = Path(bids_dir).resolve(), Path(output_dir).resolve()
     config["results_dir"] = str(output_dir)
     bids = config.setdefault("bids", {})

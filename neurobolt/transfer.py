@@ -225,8 +225,9 @@ def run_train_transfer(inputs: Mapping, outputs: Mapping, params: Mapping) -> di
     channels = common_channels(
         _store_channels(source[0][0]), _store_channels(target[0][0]), configured=gen["channels"]
     )
-    if analysis == "finetune" and gen["finetune"]:
-        config = TrainConfig.from_section({**params["train"], **gen["finetune"]})
+    changed = {k: v for k, v in (gen["finetune"] or {}).items() if v is not None}
+    if analysis == "finetune" and changed:
+        config = TrainConfig.from_section({**params["train"], **changed})
     stores = [path for path, _ in [*source, *target]]
     keyed = {**params, "scans": [key for _, key in [*source, *target]]}
     extra = {

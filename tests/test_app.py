@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from neurobolt.app import app_config, snakemake_command
@@ -65,6 +66,9 @@ def test_app_config_points_the_demo_settings_at_the_given_dataset(small_dataset,
     assert config["fmri"]["atlas"]["labels"] == str(atlas / "labels_64_dictionary.csv")
     assert config["model"] == DEMO["model"] and config["train"] == DEMO["train"]
     assert DEMO["simulate"]["enabled"] is True and DEMO["bids"]["subjects"] == []  # untouched
+    several = {**DEMO, "datasets": [{"label": "a"}, {"label": "b"}]}
+    with pytest.raises(ValueError, match="one BIDS_DIR"):
+        app_config(several, bids_dir=small_dataset, output_dir=tmp_path / "out")
 
 
 def test_snakemake_command_names_the_target_profile_and_extra_arguments(tmp_path):

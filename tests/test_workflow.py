@@ -374,7 +374,9 @@ def test_neurobolt_on_slurm_matches_the_local_snakemake_run(demo, slurm, tmp_pat
 
 
 HEAVY = {"simulate", "clean_eeg", "roi_signals", "windows", "predict"} | {
-    f"{step}_{analysis}" for step in ("train", "evaluate") for analysis in ("intra", "inter")
+    f"{step}_{analysis}"
+    for step in ("train", "evaluate")
+    for analysis in ("intra", "inter", "transfer")
 }
 
 
@@ -382,8 +384,12 @@ def _rule_blocks():
     """Rule name -> its text, from every workflow/rules/*.smk."""
     blocks = {}
     for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        parts = re.split(r"^\s*rule (\w+):\n", path.read_text(encoding="utf-8"), flags=re.M)
-        blocks.update(dict(zip(parts[1::2], parts[2::2], strict=True)))
+        text = path.read_text(encoding="utf-8")
+        parts = re.split(r"^\s*rule ?(\w*):\n", text, flags=re.M)
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if not name:  # `rule:` made in a loop, one per dataset: its single-dataset name
+                name = re.search(r'name:\s+f".*" if \w+ else "(\w+)"', body).group(1)
+            blocks[name] = body
     return blocks
 
 
@@ -394,7 +400,7 @@ def test_every_rule_declares_its_env_threads_resources_log_and_benchmark():
         assert re.search(r"conda:\s+ENV\b", text), f"{rule}: no conda env"
         assert "threads:" in text, f"{rule}: no threads"
         assert re.search(r"mem_mb=\S+\s+runtime=\S+", text), f"{rule}: mem_mb/runtime"
-        assert re.search(rf'log:\s+"logs/{rule}/', text), f"{rule}: log not in logs/{rule}/"
+        assert re.search(rf'log:\s+f?"logs/{rule}/', text), f"{rule}: log not in logs/{rule}/"
         assert ("gpu=1" in text) == rule.startswith("train_"), f"{rule}: gpu"
         assert ("benchmark:" in text) == (rule in HEAVY), f"{rule}: benchmark"
     env = REPO / "workflow" / "rules" / "common.smk"

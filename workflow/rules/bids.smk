@@ -12,7 +12,6 @@ for _label, _view in VIEWS.items():
     rule:
         name:
             f"runs_table_{_label}" if _label else "runs_table"
-        localrule: True
         input:
             dataset_raw_inputs(_label),
         output:
@@ -24,6 +23,7 @@ for _label, _view in VIEWS.items():
             json=RESULTS / _label / "runs.json",
         log:
             f"logs/runs_table/{_label or 'runs_table'}.log",
+        localrule: True
         conda:
             ENV
         threads: 1

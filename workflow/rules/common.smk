@@ -28,8 +28,8 @@ try:
 except ValueError as err:
     raise WorkflowError(str(err)) from None
 MULTI = bool(config["datasets"])
-for _view in VIEWS.values():
-    validate(_view, "../schemas/config.schema.yaml")  # each dataset as a config of its own
+for _view in VIEWS.values():  # each dataset is checked as a config of its own
+    validate(_view, "../schemas/config.schema.yaml")
     try:
         nbids.check_output_dir(RESULTS, Path(_view["bids"]["root"]))
     except ValueError as err:
@@ -88,7 +88,9 @@ def discover_runs(label, view):
     if found.unpaired:
         print(found.summary(), file=sys.stderr)
     if not found.runs:
-        raise WorkflowError(f"No paired EEG-fMRI run found in {root}.\n{found.summary()}")
+        raise WorkflowError(
+            f"No paired EEG-fMRI run found in {root}.\n{found.summary()}"
+        )
     return {
         nbdatasets.run_key(label, run.name): {
             "vhdr": run.eeg,
@@ -204,7 +206,9 @@ def run_dir(key):
 
 def run_output(key, datatype, suffix):
     """Path of a per-run derivative: results/[<label>/]sub-XX[/ses-YY]/<datatype>/<run>_<suffix>."""
-    return RESULTS / run_dir(key) / datatype / f"{nbdatasets.split_key(key)[1]}_{suffix}"
+    return (
+        RESULTS / run_dir(key) / datatype / f"{nbdatasets.split_key(key)[1]}_{suffix}"
+    )
 
 
 def wildcard_key(wildcards):
@@ -437,7 +441,9 @@ def transfer_inputs(wildcards):
     """Both datasets' stores, and the zero_shot model a finetune job starts from."""
     inputs = {"source": dataset_stores(SOURCE), "target": dataset_stores(TARGET)}
     if wildcards.analysis == "finetune":
-        inputs["init"] = transfer_dir("zero_shot", wildcards.roi, wildcards.model) / "model.pt"
+        inputs["init"] = (
+            transfer_dir("zero_shot", wildcards.roi, wildcards.model) / "model.pt"
+        )
     return inputs
 
 

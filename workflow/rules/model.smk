@@ -114,6 +114,7 @@ rule group_metrics:
     input:
         metrics=model_metrics(),
     output:
+        **GROUP_EXTRA,
         metrics=report(
             RESULTS / "group" / "metrics.tsv",
             caption="../report/metrics.rst",
@@ -124,7 +125,6 @@ rule group_metrics:
             caption="../report/table.rst",
             category="Results",
         ),
-        **GROUP_EXTRA,
     log:
         "logs/group_metrics/group_metrics.log",
     conda:

@@ -2,7 +2,6 @@
 trained on the source dataset and/or the target's training scans, tested on the target's
 test scans (see neurobolt.transfer)."""
 
-
 if TRANSFER:
 
     rule train_transfer:
@@ -12,12 +11,12 @@ if TRANSFER:
             model=RESULTS / "models/{analysis}/roi-{roi}/model-{model}/model.pt",
             splits=RESULTS / "models/{analysis}/roi-{roi}/model-{model}/splits.tsv",
             log=RESULTS / "models/{analysis}/roi-{roi}/model-{model}/log.tsv",
-        wildcard_constraints:
-            analysis="|".join(TRANSFER),
         log:
             "logs/train_transfer/{analysis}/{roi}/{model}.log",
         benchmark:
             "logs/train_transfer/{analysis}/{roi}/{model}.benchmark.tsv"
+        wildcard_constraints:
+            analysis="|".join(TRANSFER),
         conda:
             ENV
         threads: TRAIN_THREADS
@@ -48,12 +47,12 @@ if TRANSFER:
             predictions=RESULTS
             / "models/{analysis}/roi-{roi}/model-{model}/predictions.tsv",
             metrics=RESULTS / "models/{analysis}/roi-{roi}/model-{model}/metrics.json",
-        wildcard_constraints:
-            analysis="|".join(TRANSFER),
         log:
             "logs/evaluate_transfer/{analysis}/{roi}/{model}.log",
         benchmark:
             "logs/evaluate_transfer/{analysis}/{roi}/{model}.benchmark.tsv"
+        wildcard_constraints:
+            analysis="|".join(TRANSFER),
         conda:
             ENV
         threads: 1
