@@ -46,6 +46,15 @@ from .provenance import atomic_path, config_hash
 
 logger = logging.getLogger("neurobolt.report")
 
+#: How the figures name each analysis.
+ANALYSIS_NAMES = {
+    "intra": "intra-subject",
+    "inter": "inter-subject",
+    "zero_shot": "zero-shot on the target dataset",
+    "finetune": "fine-tuned on the target dataset",
+    "joint": "trained on both datasets",
+}
+
 __all__ = [
     "DEFAULTS",
     "bcg_epochs",
@@ -583,7 +592,9 @@ def fig_r_distributions(metrics: pd.DataFrame, *, analysis: str, alpha: float = 
     ax.set_xticks(range(len(rois)), rois, rotation=20, ha="right", fontsize=8)
     ax.set(ylabel="test R", xlim=(-0.6, len(rois) - 0.4))
     ax.set_title(
-        f"{analysis}-subject: test R per scan (filled: permutation p < {alpha:g})", fontsize=9
+        f"{ANALYSIS_NAMES.get(analysis, analysis)}: test R per scan (filled: permutation"
+        f" p < {alpha:g})",
+        fontsize=9,
     )
     if models:
         ax.legend(fontsize=7)
@@ -1066,9 +1077,9 @@ def run_report(
     report = _new_report("neurobolt: EEG-to-fMRI prediction")
 
     pages = [Path(p) for p in np.atleast_1d(inputs.get("subject_pages", []))]
+    rel = sorted(os.path.relpath(p, out.parent) for p in pages)  # [<dataset>/]sub-XX.html
     links = " · ".join(
-        f"<a href='{html.escape(os.path.relpath(p, out.parent))}'>{html.escape(p.stem)}</a>"
-        for p in sorted(pages)
+        f"<a href='{html.escape(r)}'>{html.escape(r.removesuffix('.html'))}</a>" for r in rel
     )
     scans = sorted(set(metrics["scan"]))
     report.add_html(
@@ -1092,12 +1103,12 @@ def run_report(
         title="Permutation-null significance",
         section="Results",
     )
-    for analysis in ("intra", "inter"):
+    for analysis in ("intra", "inter", "zero_shot", "finetune", "joint"):
         if (metrics["analysis"] == analysis).any():
             _add_figure(
                 report,
                 fig_r_distributions(metrics, analysis=analysis, alpha=alpha),
-                f"R distributions ({analysis}-subject)",
+                f"R distributions ({ANALYSIS_NAMES.get(analysis, analysis)})",
                 section="Results",
                 fmt=fmt,
             )
