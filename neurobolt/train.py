@@ -17,6 +17,7 @@ import os
 import random
 import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,29 @@ def predict(
     return np.concatenate(preds), np.concatenate(trues)
 
 
+@contextmanager
+def _uninitialized_memory_unfilled():
+    """Within: deterministic mode does not fill every new tensor with NaN.
+
+    :func:`seed_everything` turns on deterministic algorithms, which by default also fill
+    each ``torch.empty`` result (every activation and gradient buffer) with NaN so that an
+    op reading memory it never wrote gives the same answer on every run. The models' ops
+    write their whole outputs, so here the fill only costs time (~700 fills, 2-4 % of a
+    tiny-model training step on CPU); training is bit-identical without it (checked in
+    ``tests/test_train.py``). Only the fill is turned off: algorithms stay deterministic.
+    """
+    det = getattr(torch.utils, "deterministic", None)
+    if det is None or not hasattr(det, "fill_uninitialized_memory"):
+        yield
+        return
+    before = det.fill_uninitialized_memory
+    det.fill_uninitialized_memory = False
+    try:
+        yield
+    finally:
+        det.fill_uninitialized_memory = before
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """``torch.save`` to a temporary name, then move into place."""
     with atomic_path(path) as tmp:
@@ -196,6 +220,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+@_uninitialized_memory_unfilled()
 def fit(
     model: nn.Module,
     train_set: Dataset,

@@ -68,10 +68,10 @@ def test_training_on_the_test_volumes_would_be_caught(stores, tmp_path, monkeypa
     """Positive control: a split bug that also trains on the test rows inflates null R."""
     honest = tr.datasets_for
 
-    def leaky(stores_, table, split, *, rois):
+    def leaky(stores_, table, split, *, rois, **kw):
         if split == "train":
             table = table.assign(split=table["split"].replace("test", "train"))
-        return honest(stores_, table, split, rois=rois)
+        return honest(stores_, table, split, rois=rois, **kw)
 
     monkeypatch.setattr(tr, "datasets_for", leaky)
     kw = {"analysis": "intra", "roi": NULL, "model_name": "ridge_bandpower"}

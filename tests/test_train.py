@@ -140,3 +140,31 @@ def test_damaged_checkpoint_is_named(tmp_path):
 def test_unknown_train_option_is_refused_by_name():
     with pytest.raises(ValueError, match="epoch_count"):
         tr.TrainConfig.from_section({"epoch_count": 3})
+
+
+def test_fit_skips_the_nan_fill_without_changing_results(tmp_path):
+    # fit runs with deterministic mode's NaN fill of new tensors off (a speed-up): the
+    # result must be bit-identical to training with the fill on, and the setting restored.
+    det = torch.utils.deterministic
+    assert det.fill_uninitialized_memory
+    seen = []
+    original = tr._write_log
+
+    def spy(path, history):  # runs inside fit, once per epoch
+        seen.append(det.fill_uninitialized_memory)
+        original(path, history)
+
+    tr._write_log = spy
+    try:
+        _, fast = _fit(tmp_path, 2, "fast")
+    finally:
+        tr._write_log = original
+    assert seen == [False, False] and det.fill_uninitialized_memory
+    unwrapped, tr.fit = tr.fit, tr.fit.__wrapped__  # the same loop, the fill left on
+    try:
+        _, filled = _fit(tmp_path, 2, "filled")
+    finally:
+        tr.fit = unwrapped
+    assert fast["history"] == filled["history"]
+    for key, value in filled["state_dict"].items():
+        torch.testing.assert_close(fast["state_dict"][key], value, rtol=0, atol=0)
