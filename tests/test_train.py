@@ -168,3 +168,21 @@ def test_fit_skips_the_nan_fill_without_changing_results(tmp_path):
     assert fast["history"] == filled["history"]
     for key, value in filled["state_dict"].items():
         torch.testing.assert_close(fast["state_dict"][key], value, rtol=0, atol=0)
+
+
+def test_limit_threads_caps_torch_and_blas_pools():
+    """A job given one core uses one thread everywhere (run apart: pools are per process)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy, torch\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from neurobolt.train import limit_threads\n"
+        "limit_threads(1)\n"
+        "assert torch.get_num_threads() == 1 and torch.get_num_interop_threads() == 1\n"
+        "pools = threadpool_info()\n"
+        "assert pools and all(p['num_threads'] == 1 for p in pools), pools\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -69,6 +69,7 @@ rule train_inter:
         "logs/train_inter/{roi}/{model}.log",
     benchmark:
         "logs/train_inter/{roi}/{model}.benchmark.tsv"
+    priority: 1  # the longest jobs: started first, they shorten the whole run
     conda:
         ENV
     threads: TRAIN_THREADS

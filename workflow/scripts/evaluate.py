@@ -5,14 +5,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
 
-import torch
-
 from neurobolt.evaluate import run_evaluate
 from neurobolt.logs import configure
+from neurobolt.train import limit_threads
 
 configure(snakemake.log[0])
-# One torch thread per core the rule was given: oversubscribed cores slow training ~40x.
-torch.set_num_threads(snakemake.threads)
+# One thread per core the rule was given (torch, BLAS): oversubscribed cores slow training.
+limit_threads(snakemake.threads)
 params = dict(snakemake.params.cfg)
 if "scans" in snakemake.params.keys():  # each store's scan key (cross-dataset analyses)
     params["scans"] = list(snakemake.params.scans)

@@ -5,13 +5,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
 
-import torch
-
 from neurobolt.logs import configure
 from neurobolt.predict import run_predict
+from neurobolt.train import limit_threads
 
 configure(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+limit_threads(snakemake.threads)
 run_predict(
     dict(snakemake.input.items()),
     dict(snakemake.output.items()),
