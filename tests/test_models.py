@@ -289,6 +289,28 @@ def test_drop_path_skips_dropped_samples_exactly():
     _assert_all_close(_grads_module(block, x, block), want)
 
 
+def test_block_dropout_folds_into_the_residual_exactly():
+    """Dropout on the branch outputs (keep mask, 1 / (1 - p) folded into the layer scale)
+    equals the written-out inverted dropout with the same random draws."""
+    torch.manual_seed(0)
+    cfg = LaBraMConfig(embed_dim=40, num_heads=4, conv_channels=4, patch_size=80, dropout=0.3)
+    block = labram_module.Block(cfg, drop_path=0.0).train()
+    x = torch.randn(4, 12, 40, requires_grad=True)
+
+    def straight(h):
+        y = block.attn(block.norm1(h))
+        mask = (torch.empty_like(y).uniform_() >= 0.3).float() / 0.7
+        h = h + block.gamma_1 * (y * mask)
+        y = block.mlp(block.norm2(h))
+        mask = (torch.empty_like(y).uniform_() >= 0.3).float() / 0.7
+        return h + block.gamma_2 * (y * mask)
+
+    torch.manual_seed(5)
+    want = _grads_module(block, x, straight)
+    torch.manual_seed(5)
+    _assert_all_close(_grads_module(block, x, block), want)
+
+
 def test_dropout_mask_statistics():
     torch.manual_seed(0)
     mask = labram_module.dropout_mask(torch.empty(400, 500), 0.2)

@@ -30,6 +30,7 @@ from neurobolt.models.labram import (
     _IndexCache,
     dropout_mask,
     init_linear_and_norm,
+    keep_mask,
     mlp_token_mean,
 )
 
@@ -184,10 +185,12 @@ class LinearAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
         h, hd = self.num_heads, self.head_dim
-        q, k, v = F.linear(x, self.qkv.weight).split(d, dim=-1)  # views (B, N, D)
-        q = q.unflatten(-1, (h, hd)).softmax(dim=-1).flatten(2)  # (B, N, D)
-        k = k.unflatten(-1, (h, hd)).softmax(dim=1)  # (B, N, H, hd), over tokens
-        v = v.unflatten(-1, (h, hd))
+        # q, k, v as three products with slices of the fused weight: each comes out
+        # contiguous, so neither the softmaxes nor the backward pass copy them.
+        w_q, w_k, w_v = self.qkv.weight.split(d)
+        q = F.linear(x, w_q).view(b, n, h, hd).softmax(dim=-1).view(b, n, d)
+        k = F.linear(x, w_k).view(b, n, h, hd).softmax(dim=1)  # over tokens
+        v = F.linear(x, w_v).view(b, n, h, hd)
         # k_h^T v_h for every head: one (B, hd, N) @ (B, N, hd) product per head on
         # strided views (heads are few; batching them would need a copy of k and v);
         # context: (B, H, hd, hd).
@@ -223,7 +226,8 @@ class LinearBlock(nn.Module):
     def _attend(self, x: torch.Tensor) -> torch.Tensor:
         y = self.attn(self.norm1(x))
         if self.training and self.attn.dropout > 0:  # dropout on the attention output
-            return torch.addcmul(x, y, dropout_mask(y, self.attn.dropout))
+            p = self.attn.dropout
+            return torch.addcmul(x, y, keep_mask(y, p), value=1.0 / (1.0 - p))
         return x + y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
