@@ -177,6 +177,140 @@ def test_chunked_mlp_and_pooled_last_block_are_exact(monkeypatch):
         torch.testing.assert_close(model(x, CH19), whole, rtol=1e-5, atol=1e-7)
 
 
+def _assert_all_close(got, want, rel=1e-5, floor=1e-6):
+    """Each pair equal to ``rel`` of the reference tensor's largest magnitude (gradients are
+    sums over many rows; elementwise relative error is meaningless near zero)."""
+    for i, (a, b) in enumerate(zip(got, want, strict=True)):
+        err = (a - b).abs().max().item()
+        tol = rel * b.abs().max().item() + floor
+        assert err <= tol, f"tensor {i} {tuple(b.shape)}: max error {err:.3g} > {tol:.3g}"
+
+
+def test_chunked_mlp_function_equals_plain_mlp(monkeypatch):
+    torch.manual_seed(0)
+    mlp = labram_module.Mlp(40, 160)
+    with torch.no_grad():
+        mlp.fc1.bias.normal_()
+        mlp.fc2.bias.normal_()
+    x = torch.randn(3, 70, 40, requires_grad=True)
+    want = _grads_module(mlp, x, lambda h: mlp.fc2(F.gelu(mlp.fc1(h))))
+    # 210 rows in uneven chunks of at most 64 rows through _ChunkedMlp
+    monkeypatch.setattr(labram_module, "CPU_MLP_CHUNK_BYTES", 0)
+    monkeypatch.setattr(labram_module, "CPU_MLP_CHUNK_ROWS", 64)
+    _assert_all_close(_grads_module(mlp, x, mlp), want)
+
+
+def _grads_module(module, x, fn):
+    """Output and gradients (input, then ``module``'s parameters) of a random projection
+    of ``fn(x)``."""
+    out = fn(x)
+    weight = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    grads = torch.autograd.grad((out * weight).sum(), [x, *module.parameters()])
+    return [out, *grads]
+
+
+def test_linear_attention_equals_head_by_head_equations():
+    from neurobolt.models.spectral import LinearAttention
+
+    torch.manual_seed(0)
+    attn = LinearAttention(40, 8, dropout=0.0)
+    with torch.no_grad():
+        attn.proj.bias.normal_()
+    x = torch.randn(3, 50, 40, requires_grad=True)
+
+    def straight(h):  # the equations, one head at a time
+        b, n, d = h.shape
+        heads = []
+        q, k, v = F.linear(h, attn.qkv.weight).chunk(3, dim=-1)
+        for i in range(8):
+            cols = slice(5 * i, 5 * i + 5)
+            qh = q[..., cols].softmax(dim=-1) * 5**-0.5  # over features
+            kh = k[..., cols].softmax(dim=1)  # over tokens
+            heads.append(qh @ (kh.transpose(1, 2) @ v[..., cols]))
+        return attn.proj(torch.cat(heads, dim=-1))
+
+    want = _grads_module(attn, x, straight)
+    _assert_all_close(_grads_module(attn, x, attn), want)
+    _assert_all_close(_grads_module(attn, x, attn.forward_reference), want)
+
+
+@pytest.mark.parametrize("qkv_bias", [False, True])
+def test_labram_attention_equals_straight_equations(qkv_bias):
+    torch.manual_seed(0)
+    cfg = LaBraMConfig(embed_dim=40, num_heads=4, conv_channels=4, patch_size=80)
+    attn = labram_module.Attention(cfg)
+    if qkv_bias:
+        attn.enable_qv_bias()
+    with torch.no_grad():
+        for p in attn.parameters():
+            if p.ndim == 1:
+                p.normal_()
+    x = torch.randn(3, 30, 40, requires_grad=True)
+
+    def straight(h):
+        b, n, d = h.shape
+        bias = None
+        if qkv_bias:
+            bias = torch.cat((attn.q_bias, torch.zeros_like(attn.q_bias), attn.v_bias))
+        qkv = F.linear(h, attn.qkv.weight, bias).view(b, n, 3, 4, 10).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q = F.layer_norm(q, (10,), attn.q_norm.weight, attn.q_norm.bias, eps=1e-6)
+        k = F.layer_norm(k, (10,), attn.k_norm.weight, attn.k_norm.bias, eps=1e-6)
+        weights = (q @ k.transpose(-2, -1) / math.sqrt(10)).softmax(dim=-1)
+        return attn.proj((weights @ v).transpose(1, 2).reshape(b, n, d))
+
+    # (k_norm.bias has an exact gradient of 0, softmax being blind to a shift shared by all
+    # keys: both sides give rounding noise there, hence the absolute floor)
+    got, want = _grads_module(attn, x, attn), _grads_module(attn, x, straight)
+    _assert_all_close(got, want, floor=1e-5)
+
+
+def test_drop_path_skips_dropped_samples_exactly():
+    """A block computes its branches only for the samples stochastic depth keeps: output and
+    gradients equal multiplying every sample's branch output by its drop-path factor."""
+    torch.manual_seed(0)
+    cfg = LaBraMConfig(embed_dim=40, num_heads=4, conv_channels=4, patch_size=80)
+    block = labram_module.Block(cfg, drop_path=0.5).train()
+    x = torch.randn(8, 12, 40, requires_grad=True)
+
+    def straight(h):  # the same random draws, in the same order, applied to all samples
+        keep = 0.5
+        f1 = torch.empty((8, 1, 1)).bernoulli_(keep).div_(keep)
+        h = h + f1 * block.gamma_1 * block.attn(block.norm1(h))
+        f2 = torch.empty((8, 1, 1)).bernoulli_(keep).div_(keep)
+        straight.factors = (f1, f2)
+        return h + f2 * block.gamma_2 * block.mlp(block.norm2(h))
+
+    torch.manual_seed(3)
+    want = _grads_module(block, x, straight)
+    dropped = [int((f == 0).sum()) for f in straight.factors]
+    assert all(0 < n < 8 for n in dropped), dropped  # this seed drops some, keeps some
+    torch.manual_seed(3)
+    _assert_all_close(_grads_module(block, x, block), want)
+
+
+def test_block_dropout_folds_into_the_residual_exactly():
+    """Dropout on the branch outputs (keep mask, 1 / (1 - p) folded into the layer scale)
+    equals the written-out inverted dropout with the same random draws."""
+    torch.manual_seed(0)
+    cfg = LaBraMConfig(embed_dim=40, num_heads=4, conv_channels=4, patch_size=80, dropout=0.3)
+    block = labram_module.Block(cfg, drop_path=0.0).train()
+    x = torch.randn(4, 12, 40, requires_grad=True)
+
+    def straight(h):
+        y = block.attn(block.norm1(h))
+        mask = (torch.empty_like(y).uniform_() >= 0.3).float() / 0.7
+        h = h + block.gamma_1 * (y * mask)
+        y = block.mlp(block.norm2(h))
+        mask = (torch.empty_like(y).uniform_() >= 0.3).float() / 0.7
+        return h + block.gamma_2 * (y * mask)
+
+    torch.manual_seed(5)
+    want = _grads_module(block, x, straight)
+    torch.manual_seed(5)
+    _assert_all_close(_grads_module(block, x, block), want)
+
+
 def test_dropout_mask_statistics():
     torch.manual_seed(0)
     mask = labram_module.dropout_mask(torch.empty(400, 500), 0.2)

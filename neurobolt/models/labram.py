@@ -194,15 +194,25 @@ def dropout_mask(like: torch.Tensor, p: float) -> torch.Tensor:
     1 / (1 - p). ``y * dropout_mask(y, p)`` is ``F.dropout(y, p)`` in distribution, and
     the mask can be folded into a following multiply-add. Drawn as ``uniform >= p``, which
     on CPU is about 5x faster than ``bernoulli_`` (and F.dropout)."""
-    return torch.empty_like(like).uniform_().ge_(p).mul_(1.0 / (1.0 - p))
+    return keep_mask(like, p).mul_(1.0 / (1.0 - p))
 
 
-# On CPU, MLP hidden activations larger than this many bytes are computed in chunks of
-# CPU_MLP_CHUNK_ROWS tokens: glibc serves allocations above 32 MiB with fresh mmaps that are
-# page-faulted again on every call, while smaller blocks are recycled from the heap (the
-# spectral MLP at batch 16, a 42 MiB hidden layer, runs ~1.4x faster in chunks).
-CPU_MLP_CHUNK_BYTES = 24 * 2**20
-CPU_MLP_CHUNK_ROWS = 4096
+def keep_mask(like: torch.Tensor, p: float) -> torch.Tensor:
+    """Dropout's keep mask shaped like ``like``: 0 with probability ``p``, else 1 (the
+    1 / (1 - p) of inverted dropout left to the caller, to fold into a small factor or a
+    multiply-add's ``value`` instead of one more pass over the mask)."""
+    return torch.empty_like(like).uniform_().ge_(p)
+
+
+# On CPU the MLP runs through _ChunkedMlp: rows (tokens) in chunks of CPU_MLP_CHUNK_ROWS, so
+# the hidden activation of a chunk stays in cache between the two products and its GELU, and
+# the GELU output is not kept for the backward pass (recomputed there, per chunk, from the
+# pre-activation). That halves the MLP's saved memory; on a small machine fresh memory is
+# costly (every new page is a fault: ~1 ms of system time per MB here), so this matters as
+# much as the arithmetic. Inputs of fewer than CPU_MLP_CHUNK_BYTES hidden bytes go in one
+# piece; GPUs and autocast use the plain ``fc2(gelu(fc1(x)))``.
+CPU_MLP_CHUNK_BYTES = 4 * 2**20
+CPU_MLP_CHUNK_ROWS = 1024
 
 
 def _row_chunks(x: torch.Tensor, hidden: int):
@@ -213,13 +223,70 @@ def _row_chunks(x: torch.Tensor, hidden: int):
     return x.reshape(rows, x.shape[-1]).split(CPU_MLP_CHUNK_ROWS)
 
 
+def _chunk_bounds(rows: int, step: int) -> list[tuple[int, int]]:
+    """(start, stop) of row chunks of at most ``step`` rows, of nearly equal sizes."""
+    n = max(1, -(-rows // step))
+    edges = [rows * i // n for i in range(n + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+class _ChunkedMlp(torch.autograd.Function):
+    """``fc2(gelu(fc1(x)))`` on 2-D ``x`` in row chunks, saving only ``x`` and the
+    pre-activation ``fc1(x)``; the backward pass recomputes the GELU chunk by chunk and
+    accumulates the weight gradients over the chunks. Same arithmetic as the plain MLP."""
+
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2):
+        rows = x.shape[0]
+        pre = torch.empty(rows, w1.shape[0], dtype=x.dtype, device=x.device)
+        out = torch.empty(rows, w2.shape[0], dtype=x.dtype, device=x.device)
+        for i, j in _chunk_bounds(rows, CPU_MLP_CHUNK_ROWS):
+            torch.addmm(b1, x[i:j], w1.t(), out=pre[i:j])
+            torch.addmm(b2, F.gelu(pre[i:j]), w2.t(), out=out[i:j])
+        ctx.save_for_backward(x, pre, w1, w2)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, pre, w1, w2 = ctx.saved_tensors
+        grad = grad.contiguous()
+        need_x, need_w1, need_b1, need_w2, need_b2 = ctx.needs_input_grad
+        grad_x = torch.empty_like(x) if need_x else None
+        grad_w1 = torch.zeros_like(w1)
+        grad_b1 = torch.zeros(w1.shape[0], dtype=x.dtype, device=x.device)
+        grad_w2 = torch.zeros_like(w2)
+        for i, j in _chunk_bounds(x.shape[0], CPU_MLP_CHUNK_ROWS):
+            g = grad[i:j]
+            if need_w2:
+                grad_w2.addmm_(g.t(), F.gelu(pre[i:j]))
+            grad_pre = torch.ops.aten.gelu_backward(g @ w2, pre[i:j])
+            grad_w1.addmm_(grad_pre.t(), x[i:j])
+            grad_b1.add_(grad_pre.sum(dim=0))
+            if need_x:
+                torch.mm(grad_pre, w1, out=grad_x[i:j])
+        grad_b2 = grad.sum(dim=0) if need_b2 else None
+        return (
+            grad_x,
+            grad_w1 if need_w1 else None,
+            grad_b1 if need_b1 else None,
+            grad_w2 if need_w2 else None,
+            grad_b2,
+        )
+
+
 def mlp_in_chunks(fc1: nn.Linear, fc2: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """``fc2(gelu(fc1(x)))``, computed in row chunks on CPU for large inputs."""
-    parts = _row_chunks(x, fc1.out_features)
-    if parts is None:
+    """``fc2(gelu(fc1(x)))``; on CPU in fp32 for large inputs through :class:`_ChunkedMlp`."""
+    if (
+        _row_chunks(x, fc1.out_features) is None
+        or x.dtype != torch.float32
+        or fc1.weight.dtype != torch.float32
+        or torch.is_autocast_enabled("cpu")
+        or torch.compiler.is_compiling()
+    ):
         return fc2(F.gelu(fc1(x)))
-    parts = [fc2(F.gelu(fc1(part))) for part in parts]
-    return torch.cat(parts).view(*x.shape[:-1], fc2.out_features)
+    flat = x.reshape(-1, x.shape[-1])
+    out = _ChunkedMlp.apply(flat, fc1.weight, fc1.bias, fc2.weight, fc2.bias)
+    return out.view(*x.shape[:-1], fc2.out_features)
 
 
 def mlp_token_mean(fc1: nn.Linear, fc2: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -285,25 +352,24 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
-        bias = None
+        h, hd = self.num_heads, self.head_dim
+        # q, k and v as three products with slices of the fused qkv weight: each comes out
+        # contiguous as (B, N, H, hd), so the per-head q/k LayerNorms run in place of the
+        # layout and neither they nor their backward pass copy (slicing one (B, N, 3D)
+        # output cost ~5 % of an attention layer in copies and zero-fills on CPU).
+        w_q, w_k, w_v = self.qkv.weight.split(d)
+        b_q = b_v = None
         if self.q_bias is not None:
-            bias = torch.cat((self.q_bias, torch.zeros_like(self.q_bias), self.v_bias))
-        qkv = F.linear(x, self.qkv.weight, bias).view(b, n, 3, self.num_heads, self.head_dim)
-        v = qkv[:, :, 2].transpose(1, 2)  # (B, H, N, hd)
-        if self.q_norm is not None:
-            # q_norm and k_norm in one pass: normalize q and k together, then apply each
-            # one's affine in one multiply-add (two LayerNorms of strided views cost extra
-            # copies forward and backward; ~13 % of an attention layer on CPU).
-            qk = F.layer_norm(qkv[:, :, :2], (self.head_dim,), eps=self.q_norm.eps)
-            weight = torch.stack((self.q_norm.weight, self.k_norm.weight))[:, None]
-            shift = torch.stack((self.q_norm.bias, self.k_norm.bias))[:, None]
-            qk = torch.addcmul(shift, qk, weight).to(v.dtype)  # (autocast: match v)
-            q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)
-        else:
-            q, k = qkv[:, :, 0].transpose(1, 2), qkv[:, :, 1].transpose(1, 2)
+            b_q, b_v = self.q_bias, self.v_bias
+        q = F.linear(x, w_q, b_q).view(b, n, h, hd)
+        k = F.linear(x, w_k).view(b, n, h, hd)
+        v = F.linear(x, w_v, b_v).view(b, n, h, hd)
+        if self.q_norm is not None:  # (under autocast the norms give float32: match v)
+            q, k = self.q_norm(q).to(v.dtype), self.k_norm(k).to(v.dtype)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         out = F.scaled_dot_product_attention(
             q, k, v, dropout_p=self.attn_dropout if self.training else 0.0
-        )
+        )  # (B, H, N, hd); SDPA takes the strided (B, N, H, hd) layout as it is
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
 
@@ -347,25 +413,52 @@ class Block(nn.Module):
         self.dropout = cfg.dropout
         self.drop_path = drop_path
 
-    def _residual(self, x: torch.Tensor, y: torch.Tensor, gamma) -> torch.Tensor:
-        """x + drop_path(gamma * dropout(y)) as one multiply-add: the dropout mask, the layer
-        scale and the per-sample drop-path factor are folded into one multiplier."""
+    def _residual(self, x: torch.Tensor, branch, gamma) -> torch.Tensor:
+        """``x + drop_path(gamma * dropout(branch(x)))`` as one multiply-add: the dropout
+        mask, the layer scale and the per-sample drop-path factor are folded into one
+        multiplier.
+
+        On CPU the branch is computed only for the samples that stochastic depth keeps
+        (a dropped sample's branch output is multiplied by 0, so computing it, and its
+        zero gradient, is wasted work): same function, ~drop-path-rate less compute.
+        """
         scale = gamma
+        kept = None  # indices of the samples whose branch is computed; None: all
         if self.training and self.drop_path > 0:
             keep = 1.0 - self.drop_path
-            mask = torch.empty((x.shape[0], 1, 1), device=x.device, dtype=y.dtype)
-            mask = mask.bernoulli_(keep).div_(keep)
-            scale = mask if scale is None else mask * scale
+            b = x.shape[0]
+            factor = torch.empty((b, 1, 1), device=x.device).bernoulli_(keep).div_(keep)
+            if x.device.type == "cpu":  # (elsewhere the count would cost a device sync)
+                n_kept = int(factor.count_nonzero())
+                # (all dropped: computed in full, so that every parameter still gets its
+                # zero gradient, as without the skip, and the optimizer sees the same)
+                if 0 < n_kept < b:
+                    kept = factor.view(b).nonzero().squeeze(1)
+                    factor = factor[:1].new_full((1, 1, 1), 1.0 / keep)
+            scale = factor if scale is None else factor * scale
+        y = branch(x if kept is None else x.index_select(0, kept))
+        coef = 1.0  # inverted dropout's 1 / (1 - p), applied with the small factors
         if self.training and self.dropout > 0:
-            mask = dropout_mask(y, self.dropout)
-            scale = mask if scale is None else mask * scale
+            coef = 1.0 / (1.0 - self.dropout)
+            mask = keep_mask(y, self.dropout)
+            scale = mask if scale is None else mask * (scale * coef)
+            coef = coef if scale is mask else 1.0
+        if kept is not None:
+            update = y * scale if scale is not None else y
+            return x.index_add(0, kept, update, alpha=coef)
         if scale is None:
             return x + y
-        return torch.addcmul(x, y, scale)
+        return torch.addcmul(x, y, scale, value=coef)
+
+    def _attention_branch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attn(self.norm1(x))
+
+    def _mlp_branch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.norm2(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self._residual(x, self.attn(self.norm1(x)), self.gamma_1)
-        return self._residual(x, self.mlp(self.norm2(x)), self.gamma_2)
+        x = self._residual(x, self._attention_branch, self.gamma_1)
+        return self._residual(x, self._mlp_branch, self.gamma_2)
 
 
 class LaBraMEncoder(nn.Module):

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from neurobolt.models.labram import (
@@ -29,6 +30,7 @@ from neurobolt.models.labram import (
     _IndexCache,
     dropout_mask,
     init_linear_and_norm,
+    keep_mask,
     mlp_token_mean,
 )
 
@@ -161,7 +163,16 @@ def sinusoidal_positions(n_positions: int, dim: int) -> torch.Tensor:
 
 
 class LinearAttention(nn.Module):
-    """Non-causal linear attention: softmax(q) over features, softmax(k) over tokens."""
+    """Non-causal linear attention: softmax(q) over features, softmax(k) over tokens.
+
+    Per head h, with ``q_h = softmax(q_h) * hd**-0.5`` (over its ``hd`` features) and
+    ``k_h = softmax(k_h)`` (over the tokens), the output is
+    ``proj(concat_h(q_h @ (k_h^T @ v_h)))``. Because the output projection is linear, it is
+    folded into the small per-sample context: ``M = blockdiag_h(k_h^T v_h) @ W_proj^T``
+    (embed_dim x embed_dim), and the output is ``q @ M + b_proj`` in one batched product.
+    This needs no (batch, heads, tokens, head_dim) copies of q, k, v or of the output, and
+    no tiny per-head products over all tokens (see :meth:`forward_reference`).
+    """
 
     def __init__(self, dim: int, num_heads: int, dropout: float):
         super().__init__()
@@ -172,6 +183,26 @@ class LinearAttention(nn.Module):
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        h, hd = self.num_heads, self.head_dim
+        # q, k, v as three products with slices of the fused weight: each comes out
+        # contiguous, so neither the softmaxes nor the backward pass copy them.
+        w_q, w_k, w_v = self.qkv.weight.split(d)
+        q = F.linear(x, w_q).view(b, n, h, hd).softmax(dim=-1).view(b, n, d)
+        k = F.linear(x, w_k).view(b, n, h, hd).softmax(dim=1)  # over tokens
+        v = F.linear(x, w_v).view(b, n, h, hd)
+        # k_h^T v_h for every head: one (B, hd, N) @ (B, N, hd) product per head on
+        # strided views (heads are few; batching them would need a copy of k and v);
+        # context: (B, H, hd, hd).
+        pairs = zip(k.unbind(2), v.unbind(2), strict=True)
+        context = torch.stack([torch.bmm(kh.transpose(1, 2), vh) for kh, vh in pairs], dim=1)
+        # M[b, h*hd + i, :] = sum_j context[b, h, i, j] * W_proj[:, h*hd + j] * hd**-0.5
+        w_proj = self.proj.weight.t().reshape(h, hd, d) * hd**-0.5
+        mixed = torch.matmul(context, w_proj).reshape(b, d, d)
+        return torch.baddbmm(self.proj.bias.to(q.dtype), q, mixed.to(q.dtype))
+
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
+        """The same function written out head by head (for tests)."""
         b, n, d = x.shape
         qkv = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, N, hd)
@@ -195,7 +226,8 @@ class LinearBlock(nn.Module):
     def _attend(self, x: torch.Tensor) -> torch.Tensor:
         y = self.attn(self.norm1(x))
         if self.training and self.attn.dropout > 0:  # dropout on the attention output
-            return torch.addcmul(x, y, dropout_mask(y, self.attn.dropout))
+            p = self.attn.dropout
+            return torch.addcmul(x, y, keep_mask(y, p), value=1.0 / (1.0 - p))
         return x + y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
