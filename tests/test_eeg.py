@@ -287,6 +287,53 @@ def test_run_clean_eeg_end_to_end(sim_root, tmp_path):
     assert qc["neurobolt_version"] and qc["config_hash"]
 
 
+def test_slice_period_of_a_fraction_of_a_sample_is_cleaned(tmp_path):
+    """TR 2.0 s, 30 slices at 5 kHz: a slice every 333.33 samples. Slice epochs of 3 slices
+    (1000 samples) need no sub-sample shift; with 1-slice epochs the residue was ~60 µV."""
+    from neurobolt.simulate import simulate_dataset
+
+    root = tmp_path / "bids"
+    simulate_dataset(
+        root, n_subjects=1, n_two_session=0, duration_s=120, tr=2.0, seed=5, progress=False
+    )
+    stem, inputs, outputs = _run_paths(root, "01", tmp_path)
+    qc = run_clean_eeg(inputs, outputs, {})
+    assert qc["gradient"]["slice_timing_source"] == "SliceTiming"
+    assert qc["n_slices"] == 30 and qc["gradient"]["slices_per_epoch"] == 3
+    clean = mne.io.read_raw_fif(outputs["eeg"], preload=True, verbose=False)
+    truth = mne.io.read_raw_fif(
+        root / f"derivatives/simulation/sub-01/ses-01/eeg/{stem}_desc-clean_eeg.fif",
+        preload=True,
+        verbose=False,
+    ).get_data(picks=clean.ch_names)
+    onsets = [o for o, d in zip(*_annotations(clean), strict=True) if "R128" in d]
+    span = slice(int((onsets[0] + 2) * 200), int((onsets[-1] - 2) * 200))
+    sos = sps.butter(4, [0.5, 40], btype="bandpass", fs=200.0, output="sos")
+    est = sps.sosfiltfilt(sos, clean.get_data()[:, : truth.shape[1]])[:, span]
+    ref = sps.sosfiltfilt(sos, truth)[:, span]
+    r = np.median([np.corrcoef(a, b)[0, 1] for a, b in zip(est, ref, strict=True)])
+    assert r > 0.9, r
+    assert np.median(est.std(axis=1)) < 1.5 * np.median(ref.std(axis=1))
+    line = qc["gradient"]["slice_lines"][0]  # 15 Hz: below the EEG background there
+    assert line["after_to_background"] < 1.0 and line["after_to_before"] < 0.01
+
+
+def _annotations(raw):
+    return raw.annotations.onset, raw.annotations.description
+
+
+def test_whole_sample_slice_groups():
+    from neurobolt.eeg.gradient import _whole_sample_slices
+
+    times = np.arange(30) * 2.0 / 30
+    grouped, g = _whole_sample_slices(times, 5000.0)  # 333.33 samples per slice
+    assert g == 3 and np.allclose(grouped, np.arange(10) * 0.2)
+    assert _whole_sample_slices(np.arange(30) * 2.1 / 30, 5000.0)[1] == 1  # 350 samples
+    uneven = np.array([0.0, 0.1, 0.25, 0.3])
+    assert _whole_sample_slices(uneven, 5000.0)[1] == 1  # not equally spaced: unchanged
+    assert _whole_sample_slices(np.arange(7) * 1.0 / 7, 1000.0)[1] == 7  # only whole volumes
+
+
 def _expect_refusal(inputs, outputs, match):
     with pytest.raises(EEGInputError, match=match):
         run_clean_eeg(inputs, outputs, {})

@@ -599,7 +599,9 @@ def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, retur
     # EEG channels: gradient → resample, one at a time.
     t0 = time.perf_counter()
     out = None
-    slice_f = remover.n_slices / (remover.vol_len / sfreq) if remover.n_slices else None
+    # slice epochs may group several slices (a slice period of a fraction of a sample)
+    n_slices = remover.n_slices * max(int(remover.stats.get("slices_per_epoch", 1)), 1)
+    slice_f = n_slices / (remover.vol_len / sfreq) if n_slices else None
     vol_f = sfreq / float(np.median(np.diff(onsets)))
     slice_freqs = [slice_f * k for k in range(1, 7)] if slice_f else []
     vol_freqs = [vol_f * k for k in range(1, 7)]
@@ -686,7 +688,7 @@ def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, retur
         "run": run,
         "n_volumes": int(onsets.size),
         "tr_s": float(tr) if tr else float(np.median(np.diff(onsets)) / sfreq),
-        "n_slices": remover.n_slices,
+        "n_slices": n_slices,
         "sfreq_in": sfreq,
         "sfreq_out": sfreq_out,
         "duration_s": raw.n_times / sfreq,
