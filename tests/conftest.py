@@ -42,3 +42,20 @@ def tiny_dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny") / "tiny bïds"
     simulate_dataset(root, n_subjects=2, n_two_session=0, duration_s=40, seed=3, progress=False)
     return root
+
+
+@pytest.fixture()
+def reads(monkeypatch):
+    """Every ``(store path, row)`` a WindowDataset reads (to prove a split is never read)."""
+    from neurobolt import store as st
+
+    seen = []
+    original = st.WindowDataset.__getitem__
+
+    def spy(self, item):
+        s, row = self._index[item]
+        seen.append((str(self.paths[s]), int(row)))
+        return original(self, item)
+
+    monkeypatch.setattr(st.WindowDataset, "__getitem__", spy)
+    return seen

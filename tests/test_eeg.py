@@ -256,15 +256,10 @@ def _copy_run(root: Path, dest: Path) -> Path:
     return dest
 
 
-def test_run_clean_eeg_end_to_end(sim_root, tmp_path):
-    # sub-02 has an inverted ECG lead.
-    stem, inputs, outputs = _run_paths(sim_root, "02", tmp_path)
-    qc = run_clean_eeg(inputs, outputs, {})
-    clean = mne.io.read_raw_fif(outputs["eeg"], preload=True, verbose=False)
-    assert clean.info["sfreq"] == 200.0
-    assert len(clean.ch_names) == 26 and "ECG" not in clean.ch_names and "FC1" not in clean.ch_names
+def _versus_truth(clean, root: Path, stem: str, sub: str):
+    """The cleaned and the true clean EEG, 0.5-40 Hz, inside the scan (2 s margins)."""
     truth = mne.io.read_raw_fif(
-        sim_root / f"derivatives/simulation/sub-02/ses-01/eeg/{stem}_desc-clean_eeg.fif",
+        root / f"derivatives/simulation/sub-{sub}/ses-01/eeg/{stem}_desc-clean_eeg.fif",
         preload=True,
         verbose=False,
     ).get_data(picks=clean.ch_names)
@@ -278,6 +273,17 @@ def test_run_clean_eeg_end_to_end(sim_root, tmp_path):
     est = sps.sosfiltfilt(sos, clean.get_data()[:, : truth.shape[1]])[:, span]
     ref = sps.sosfiltfilt(sos, truth)[:, span]
     r = np.median([np.corrcoef(a, b)[0, 1] for a, b in zip(est, ref, strict=True)])
+    return est, ref, r
+
+
+def test_run_clean_eeg_end_to_end(sim_root, tmp_path):
+    # sub-02 has an inverted ECG lead.
+    stem, inputs, outputs = _run_paths(sim_root, "02", tmp_path)
+    qc = run_clean_eeg(inputs, outputs, {})
+    clean = mne.io.read_raw_fif(outputs["eeg"], preload=True, verbose=False)
+    assert clean.info["sfreq"] == 200.0
+    assert len(clean.ch_names) == 26 and "ECG" not in clean.ch_names and "FC1" not in clean.ch_names
+    _, _, r = _versus_truth(clean, sim_root, stem, "02")
     assert r > 0.9, r
     assert qc["n_volumes"] == 28 and qc["n_beats"] > 50
     assert 50 < qc["heart_rate_bpm"] < 90
@@ -301,25 +307,11 @@ def test_slice_period_of_a_fraction_of_a_sample_is_cleaned(tmp_path):
     assert qc["gradient"]["slice_timing_source"] == "SliceTiming"
     assert qc["n_slices"] == 30 and qc["gradient"]["slices_per_epoch"] == 3
     clean = mne.io.read_raw_fif(outputs["eeg"], preload=True, verbose=False)
-    truth = mne.io.read_raw_fif(
-        root / f"derivatives/simulation/sub-01/ses-01/eeg/{stem}_desc-clean_eeg.fif",
-        preload=True,
-        verbose=False,
-    ).get_data(picks=clean.ch_names)
-    onsets = [o for o, d in zip(*_annotations(clean), strict=True) if "R128" in d]
-    span = slice(int((onsets[0] + 2) * 200), int((onsets[-1] - 2) * 200))
-    sos = sps.butter(4, [0.5, 40], btype="bandpass", fs=200.0, output="sos")
-    est = sps.sosfiltfilt(sos, clean.get_data()[:, : truth.shape[1]])[:, span]
-    ref = sps.sosfiltfilt(sos, truth)[:, span]
-    r = np.median([np.corrcoef(a, b)[0, 1] for a, b in zip(est, ref, strict=True)])
+    est, ref, r = _versus_truth(clean, root, stem, "01")
     assert r > 0.9, r
     assert np.median(est.std(axis=1)) < 1.5 * np.median(ref.std(axis=1))
     line = qc["gradient"]["slice_lines"][0]  # 15 Hz: below the EEG background there
     assert line["after_to_background"] < 1.0 and line["after_to_before"] < 0.01
-
-
-def _annotations(raw):
-    return raw.annotations.onset, raw.annotations.description
 
 
 def test_whole_sample_slice_groups():

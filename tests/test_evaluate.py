@@ -10,7 +10,6 @@ import pytest
 from synthetic import SCANS, outputs, synthetic_store
 
 from neurobolt import evaluate as ev
-from neurobolt import store as st
 from neurobolt import train as tr
 
 TRAIN = {"epochs": 2, "warmup_epochs": 1, "batch_size_intra": 16, "batch_size_inter": 32}
@@ -21,21 +20,6 @@ MODEL = {"preset": "tiny", "drop_path": 0.0}
 def stores(tmp_path_factory):
     root = tmp_path_factory.mktemp("stores")
     return [synthetic_store(root / f"{n}_windows.h5", seed) for seed, n in enumerate(SCANS)]
-
-
-@pytest.fixture()
-def reads(monkeypatch):
-    """Record every (store, row) the Dataset reads."""
-    seen = []
-    original = st.WindowDataset.__getitem__
-
-    def spy(self, item):
-        s, row = self._index[item]
-        seen.append((tr.scan_subject(self.paths[s])[0], int(row)))
-        return original(self, item)
-
-    monkeypatch.setattr(st.WindowDataset, "__getitem__", spy)
-    return seen
 
 
 @pytest.mark.parametrize("model_name", ["ridge_bandpower", "neurobolt"])
@@ -90,7 +74,7 @@ def test_inter_split_is_by_subject_and_metrics_per_scan(stores, tmp_path, reads)
     assert all(len(v) == 1 for v in per_scan)
     assert split.groupby("subject")["split"].apply(lambda s: len(set(s) - {"invalid"})).max() == 1
     test_scans = set(split.loc[split["split"] == "test", "scan"])
-    assert not test_scans & {scan for scan, _ in reads}
+    assert not test_scans & {tr.scan_subject(path)[0] for path, _ in reads}
     metrics = ev.run_evaluate(
         {"model": out["model"], "splits": out["splits"], "stores": stores},
         out,

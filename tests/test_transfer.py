@@ -15,7 +15,6 @@ import pytest
 from synthetic import CH, SCANS, outputs, synthetic_store
 
 from neurobolt import evaluate as ev
-from neurobolt import store as st
 from neurobolt import train as tr
 from neurobolt import transfer as tf
 from neurobolt.datasets import dataset_views, run_key, split_key
@@ -51,21 +50,6 @@ def sites(tmp_path_factory):
         for seed, n in enumerate(TARGET_SCANS)
     ]
     return [(str(p), k) for p, k in source], [(str(p), k) for p, k in target]
-
-
-@pytest.fixture()
-def reads(monkeypatch):
-    """Every (store path, row) a WindowDataset reads."""
-    seen = []
-    original = st.WindowDataset.__getitem__
-
-    def spy(self, item):
-        s, row = self._index[item]
-        seen.append((str(self.paths[s]), int(row)))
-        return original(self, item)
-
-    monkeypatch.setattr(st.WindowDataset, "__getitem__", spy)
-    return seen
 
 
 def _params(sites, analysis, model_name="ridge_bandpower"):
