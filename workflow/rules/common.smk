@@ -395,6 +395,12 @@ def inter_dir(label, model):
     return RESULTS / "models" / "inter" / f"roi-{label}" / f"model-{model}"
 
 
+def intra_scans(wildcards):
+    """The scan key of an intra-subject job (``<label>/<run>`` with several datasets), so
+    its rows in the tables name the dataset."""
+    return [wildcards.run]
+
+
 def store_of(wildcards):
     """The window store of one run."""
     return run_output(wildcards.run, "func", "windows.h5")

@@ -29,6 +29,7 @@ rule train_intra:
         model_name="{model}",
         model=config["model"],
         train=config["train"],
+        scans=intra_scans,
     script:
         "../scripts/train.py"
 
@@ -54,6 +55,7 @@ rule evaluate_intra:
         runtime=evaluate_runtime,
     params:
         cfg=config["evaluate"],
+        scans=intra_scans,
     script:
         "../scripts/evaluate.py"
 
