@@ -286,6 +286,7 @@ class SimParams:
     motion_scale: float = 1.0
     thermal_noise: float = 0.002
     signal_change: float = 0.01
+    hrf_delay_s: float = 6.0
     coupling: dict = field(default_factory=lambda: {k: [v[0], v[1]] for k, v in COUPLING.items()})
     null_rois: list = field(default_factory=lambda: list(NULL_ROIS))
     channels: list | None = None
@@ -531,16 +532,18 @@ def pink_noise(rng, n_times, sfreq, *, n=1, f_min=0.5, exponent=1.0):
     return x / x.std(axis=-1, keepdims=True)
 
 
-def canonical_hrf(sfreq: float, *, length_s: float = WINDOW_S) -> np.ndarray:
+def canonical_hrf(sfreq: float, *, length_s: float = WINDOW_S, delay_s: float = 6.0) -> np.ndarray:
     """SPM's canonical double-gamma HRF sampled at ``sfreq``, cut to ``length_s`` seconds.
 
     Cut to the 16 s window by default so that every BOLD value is a function of
     the EEG inside the window a model sees (the ceiling is then reachable).
+    ``delay_s`` is the response's gamma shape (SPM's 6: a peak at 5 s); the undershoot
+    follows 10 s later. HRFs differ between people, regions and sites by a second or two.
     """
     from scipy.stats import gamma
 
     t = np.arange(0, length_s, 1 / sfreq)
-    h = gamma.pdf(t, 6) - gamma.pdf(t, 16) / 6.0
+    h = gamma.pdf(t, delay_s) - gamma.pdf(t, delay_s + 10.0) / 6.0
     return h / h.sum()
 
 
@@ -833,7 +836,7 @@ def _simulate_eeg(params: SimParams, run: SimRun, rng, progress):
     progress.update(1)
 
     # Band-power features seen by the BOLD signal at each volume onset (the window's end).
-    hrf = canonical_hrf(_ENV_SFREQ)
+    hrf = canonical_hrf(_ENV_SFREQ, delay_s=params.hrf_delay_s)
     feats = {}
     onset_s = onsets / sfreq
     for r, name in enumerate(names):
@@ -900,7 +903,7 @@ def _zscore(x):
 def _simulate_bold(params: SimParams, rng, feats, grid):
     shape, affine, mask, maps = grid
     n_vol = params.n_volumes
-    hrf = canonical_hrf(_ENV_SFREQ)
+    hrf = canonical_hrf(_ENV_SFREQ, delay_s=params.hrf_delay_s)
     # Volume i's value is read at its onset, hrf.size samples into the noise series.
     idx = hrf.size + np.round(np.arange(n_vol) * params.tr * _ENV_SFREQ).astype(int)
     n_env = idx[-1] + 1
@@ -1306,7 +1309,7 @@ def simulate_dataset(
         ``bcg_peak_v``, ``motion_scale``, ``thermal_noise`` (a second site is
         expected to differ in them as it does in ``tr``, ``marker``, ``task``
         and the cap), and ``lead_in_s``, ``lead_out_s``, ``n_dummy``,
-        ``signal_change``, ``coupling``, ``null_rois``.
+        ``signal_change``, ``hrf_delay_s``, ``coupling``, ``null_rois``.
 
     Returns
     -------

@@ -431,3 +431,13 @@ def test_second_site_passes_the_bids_validator(second_site):
     out = subprocess.run([exe, str(root), "--json"], capture_output=True, text=True, timeout=600)
     errors = json.loads(out.stdout)["issues"]["errors"]
     assert errors == [], [(e["key"], e["reason"]) for e in errors]
+
+
+def test_hrf_delay_moves_the_response_peak():
+    """SPM's shape 6 peaks at 5 s; a site whose response comes 1.5 s earlier uses 4.5."""
+    from neurobolt.simulate import canonical_hrf
+
+    for delay, peak in ((6.0, 5.0), (4.5, 3.5)):
+        h = canonical_hrf(100.0, delay_s=delay)
+        assert np.argmax(h) / 100.0 == pytest.approx(peak, abs=0.01)
+        assert h.sum() == pytest.approx(1.0) and h.min() < 0  # normalised, with an undershoot
