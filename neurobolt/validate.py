@@ -1025,8 +1025,8 @@ def validate_datasets(config: Mapping[str, Any], *, source: str = "the config") 
             inter_scan_split(scans[src], TrainConfig.from_section(config.get("train")))
             target_split(scans[tgt], gen)
             common_channels(
-                views[src]["eeg"]["channels"],
-                views[tgt]["eeg"]["channels"],
+                resolve_sections(views[src])["eeg"]["channels"],
+                resolve_sections(views[tgt])["eeg"]["channels"],
                 configured=gen["channels"],
             )
         except (ValueError, FileNotFoundError) as err:
