@@ -495,8 +495,8 @@ def make_splits(
     named = [scan_subject(p) for p in stores]
     keys = list(scans) if scans is not None else [scan for scan, _ in named]
     if analysis == "inter":
-        by_scan = inter_scan_split(named, config)
-        by_scan.index = keys
+        by_name = inter_scan_split(named, config)
+        by_scan = pd.Series([by_name[scan] for scan, _ in named], index=keys)
     elif analysis != "intra":
         if roles is None:
             raise ValueError(f"analysis {analysis!r} needs the scans' roles")

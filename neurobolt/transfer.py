@@ -184,10 +184,13 @@ def transfer_splits(
         ``target``) and ``dataset_split`` (the scan's split within its dataset);
         ``split`` is the scan's use in this analysis.
     """
-    by_source = inter_scan_split([scan_subject(path) for path, _ in source], config)
-    by_source.index = [key for _, key in source]
-    by_target = target_split([scan_subject(path) for path, _ in target], gen, seed=config.seed)
-    by_target.index = [key for _, key in target]
+    src_named = [scan_subject(path) for path, _ in source]
+    tgt_named = [scan_subject(path) for path, _ in target]
+    src_split = inter_scan_split(src_named, config)
+    tgt_split = target_split(tgt_named, gen, seed=config.seed)
+    # keyed by the workflow's scan keys (the file names may repeat across datasets)
+    by_source = pd.Series([src_split[n] for n, _ in src_named], index=[k for _, k in source])
+    by_target = pd.Series([tgt_split[n] for n, _ in tgt_named], index=[k for _, k in target])
     roles = scan_roles(by_source.to_dict(), by_target.to_dict(), analysis=analysis)
     stores = [path for path, _ in [*source, *target]]
     keys = [key for _, key in [*source, *target]]
