@@ -68,6 +68,27 @@ def section(params: Mapping | None) -> dict:
     return {**DEFAULTS, **params}
 
 
+def source_target(gen: Mapping, labels: Sequence[str]) -> tuple[str, str]:
+    """The source and target dataset labels: the configured ones, else the first dataset
+    and the first other one.
+
+    Raises
+    ------
+    ValueError
+        When a label is not one of ``labels``, or source and target are the same dataset.
+    """
+    gen = section(gen)
+    labels = list(labels)
+    source = gen["source"] or (labels[0] if labels else None)
+    target = gen["target"] or next((x for x in labels if x != source), None)
+    for role, label in (("source", source), ("target", target)):
+        if label not in labels:
+            raise ValueError(f"generalisation.{role} {label!r} is not a dataset label ({labels})")
+    if source == target:
+        raise ValueError("generalisation: source and target are the same dataset")
+    return source, target
+
+
 def target_split(scans: Sequence[tuple[str, str]], gen: Mapping, *, seed: int = 0) -> pd.Series:
     """The target dataset's split of whole scans, grouped by subject.
 
@@ -273,6 +294,7 @@ def transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
 __all__ = [
     "ANALYSES",
     "common_channels",
+    "source_target",
     "run_train_transfer",
     "scan_roles",
     "target_split",

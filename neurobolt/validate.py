@@ -992,7 +992,7 @@ def validate_datasets(config: Mapping[str, Any], *, source: str = "the config") 
     """
     from .datasets import dataset_views
     from .train import TrainConfig, inter_scan_split, scan_subject
-    from .transfer import ANALYSES, common_channels, section, target_split
+    from .transfer import ANALYSES, common_channels, section, source_target, target_split
 
     t0 = time.perf_counter()
     try:
@@ -1014,13 +1014,9 @@ def validate_datasets(config: Mapping[str, Any], *, source: str = "the config") 
     analyses = [a for a in (config.get("evaluate") or {}).get("analyses", []) if a in ANALYSES]
     if analyses:
         gen = section(config.get("generalisation"))
-        labels = list(views)
-        src = gen["source"] or labels[0]
-        tgt = gen["target"] or next((x for x in labels if x != src), None)
         fix = "fix generalisation (source, target, target_counts/fractions/split_file)"
         try:
-            if src not in views or tgt not in views or src == tgt:
-                raise ValueError(f"source {src!r} and target {tgt!r} must be two of {labels}")
+            src, tgt = source_target(gen, list(views))
             scans = {x: [scan_subject(f"{r}_windows.h5") for r in runs[x]] for x in (src, tgt)}
             inter_scan_split(scans[src], TrainConfig.from_section(config.get("train")))
             target_split(scans[tgt], gen)

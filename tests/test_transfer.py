@@ -243,3 +243,12 @@ def test_generalisation_table_puts_the_analyses_side_by_side():
         [0.35, 0.45, 0.55]
     )
     assert table.loc[0, "n_test_scans"] == 2
+
+
+def test_source_and_target_default_to_the_first_two_datasets():
+    assert tf.source_target({}, ["rest", "task", "other"]) == ("rest", "task")
+    assert tf.source_target({"source": "task"}, ["rest", "task"]) == ("task", "rest")
+    with pytest.raises(ValueError, match="generalisation.target 'nope' is not a dataset label"):
+        tf.source_target({"target": "nope"}, ["rest", "task"])
+    with pytest.raises(ValueError, match="the same dataset"):
+        tf.source_target({"source": "rest", "target": "rest"}, ["rest", "task"])

@@ -363,17 +363,10 @@ if TRANSFER:
         raise WorkflowError(
             f"evaluate.analyses {TRANSFER} need two datasets: list them under `datasets`"
         )
-    GEN = nbtransfer.section(config["generalisation"])
-    _labels = list(VIEWS)
-    SOURCE = GEN["source"] or _labels[0]
-    TARGET = GEN["target"] or next(label for label in _labels if label != SOURCE)
-    for _role, _label in (("source", SOURCE), ("target", TARGET)):
-        if _label not in VIEWS:
-            raise WorkflowError(
-                f"generalisation.{_role} {_label!r} is not a dataset label ({_labels})"
-            )
-    if SOURCE == TARGET:
-        raise WorkflowError("generalisation: source and target are the same dataset")
+    try:
+        SOURCE, TARGET = nbtransfer.source_target(config["generalisation"], list(VIEWS))
+    except ValueError as err:
+        raise WorkflowError(str(err)) from None
     if "finetune" in TRANSFER and "zero_shot" not in TRANSFER:
         raise WorkflowError(
             "evaluate.analyses: finetune starts from the zero_shot model; list zero_shot too"
