@@ -2,28 +2,39 @@
 
 Measures, for the ``paper`` preset (26 channels x 16 s x 200 Hz, fp32, AdamW, MSE):
 training windows/s (forward + backward + AdamW step, batch 16; ours with the parameter
-groups of ``neurobolt.train``), inference windows/s (eval, no grad, batch 64), the LaBraM /
-spectral share of a forward + backward, parameter counts, peak memory; the same for
-``tiny``. When a checkout of the public NeuroBOLT
-implementation is given (``--reference PATH`` or ``NEUROBOLT_REFERENCE=PATH``; its
-dependencies timm, einops and linear_attention_transformer must be importable, e.g. through
-PYTHONPATH) the reference is measured in the same run, interleaved with ours, and the
-median of the per-repeat ratios is printed. On a GPU (``--device cuda``) training is also
-measured at batch 16 and 64 in fp32 and bf16.
+groups and the deterministic settings of ``neurobolt.train``), inference windows/s (eval, no
+grad, batch 64), the LaBraM / spectral share of a forward + backward, parameter counts and
+peak memory; the same for ``tiny``. When a checkout of the public NeuroBOLT implementation
+is given (``--reference PATH`` or ``NEUROBOLT_REFERENCE=PATH``; its dependencies timm,
+einops and linear_attention_transformer must be importable, e.g. through PYTHONPATH) the
+reference is measured side by side and the median of the paired ratios is printed. With
+``--device cuda`` our training is also measured on the GPU at batch 16 and 64 in fp32 and
+bf16 (``--repeats 0`` skips the CPU comparison).
 
-On a shared, busy machine wall-clock rates swing with the other load. ``--clock cpu``
-times with the process's CPU time instead (``time.process_time``: the work done, whatever
-else runs); use it with ``--threads 1``, where no worker thread spins while waiting.
+Each paper-preset CPU measurement runs in a fresh process of its own, as a training job
+does: one implementation on ``--threads`` threads (``neurobolt.train.limit_threads``), one
+warm-up step, then ``--steps`` timed steps. The two implementations' processes alternate
+(ours, reference, reference, ours, ...) with the same seed within a pair and a new one per
+pair, so that both see the same load of a shared machine and the same number of repeats of
+stochastic depth's draws, and each repeat's ratio compares adjacent processes. (In one
+shared process each model would run on a heap shaped by the other; the reference alone
+faults in about 5 GB of fresh pages a step.) Beside the wall-clock figures, the process's
+CPU time (user + system, all threads, the kernel's page faults included) gives a second
+ratio that depends less on what else runs; with several threads it also counts OpenMP
+threads spinning at barriers, so it is cleanest with ``--threads 1``. The tiny and GPU
+figures are measured in the parent process.
 
 Usage::
 
-    python benchmarks/model_speed.py [--reference PATH] [--repeats 5] [--threads 2]
-        [--clock wall|cpu]
+    python benchmarks/model_speed.py [--reference PATH] [--repeats 5] [--steps 3]
+        [--threads 2] [--device cpu|cuda] [--no-tiny]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import resource
 import statistics
@@ -40,8 +51,7 @@ CHANNELS = (
     "FP1 FP2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T7 T8 P7 P8 FPZ FZ CZ PZ POZ OZ FT9 FT10 TP9 TP10"
 ).split()
 N_PATCHES = 16
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-clock = CLOCKS["wall"]  # set by --clock
+RESULT_MARK = "MODEL_SPEED_RESULT "  # a worker's last line: this mark + a JSON object
 
 
 def _sync(device: torch.device) -> None:
@@ -56,15 +66,35 @@ def _batch(batch: int, device: torch.device, n_outputs: int = 1):
     return x, y
 
 
-class Runner:
-    """One model + optimizer + fixed batch; ``train_step``/``infer``/``branch_times``."""
+def _cpu_seconds() -> tuple[float, int]:
+    """CPU seconds (user + system, all threads) of this process, and its minor faults."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, usage.ru_minflt
 
-    def __init__(self, model, call, branches, device, *, bf16=False, groups=None):
+
+def timed(fn, device: torch.device) -> dict:
+    """Run ``fn()``; wall seconds, process CPU seconds and minor page faults it took."""
+    _sync(device)
+    cpu0, faults0 = _cpu_seconds()
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    wall = time.perf_counter() - start
+    cpu1, faults1 = _cpu_seconds()
+    return {"wall": wall, "cpu": cpu1 - cpu0, "faults": faults1 - faults0}
+
+
+class Runner:
+    """One model + optimizer; ``train_step``/``infer``/``branch_times`` on given batches."""
+
+    def __init__(self, model, call, branches, device, *, bf16=False, groups=None, settings=None):
         self.model = model.to(device)
         self.call = call  # (model, x) -> output
         self.branches = branches  # name -> (model, x) -> features
         self.device = device
         self.bf16 = bf16
+        # context in which steps run (ours: the settings of neurobolt.train's fit)
+        self.settings = settings or contextlib.nullcontext
         params = self.model.parameters() if groups is None else groups
         self.opt = torch.optim.AdamW(params, lr=3e-4, weight_decay=0.05)
 
@@ -73,53 +103,52 @@ class Runner:
 
     def train_step(self, x, y) -> None:
         self.model.train()
-        with self._autocast():
-            out = self.call(self.model, x)
-        loss = F.mse_loss(out.float(), y)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        with self.settings():
+            with self._autocast():
+                out = self.call(self.model, x)
+            loss = F.mse_loss(out.float(), y)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+
+    def infer(self, x) -> None:
+        self.model.eval()
+        with self.settings(), torch.no_grad(), self._autocast():
+            self.call(self.model, x)
 
     def train_rate(self, x, y, steps: int) -> float:
-        _sync(self.device)
-        start = clock()
-        for _ in range(steps):
-            self.train_step(x, y)
-        _sync(self.device)
-        return steps * x.shape[0] / (clock() - start)
+        """Windows/s over ``steps`` training steps (wall clock)."""
 
-    def infer_rate(self, x, steps: int) -> float:
-        self.model.eval()
-        with torch.no_grad(), self._autocast():
-            _sync(self.device)
-            start = clock()
+        def run():
             for _ in range(steps):
-                self.call(self.model, x)
-            _sync(self.device)
-        return steps * x.shape[0] / (clock() - start)
+                self.train_step(x, y)
+
+        return steps * x.shape[0] / timed(run, self.device)["wall"]
 
     def branch_times(self, x) -> dict[str, float]:
-        """Seconds of forward + backward of each branch alone (train mode)."""
+        """CPU seconds of forward + backward of each branch alone (train mode)."""
         self.model.train()
         times = {}
         for name, fn in self.branches.items():
-            _sync(self.device)
-            start = clock()
-            with self._autocast():
-                feats = fn(self.model, x)
-            feats.float().square().mean().backward()
-            _sync(self.device)
-            times[name] = clock() - start
+
+            def step(fn=fn):
+                with self.settings():
+                    with self._autocast():
+                        feats = fn(self.model, x)
+                    feats.float().square().mean().backward()
+
+            times[name] = timed(step, self.device)["cpu"]
             self.model.zero_grad(set_to_none=True)
         return times
 
 
-def ours(preset: str, device, *, bf16=False) -> Runner:
-    """Our model with the optimizer set-up of ``neurobolt.train``: AdamW parameter groups
-    (no decay on norms, biases and embeddings; layer-wise lr decay 0.65)."""
-    from neurobolt.train import param_groups
+def ours(preset: str, device, *, bf16=False, seed: int = 0) -> Runner:
+    """Our model as ``neurobolt.train`` trains it: seeded, deterministic algorithms (without
+    the NaN fill of new tensors), AdamW parameter groups (no decay on norms, biases and
+    embeddings; layer-wise lr decay 0.65)."""
+    from neurobolt.train import _uninitialized_memory_unfilled, param_groups, seed_everything
 
-    torch.manual_seed(0)
+    seed_everything(seed)
     model = build_model("neurobolt", preset=preset, n_patches=N_PATCHES)
     groups = param_groups(model, weight_decay=0.05, layer_decay=0.65)
     for group in groups:
@@ -134,15 +163,16 @@ def ours(preset: str, device, *, bf16=False) -> Runner:
         device,
         bf16=bf16,
         groups=groups,
+        settings=_uninitialized_memory_unfilled,
     )
 
 
-def reference(path: str, device) -> Runner:
+def reference(path: str, device, *, seed: int = 0) -> Runner:
     """The public NeuroBOLT model (``models/model.py`` of a checkout) in the paper setup."""
     import warnings
 
-    # The checkout's ``models/`` has no __init__.py, so this file (benchmarks/model_speed.py) would
-    # shadow it: put the checkout first and drop this file's folder while importing.
+    # The checkout's ``models/`` has no __init__.py, so this file's folder would shadow it:
+    # put the checkout first and drop this file's folder while importing.
     here = os.path.dirname(os.path.abspath(__file__))
     saved = sys.path[:]
     sys.path[:] = [os.path.abspath(path)] + [p for p in saved if os.path.abspath(p or ".") != here]
@@ -156,7 +186,7 @@ def reference(path: str, device) -> Runner:
     from neurobolt.models.labram import channel_indices
 
     input_chans = [0] + [i + 1 for i in channel_indices(CHANNELS)]
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = neurobolt_default(
         EEG_channel=len(CHANNELS),
         num_roi=1,
@@ -183,29 +213,9 @@ def n_params(module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def peak_rss_child(which: str, preset: str, reference_path: str | None, threads: int) -> float:
-    """Peak RSS (GiB) of a fresh process doing 2 training steps at batch 16."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--_peak", which, "--preset", preset]
-    cmd += ["--threads", str(threads)]
-    if reference_path:
-        cmd += ["--reference", reference_path]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
-
-
-def _peak_main(args) -> None:
-    device = torch.device("cpu")
-    runner = reference(args.reference, device) if args._peak == "reference" else None
-    runner = runner or ours(args.preset, device)
-    x, y = _batch(16, device)
-    for _ in range(2):
-        runner.train_step(x, y)
-    print(_peak_rss_gib())
-
-
 def _peak_rss_gib() -> float:
-    """This process's peak resident memory in GiB (VmHWM; ru_maxrss would include the
-    parent's at fork time)."""
+    """This process's peak resident memory in GiB (VmHWM; ru_maxrss, the fallback, may
+    carry the parent's peak across fork/exec)."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
@@ -216,121 +226,177 @@ def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+TRAIN_BATCH, INFER_BATCH = 16, 64
+
+
+def worker(which: str, reference_path: str | None, steps: int, seed: int) -> dict:
+    """One implementation in this (fresh) process: parameter counts, a warm-up step, then
+    ``steps`` timed training steps (batch 16), peak memory so far, two inference passes
+    (batch 64; the second timed) and the branch split of a forward + backward."""
+    device = torch.device("cpu")
+    if which == "ours":
+        runner = ours("paper", device, seed=seed)
+    else:
+        runner = reference(reference_path, device, seed=seed)
+    model = runner.model
+    if which == "ours":
+        params = [n_params(model.labram), n_params(model.spectral), n_params(model.head)]
+    else:
+        spectral, head = n_params(model.mss_module), n_params(model.head)
+        params = [n_params(model) - spectral - head, spectral, head]
+    x, y = _batch(TRAIN_BATCH, device)
+    runner.train_step(x, y)  # warm-up: first-touch memory, one-time set-up
+    train = [timed(lambda: runner.train_step(x, y), device) for _ in range(steps)]
+    peak = _peak_rss_gib()
+    x_infer, _ = _batch(INFER_BATCH, device)
+    runner.infer(x_infer)
+    infer = timed(lambda: runner.infer(x_infer), device)
+    runner.branch_times(x)
+    branch = runner.branch_times(x)
+    return {
+        "params": params,
+        "train_batch": TRAIN_BATCH,
+        "infer_batch": INFER_BATCH,
+        "train_wall": [t["wall"] for t in train],
+        "train_cpu": [t["cpu"] for t in train],
+        "train_faults": [t["faults"] for t in train],
+        "peak_rss_gib": peak,
+        "infer_wall": infer["wall"],
+        "labram_share": branch["labram"] / (branch["labram"] + branch["spectral"]),
+    }
+
+
+def run_worker(which: str, args, seed: int) -> dict:
+    """:func:`worker` in a fresh Python process with ``args.threads`` threads."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--_worker", which]
+    cmd += ["--threads", str(args.threads), "--steps", str(args.steps), "--seed", str(seed)]
+    if args.reference:
+        cmd += ["--reference", args.reference]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.worker_timeout)
+    except subprocess.TimeoutExpired as err:
+        raise RuntimeError(
+            f"the {which} worker took longer than {args.worker_timeout} s (--worker-timeout)"
+        ) from err
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith(RESULT_MARK)]
+    if out.returncode or not lines:
+        raise RuntimeError(
+            f"the {which} worker failed (exit {out.returncode}):\n{out.stderr[-3000:]}"
+        )
+    return json.loads(lines[-1][len(RESULT_MARK) :])
+
+
 def emit(name: str, value, unit: str = "") -> None:
     text = f"{value:.3g}" if isinstance(value, float) else str(value)
     print(f"{name}: {text}{(' ' + unit) if unit else ''}", flush=True)
 
 
+def _rates(result: dict) -> tuple[float, float]:
+    """Training windows/s of one worker: by wall clock and by CPU time (medians of steps)."""
+    med, batch = statistics.median, result["train_batch"]
+    return batch / med(result["train_wall"]), batch / med(result["train_cpu"])
+
+
+def compare_on_cpu(args) -> None:
+    """Paper preset on the CPU, each implementation in its own processes, alternating."""
+    names = ["ours"] + (["reference"] if args.reference else [])
+    results = {name: [] for name in names}
+    for rep in range(args.repeats):
+        for name in names if rep % 2 == 0 else names[::-1]:
+            results[name].append(run_worker(name, args, seed=rep))
+
+    med = statistics.median
+    for name in names:
+        prefix = "" if name == "ours" else "reference_"
+        runs = results[name]
+        labram, spectral, head = runs[0]["params"]
+        emit(f"{prefix}params_labram", labram)
+        emit(f"{prefix}params_spectral", spectral)
+        emit(f"{prefix}params_head", head)
+        wall = [_rates(r)[0] for r in runs]
+        cpu = [_rates(r)[1] for r in runs]
+        emit(f"{prefix}train_windows_per_s", med(wall), "windows/s (paper, batch 16, fp32)")
+        emit(f"{prefix}train_windows_per_s_best", max(wall), "windows/s (best process)")
+        emit(f"{prefix}train_windows_per_cpu_s", med(cpu), "windows per CPU second")
+        faults = med(f for r in runs for f in r["train_faults"])
+        emit(f"{prefix}train_page_faults", faults, "minor page faults a step")
+        infer = med(r["infer_batch"] / r["infer_wall"] for r in runs)
+        emit(f"{prefix}infer_windows_per_s", infer, "windows/s (paper, batch 64, no grad)")
+        share = med(r["labram_share"] for r in runs)
+        emit(f"{prefix}labram_share", share, "of branch forward+backward CPU time")
+        emit(f"{prefix}spectral_share", 1 - share, "of branch forward+backward CPU time")
+        emit(f"{prefix}peak_rss", max(r["peak_rss_gib"] for r in runs), "GiB (training)")
+    if args.reference:
+        pairs = list(zip(results["ours"], results["reference"], strict=True))
+        n = len(pairs)
+        ratios = [_rates(a)[0] / _rates(b)[0] for a, b in pairs]
+        emit("train_speedup_vs_reference", med(ratios), f"x (median of {n} paired processes)")
+        emit("train_speedup_range", f"{min(ratios):.2f}-{max(ratios):.2f}")
+        emit("train_speedup_per_repeat", " ".join(f"{r:.2f}" for r in ratios))
+        cpu_ratios = [_rates(a)[1] / _rates(b)[1] for a, b in pairs]
+        emit("train_speedup_cpu_time", med(cpu_ratios), "x (windows per CPU second)")
+        emit("train_speedup_cpu_time_range", f"{min(cpu_ratios):.2f}-{max(cpu_ratios):.2f}")
+        ratios = [b["infer_wall"] / a["infer_wall"] for a, b in pairs]
+        emit("infer_speedup_vs_reference", med(ratios), f"x (median of {n} paired processes)")
+
+
+def gpu_figures(device) -> None:
+    """Training windows/s of the paper preset at batch 16 and 64, fp32 and bf16."""
+    med = statistics.median
+    for bf16 in (False, True):
+        runner = ours("paper", device, bf16=bf16)
+        for batch in (16, 64):
+            x, y = _batch(batch, device)
+            runner.train_step(x, y)
+            torch.cuda.reset_peak_memory_stats(device)
+            rate = med([runner.train_rate(x, y, 5) for _ in range(3)])
+            tag = f"{'bf16' if bf16 else 'fp32'}_batch{batch}"
+            emit(f"gpu_train_windows_per_s_{tag}", rate, "windows/s")
+            peak = torch.cuda.max_memory_allocated(device) / 2**30
+            emit(f"gpu_peak_memory_{tag}", peak, "GiB")
+
+
+def tiny_figures(device) -> None:
+    """The tiny preset (demo and tests) in this process."""
+    med = statistics.median
+    tiny = ours("tiny", device)
+    emit("tiny_params", n_params(tiny.model))
+    x16, y16 = _batch(16, device)
+    x64, _ = _batch(64, device)
+    tiny.train_step(x16, y16)
+    emit("tiny_train_windows_per_s", med([tiny.train_rate(x16, y16, 3) for _ in range(3)]))
+    tiny.infer(x64)
+    infer = [64 / timed(lambda: tiny.infer(x64), device)["wall"] for _ in range(3)]
+    emit("tiny_infer_windows_per_s", med(infer))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference", default=os.environ.get("NEUROBOLT_REFERENCE"))
-    parser.add_argument("--repeats", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=1, help="training steps per repeat")
+    parser.add_argument("--repeats", type=int, default=5, help="processes per implementation")
+    parser.add_argument("--steps", type=int, default=3, help="timed training steps a process")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument(
-        "--clock", choices=sorted(CLOCKS), default="wall", help="wall time, or process CPU time"
-    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--preset", default="paper", help=argparse.SUPPRESS)
-    parser.add_argument("--no-memory", action="store_true", help="skip peak-RSS subprocesses")
     parser.add_argument("--no-tiny", action="store_true", help="skip the tiny preset")
-    parser.add_argument("--_peak", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-timeout", type=float, default=1800, help="seconds a process")
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--_worker", choices=("ours", "reference"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    global clock
-    clock = CLOCKS[args.clock]
-    torch.set_num_threads(args.threads)
-    if args._peak:
-        _peak_main(args)
+    from neurobolt.train import limit_threads
+
+    limit_threads(args.threads)
+    if args._worker:
+        result = worker(args._worker, args.reference, args.steps, args.seed)
+        print(RESULT_MARK + json.dumps(result), flush=True)
         return
     device = torch.device(args.device)
-    emit(
-        "device",
-        f"{device.type} ({torch.get_num_threads()} threads, torch {torch.__version__},"
-        f" {args.clock} clock)",
-    )
-
-    x16, y16 = _batch(16, device)
-    x64, _ = _batch(64, device)
-    runners = {"ours": ours("paper", device)}
-    if args.reference:
-        runners["reference"] = reference(args.reference, device)
-    model = runners["ours"].model
-    emit("params_labram", n_params(model.labram))
-    emit("params_spectral", n_params(model.spectral))
-    emit("params_head", n_params(model.head))
-    if "reference" in runners:
-        ref = runners["reference"].model
-        emit(
-            "reference_params_labram", n_params(ref) - n_params(ref.mss_module) - n_params(ref.head)
-        )
-        emit("reference_params_spectral", n_params(ref.mss_module))
-        emit("reference_params_head", n_params(ref.head))
-
-    for runner in runners.values():  # warm-up
-        runner.train_step(x16, y16)
-        runner.infer_rate(x64, 1)
-
-    train = {k: [] for k in runners}
-    infer = {k: [] for k in runners}
-    share = {k: [] for k in runners}
-    # Interleaved step by step, alternating who goes first, so that both see the same load
-    # of a shared machine; ratios are taken per repeat (adjacent in time).
-    for rep in range(args.repeats):
-        order = list(runners.items())
-        order = order if rep % 2 == 0 else order[::-1]
-        for key, runner in order:
-            train[key].append(runner.train_rate(x16, y16, args.steps))
-        for key, runner in order:
-            infer[key].append(runner.infer_rate(x64, 1))
-        for key, runner in order:
-            t = runner.branch_times(x16)
-            share[key].append(t["labram"] / (t["labram"] + t["spectral"]))
-
-    med = statistics.median
-    for key in runners:
-        prefix = "" if key == "ours" else "reference_"
-        emit(f"{prefix}train_windows_per_s", med(train[key]), "windows/s (paper, batch 16, fp32)")
-        emit(f"{prefix}train_windows_per_s_best", max(train[key]), "windows/s (best repeat)")
-        emit(
-            f"{prefix}infer_windows_per_s", med(infer[key]), "windows/s (paper, batch 64, no grad)"
-        )
-        emit(f"{prefix}labram_share", med(share[key]), "of branch forward+backward")
-        emit(f"{prefix}spectral_share", 1 - med(share[key]), "of branch forward+backward")
-    if "reference" in runners:
-        n = args.repeats
-        ratios = [a / b for a, b in zip(train["ours"], train["reference"], strict=True)]
-        emit("train_speedup_vs_reference", med(ratios), f"x (median of {n} paired repeats)")
-        emit("train_speedup_range", f"{min(ratios):.2f}-{max(ratios):.2f}")
-        emit("train_speedup_per_repeat", " ".join(f"{r:.2f}" for r in ratios))
-        best = max(train["ours"]) / max(train["reference"])
-        emit("train_speedup_best_vs_best", best, "x (ratio of the best repeats)")
-        ratios = [a / b for a, b in zip(infer["ours"], infer["reference"], strict=True)]
-        emit("infer_speedup_vs_reference", med(ratios), f"x (median of {n} paired repeats)")
-
+    emit("device", f"{device.type} ({args.threads} threads, torch {torch.__version__})")
+    if args.repeats > 0:
+        compare_on_cpu(args)
     if device.type == "cuda":
-        for bf16 in (False, True):
-            runner = ours("paper", device, bf16=bf16)
-            for batch in (16, 64):
-                x, y = _batch(batch, device)
-                runner.train_step(x, y)
-                torch.cuda.reset_peak_memory_stats(device)
-                rate = med([runner.train_rate(x, y, 5) for _ in range(3)])
-                tag = f"{'bf16' if bf16 else 'fp32'}_batch{batch}"
-                emit(f"gpu_train_windows_per_s_{tag}", rate, "windows/s")
-                peak = torch.cuda.max_memory_allocated(device) / 2**30
-                emit(f"gpu_peak_memory_{tag}", peak, "GiB")
-    elif not args.no_memory:
-        emit("peak_rss", peak_rss_child("ours", "paper", None, args.threads), "GiB (paper, train)")
-        if args.reference:
-            peak = peak_rss_child("reference", "paper", args.reference, args.threads)
-            emit("reference_peak_rss", peak, "GiB (train)")
-
+        gpu_figures(device)
     if not args.no_tiny:
-        tiny = ours("tiny", device)
-        emit("tiny_params", n_params(tiny.model))
-        tiny.train_step(x16, y16)
-        emit("tiny_train_windows_per_s", med([tiny.train_rate(x16, y16, 3) for _ in range(3)]))
-        emit("tiny_infer_windows_per_s", med([tiny.infer_rate(x64, 2) for _ in range(3)]))
+        tiny_figures(device)
 
 
 if __name__ == "__main__":
