@@ -236,14 +236,12 @@ def worker(which: str, reference_path: str | None, steps: int, seed: int) -> dic
     device = torch.device("cpu")
     if which == "ours":
         runner = ours("paper", device, seed=seed)
-    else:
-        runner = reference(reference_path, device, seed=seed)
-    model = runner.model
-    if which == "ours":
+        model = runner.model
         params = [n_params(model.labram), n_params(model.spectral), n_params(model.head)]
     else:
-        spectral, head = n_params(model.mss_module), n_params(model.head)
-        params = [n_params(model) - spectral - head, spectral, head]
+        runner = reference(reference_path, device, seed=seed)
+        spectral, head = n_params(runner.model.mss_module), n_params(runner.model.head)
+        params = [n_params(runner.model) - spectral - head, spectral, head]
     x, y = _batch(TRAIN_BATCH, device)
     runner.train_step(x, y)  # warm-up: first-touch memory, one-time set-up
     train = [timed(lambda: runner.train_step(x, y), device) for _ in range(steps)]
