@@ -16,9 +16,9 @@ does: one implementation on ``--threads`` threads (``neurobolt.train.limit_threa
 warm-up steps, then ``--steps`` timed steps. The two implementations' processes alternate
 (ours, reference, reference, ours, ...), so that both see the same load of a shared machine,
 and each repeat's ratio compares adjacent processes; each pair has a seed of its own, so
-that ours' time (it skips the samples that stochastic depth drops) is averaged over draws. (In one
-shared process each model would run on a heap shaped by the other; the reference alone
-faults in about 5 GB of fresh pages a step.) Beside the wall-clock figures, the process's
+that ours' time (it skips the samples that stochastic depth drops) is averaged over draws.
+(In one shared process each model would run on a heap shaped by the other; the reference
+alone faults in about 5 GB of fresh pages a step.) Beside the wall-clock figures, the process's
 CPU time (user + system, all threads, the kernel's page faults included) gives a second
 ratio that depends less on what else runs; with several threads it also counts OpenMP
 threads spinning at barriers, so it is cleanest with ``--threads 1``. The tiny and GPU
@@ -51,6 +51,10 @@ CHANNELS = (
     "FP1 FP2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T7 T8 P7 P8 FPZ FZ CZ PZ POZ OZ FT9 FT10 TP9 TP10"
 ).split()
 N_PATCHES = 16
+TRAIN_BATCH, INFER_BATCH = 16, 64
+# Untimed steps first: our process still faults in ~0.8 GB of new pages in its second
+# step and settles after it; the reference faults in ~5 GB every step.
+WARMUP_STEPS = 2
 RESULT_MARK = "MODEL_SPEED_RESULT "  # a worker's last line: this mark + a JSON object
 
 
@@ -226,12 +230,6 @@ def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-TRAIN_BATCH, INFER_BATCH = 16, 64
-# Untimed steps first: our process still faults in ~0.8 GB of new pages in its second
-# step (the heap settles after two), the reference's is alike from the second on.
-WARMUP_STEPS = 2
-
-
 def worker(which: str, reference_path: str | None, steps: int, seed: int) -> dict:
     """One implementation in this (fresh) process: parameter counts, two warm-up steps, then
     ``steps`` timed training steps (batch 16), peak memory so far, two inference passes
@@ -257,8 +255,6 @@ def worker(which: str, reference_path: str | None, steps: int, seed: int) -> dic
     branch = runner.branch_times(x)
     return {
         "params": params,
-        "train_batch": TRAIN_BATCH,
-        "infer_batch": INFER_BATCH,
         "train_wall": [t["wall"] for t in train],
         "train_cpu": [t["cpu"] for t in train],
         "train_faults": [t["faults"] for t in train],
@@ -295,8 +291,8 @@ def emit(name: str, value, unit: str = "") -> None:
 
 def _rates(result: dict) -> tuple[float, float]:
     """Training windows/s of one worker: by wall clock and by CPU time (medians of steps)."""
-    med, batch = statistics.median, result["train_batch"]
-    return batch / med(result["train_wall"]), batch / med(result["train_cpu"])
+    med = statistics.median
+    return TRAIN_BATCH / med(result["train_wall"]), TRAIN_BATCH / med(result["train_cpu"])
 
 
 def compare_on_cpu(args) -> None:
@@ -322,7 +318,7 @@ def compare_on_cpu(args) -> None:
         emit(f"{prefix}train_windows_per_cpu_s", med(cpu), "windows per CPU second")
         faults = med(f for r in runs for f in r["train_faults"])
         emit(f"{prefix}train_page_faults", faults, "minor page faults a step")
-        infer = med(r["infer_batch"] / r["infer_wall"] for r in runs)
+        infer = med(INFER_BATCH / r["infer_wall"] for r in runs)
         emit(f"{prefix}infer_windows_per_s", infer, "windows/s (paper, batch 64, no grad)")
         share = med(r["labram_share"] for r in runs)
         emit(f"{prefix}labram_share", share, "of branch forward+backward CPU time")
@@ -363,12 +359,12 @@ def tiny_figures(device) -> None:
     med = statistics.median
     tiny = ours("tiny", device)
     emit("tiny_params", n_params(tiny.model))
-    x16, y16 = _batch(16, device)
-    x64, _ = _batch(64, device)
-    tiny.train_step(x16, y16)
-    emit("tiny_train_windows_per_s", med([tiny.train_rate(x16, y16, 3) for _ in range(3)]))
-    tiny.infer(x64)
-    infer = [64 / timed(lambda: tiny.infer(x64), device)["wall"] for _ in range(3)]
+    x, y = _batch(TRAIN_BATCH, device)
+    x_infer, _ = _batch(INFER_BATCH, device)
+    tiny.train_step(x, y)
+    emit("tiny_train_windows_per_s", med([tiny.train_rate(x, y, 3) for _ in range(3)]))
+    tiny.infer(x_infer)
+    infer = [INFER_BATCH / timed(lambda: tiny.infer(x_infer), device)["wall"] for _ in range(3)]
     emit("tiny_infer_windows_per_s", med(infer))
 
 
