@@ -45,7 +45,8 @@ BIDSIGNORE = [
     "*_windows.h5",
     "*_desc-clean_eeg.fif",
     "*_desc-clean_qc.json",
-    "*/figures/",
+    "figures/",
+    ".snakemake/",
 ]
 
 
