@@ -76,3 +76,17 @@ def test_config_readme_covers_every_config_file_and_key():
     # the minimal change: the four keys that point the workflow at another dataset
     for needed in ("root:", "fmriprep_dir:", "enabled: false", "results_dir:"):
         assert needed in text
+
+
+def test_readme_first_screen_commands_then_the_report_picture():
+    """The two set-up commands first (.ci/run runs the second), then the report's picture."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = [m.start() for m in re.finditer(r"^```bash$", text, flags=re.M)]
+    picture = re.search(r"!\[[^\]]+\]\((docs/[\w.-]+\.png)\)", text)
+    assert len(blocks) == 2 and picture and blocks[1] < picture.start()
+    assert picture.start() < text.index("\n## ")  # on the first screen, before any section
+    png = REPO / picture.group(1)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 20_000 < png.stat().st_size < 300_000
+    for target in re.findall(r"\]\(([\w/.-]+\.md)\)", text[: text.index("\n## ")]):
+        assert (REPO / target).is_file(), target

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 import neurobolt
+from neurobolt.derivatives import roi_signals_suffix
 from neurobolt.predict import compare_with_measured
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +36,7 @@ SLURM_SCRIPTS = REPO / "tests" / "slurm"
 RUN = "sub-02_ses-01_task-rest"  # the scan whose input the rerun scenario touches
 N_RUNS = 4  # 3 subjects, the first with two sessions
 MODELS = 2  # neurobolt and ridge_bandpower, one ROI (Cuneus)
+ROI_SIGNALS = roi_signals_suffix()  # atlas-DiFuMo_scale-64_timeseries
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +96,8 @@ def test_demo_runs_then_has_nothing_to_do(demo):
     sidecar = json.loads((func / f"{held_out}_desc-predicted_timeseries.json").read_text())
     assert [m["RecordingInSplits"] for m in sidecar["Models"]] == [["test"]]
     assert (func / f"{held_out}_desc-predicted_bold.nii.gz").exists()
-    measured = pd.read_csv(func / f"{held_out}_atlas-DiFuMo64_timeseries.tsv", sep="\t")
-    kept = json.loads((func / f"{held_out}_atlas-DiFuMo64_timeseries.json").read_text())
+    measured = pd.read_csv(func / f"{held_out}_{ROI_SIGNALS}.tsv", sep="\t")
+    kept = json.loads((func / f"{held_out}_{ROI_SIGNALS}.json").read_text())
     r = compare_with_measured(predicted, measured, kept_volumes=kept["KeptVolumes"])
     inter = metrics[(metrics["analysis"] == "inter") & (metrics["model"] == "neurobolt")]
     assert abs(r["r"].iloc[0] - inter["r"].iloc[0]) < 0.02
@@ -124,7 +126,7 @@ def _planned(workdir, *args):
 
 N_SUBJECTS = 3
 #: The reports: every subject's page shows the inter-subject models' metrics.
-REPORTS = {"subject_report": N_SUBJECTS, "report": 1}
+REPORTS = {"subject_report": N_SUBJECTS, "report": 1, "report_figures": 1}
 #: What one scan's intra models and everything that pools all scans need after that scan's
 #: store changes: its 2 intra models, the 2 inter models, their evaluations, the tables,
 #: the held-out scan's prediction (by the inter models) and the reports.
@@ -212,7 +214,7 @@ def test_every_output_records_the_neurobolt_version(demo):
     sub = results / "sub-02" / "ses-01"
     qc = json.loads((sub / "eeg" / f"{RUN}_desc-clean_qc.json").read_text())
     assert qc["neurobolt_version"] == version
-    sidecar = json.loads((sub / "func" / f"{RUN}_atlas-DiFuMo64_timeseries.json").read_text())
+    sidecar = json.loads((sub / "func" / f"{RUN}_{ROI_SIGNALS}.json").read_text())
     assert sidecar["neurobolt_version"] == version
     with h5py.File(sub / "func" / f"{RUN}_windows.h5", "r") as store:
         assert store.attrs["neurobolt_version"] == version
