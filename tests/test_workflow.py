@@ -222,17 +222,52 @@ def test_every_output_records_the_neurobolt_version(demo):
     assert json.loads((model_dir / "metrics.json").read_text())["neurobolt_version"] == version
     desc = json.loads((results / "dataset_description.json").read_text())
     assert desc["GeneratedBy"][0]["Version"] == version
+    assert desc["GeneratedBy"][0]["CodeURL"].startswith("https://")
 
 
 @pytest.mark.slow
-def test_report_zip_holds_the_tables(demo, tmp_path):
+def test_report_zip_holds_the_tables_and_figures(demo, tmp_path):
     report = tmp_path / "report.zip"
     out = _run(demo, "--report", str(report), timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
+    check_report_zip(report, demo / "results")
+
+
+def check_report_zip(report, results):
+    """snakemake --report's archive: the tables, Table 1 and the R distributions as
+    figures, and every run's QC figures, each under its category with its caption."""
     with zipfile.ZipFile(report) as archive:
         names = archive.namelist()
-    files = sorted(Path(name).name for name in names)
-    assert files == ["metrics.tsv", "report.html", "runs.tsv", "table.tsv"], names
+        index = next(n for n in names if n.endswith("report.html"))
+        page = archive.read(index).decode("utf-8")
+    files = {Path(name).name for name in names}
+    tables = {"metrics.tsv", "report.html", "runs.tsv", "table.tsv"}
+    figures = {"table1.png", "r_distributions_intra.png", "r_distributions_inter.png"}
+    assert tables | figures <= files, sorted(files)
+    runs = pd.read_csv(results / "runs.tsv", sep="\t", dtype=str)["run"]
+    for run in runs:  # every run's QC figures (each simulated run has an ECG: a BCG figure)
+        for kind in ("spectra_eeg", "bcg_eeg", "markers_eeg", "rois_bold", "test_timeseries"):
+            assert f"{run}_desc-{kind}.png" in files, (run, kind)
+    qc = sorted(results.glob("sub-*/figures/*.png"))
+    assert {p.name for p in qc} <= files and len(qc) >= 5 * len(runs)
+    for text in ("Subject QC", "Table 1 as a figure", "filled points have a permutation"):
+        assert text in page, text
+
+
+@pytest.mark.slow
+def test_derivative_folder_passes_the_bids_validator(demo, tmp_path):
+    from test_derivatives import bids_derivative_name, validate_derivative
+
+    results = demo / "results"
+    errors, derivative_files = validate_derivative(results, tmp_path)
+    assert errors == [], [(e["key"], e["files"][:3]) for e in errors]
+    assert len(derivative_files) == 2 * N_RUNS + 3  # ROI signals (+ json); predicted x 3
+    assert all(bids_derivative_name(p.name) for p in derivative_files)
+    desc = json.loads((results / "dataset_description.json").read_text())
+    assert desc["SourceDatasets"] == [{"URL": "bids:raw:"}]
+    assert desc["DatasetLinks"] == {"raw": "../data/simulated"}
+    atlas = json.loads((results / "atlas-DiFuMo_description.json").read_text())
+    assert "simulator" in atlas["Description"]
 
 
 # --------------------------------------------------------------------------------------------
