@@ -173,9 +173,10 @@ def atlas_description(atlas: Mapping[str, Any] | None = None, *, simulated: bool
     return {
         "Name": f"DiFuMo {dimension}: Dictionaries of Functional Modes, {dimension} components",
         "Description": (
-            "Probabilistic functional modes; each ROI signal is the weighted mean of the BOLD"
-            f" over one mode's map. Maps used: {origin}. The scale entity gives the number of"
-            " components."
+            "Probabilistic functional modes; the ROI signals are the modes' time courses"
+            " estimated from the BOLD inside the brain mask by nilearn's NiftiMapsMasker"
+            f" (least squares on the maps). Maps used: {origin}. The scale entity gives the"
+            " number of components."
         ),
         "Authors": [
             "Kamalaker Dadi",
