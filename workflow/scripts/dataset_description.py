@@ -1,4 +1,4 @@
-"""Snakemake adapter for ``dataset_description``: see neurobolt.derivatives.run_dataset_description."""
+"""Snakemake adapter for ``dataset_description``: see neurobolt.derivatives."""
 
 import sys
 from pathlib import Path
