@@ -8,14 +8,24 @@ library never imports snakemake): the configuration file (the demo's by default)
 ``participant`` builds every selected run's derivatives (clean EEG, ROI signals, window
 store) and its intra-subject models; ``group`` builds everything, including the
 inter-subject models and the group tables.
+
+Before anything starts, the input dataset is checked with the BIDS validator when one is
+installed (``$NEUROBOLT_BIDS_VALIDATOR``, the repository's ``.tools/``, or the PATH); a
+dataset with errors is refused with the validator's findings (``--skip-bids-validation``
+skips the check). Exit status, as BIDS Apps use it: 0 success; 1 the dataset failed the
+BIDS validator (nothing started) or the workflow failed (Snakemake's status); 2 a bad
+command line or a refused argument (a missing dataset, an output folder inside it, a
+participant label the dataset does not have, no participant left).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -29,6 +39,13 @@ from .provenance import write_text
 
 #: Analysis level -> the Snakefile's target rule.
 LEVELS = {"participant": "participant", "group": "all"}
+
+#: Exit status of a dataset that fails the BIDS validator (argparse and refused arguments: 2).
+EXIT_INVALID_DATASET = 1
+
+
+class AppError(ValueError):
+    """A refused BIDS-App argument: reported as ``neurobolt: error: ...``, exit status 2."""
 
 
 def workflow_dir() -> Path:
@@ -56,7 +73,12 @@ def build_app_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
         ),
         epilog=(
             "Arguments after `--` go to snakemake unchanged (e.g. -- -n, -- --forcerun "
-            "train_intra, -- --rerun-incomplete)."
+            "train_intra, -- --rerun-incomplete).\n\n"
+            "The input dataset is checked with the BIDS validator first when one is installed"
+            " (bids-validator on the PATH, in the repository's .tools/ or"
+            " $NEUROBOLT_BIDS_VALIDATOR).\n\n"
+            "Exit status: 0 success; 1 the dataset failed the BIDS validator (nothing started)"
+            " or the workflow failed; 2 a bad command line or a refused argument."
             + (f"\n\nOther commands:{others}" if others else "")
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -78,6 +100,13 @@ def build_app_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
         default=None,
         metavar="LABEL",
         help="subjects to include (with or without 'sub-'); default: all",
+    )
+    parser.add_argument(
+        "--exclude-participant-label",
+        nargs="+",
+        default=None,
+        metavar="LABEL",
+        help="subjects to leave out (with or without 'sub-'), after --participant-label",
     )
     parser.add_argument("--session-label", nargs="+", default=None, metavar="LABEL")
     parser.add_argument("--task-label", nargs="+", default=None, metavar="LABEL")
@@ -101,9 +130,28 @@ def build_app_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
         help="Snakemake profile: a folder, or 'local' / 'slurm' for the workflow's own",
     )
     parser.add_argument(
+        "--n-cpus",
         "--cores",
+        dest="cores",
+        type=_cpus,
         default=None,
-        help="cores for local execution (default: all, or what the profile says)",
+        metavar="N",
+        help="CPUs the jobs may use at once (snakemake --cores; default: all, or what the"
+        " profile says)",
+    )
+    parser.add_argument(
+        "--mem-mb",
+        type=_positive_int,
+        default=None,
+        metavar="MB",
+        help="memory the running jobs may hold together, in MB (snakemake --resources"
+        " mem_mb=MB); snakemake stops with an error naming a job that needs more."
+        " Default: no limit",
+    )
+    parser.add_argument(
+        "--skip-bids-validation",
+        action="store_true",
+        help="do not check the input dataset with the BIDS validator before starting",
     )
     parser.add_argument(
         "--work-dir",
@@ -118,6 +166,153 @@ def build_app_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
         help="the workflow (default: the Snakefile next to the neurobolt package)",
     )
     return parser
+
+
+def _cpus(text: str) -> int | str:
+    """``--n-cpus``: a positive whole number, or ``all``."""
+    return "all" if text == "all" else _positive_int(text)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def dataset_subjects(bids_dir: Path) -> list[str]:
+    """The subject labels of a BIDS dataset (its ``sub-*`` folders), sorted."""
+    return sorted(p.name.removeprefix("sub-") for p in Path(bids_dir).glob("sub-*") if p.is_dir())
+
+
+def select_participants(
+    available: Sequence[str],
+    *,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+) -> list[str] | None:
+    """The participants a run processes: ``include`` (default: all) minus ``exclude``.
+
+    Parameters
+    ----------
+    available : sequence of str
+        The dataset's subject labels.
+    include, exclude : sequence of str | None
+        ``--participant-label`` and ``--exclude-participant-label`` (with or without
+        ``sub-``).
+
+    Returns
+    -------
+    labels : list of str | None
+        None when neither is given (the configuration's own filter stays).
+
+    Raises
+    ------
+    AppError
+        A label the dataset does not have, or no participant left.
+    """
+    from .bids import entity_labels
+
+    if include is None and exclude is None:
+        return None
+    include_labels = entity_labels(include) if include is not None else list(available)
+    exclude_labels = entity_labels(exclude) if exclude is not None else []
+    for option, labels in (
+        ("--participant-label", include_labels),
+        ("--exclude-participant-label", exclude_labels),
+    ):
+        unknown = sorted(set(labels) - set(available))
+        if unknown:
+            raise AppError(
+                f"{option}: the dataset has no subject(s) {', '.join(unknown)}"
+                f" (it has: {', '.join(available) or 'none'})"
+            )
+    selected = [label for label in include_labels if label not in set(exclude_labels)]
+    if not selected:
+        raise AppError(
+            "no participant left: --exclude-participant-label removes every selected subject"
+        )
+    return selected
+
+
+def find_validator(workflow: Path | None = None) -> str | None:
+    """The BIDS validator's executable: ``$NEUROBOLT_BIDS_VALIDATOR``, the workflow's
+    ``.tools/node_modules/.bin/bids-validator`` (the README's test command installs it
+    there) or ``bids-validator`` on the PATH; None when there is none."""
+    env = os.environ.get("NEUROBOLT_BIDS_VALIDATOR")
+    if env:
+        return env
+    local = (workflow or workflow_dir()) / ".tools" / "node_modules" / ".bin" / "bids-validator"
+    if local.is_file():
+        return str(local)
+    return shutil.which("bids-validator")
+
+
+def bids_validation(bids_dir: Path, *, validator: str, timeout: float = 3600) -> list[dict]:
+    """Run the BIDS validator on a dataset and return its errors.
+
+    Parameters
+    ----------
+    bids_dir : Path
+        The dataset.
+    validator : str
+        The validator's executable (``bids-validator`` 1.x, whose ``--json`` report lists
+        ``issues.errors``).
+    timeout : float
+        Seconds before giving up.
+
+    Returns
+    -------
+    errors : list of dict
+        One per kind of error: ``code`` (the validator's key), ``reason`` and ``files``
+        (the dataset-relative paths named, at most 10). Empty: the dataset is valid
+        (warnings are not errors).
+
+    Raises
+    ------
+    RuntimeError
+        The validator did not produce a report.
+    """
+    out = subprocess.run(
+        [validator, str(bids_dir), "--json", "--ignoreWarnings"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    try:
+        report = json.loads(out.stdout)
+    except ValueError:
+        raise RuntimeError(
+            f"the BIDS validator ({validator}) gave no report (exit status"
+            f" {out.returncode}): {(out.stderr or out.stdout).strip()[-2000:]}"
+        ) from None
+    errors = []
+    for issue in report.get("issues", {}).get("errors", []):
+        files = [
+            (f.get("file") or {}).get("relativePath") or f.get("evidence") or ""
+            for f in issue.get("files") or []
+        ]
+        errors.append(
+            {
+                "code": issue.get("key") or str(issue.get("code")),
+                "reason": issue.get("reason", ""),
+                "files": [f for f in files if f][:10],
+            }
+        )
+    return errors
+
+
+def format_findings(errors: Sequence[Mapping[str, Any]]) -> str:
+    """The validator's errors as lines of text."""
+    lines = []
+    for e in errors:
+        lines.append(f"  [{e['code']}] {e['reason']}")
+        lines += [f"      {path}" for path in e.get("files", [])]
+    return "\n".join(lines)
 
 
 def app_config(
@@ -208,10 +403,12 @@ def snakemake_command(
     config_file: Path,
     target: str,
     profile: str | None = None,
-    cores: str | None = None,
+    cores: int | str | None = None,
+    mem_mb: int | None = None,
     extra: Sequence[str] = (),
 ) -> list[str]:
-    """The ``python -m snakemake ...`` command line of a BIDS-App run."""
+    """The ``python -m snakemake ...`` command line of a BIDS-App run (``cores``: its
+    ``--cores``; ``mem_mb``: ``--resources mem_mb=<mem_mb>``)."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile)]
     cmd += ["--directory", str(work_dir), "--configfile", str(config_file)]
     if profile is not None:
@@ -220,6 +417,8 @@ def snakemake_command(
         cmd += ["--profile", str(path.resolve() if path.exists() else own)]
     if cores is not None or profile is None:
         cmd += ["--cores", str(cores or "all")]
+    if mem_mb is not None:
+        cmd += ["--resources", f"mem_mb={int(mem_mb)}"]
     return [*cmd, target, *extra]
 
 
@@ -229,7 +428,9 @@ def run_app(argv: Sequence[str], *, commands: Sequence[str] = ()) -> int:
     Returns
     -------
     code : int
-        Snakemake's exit status (2 for a bad command line or input).
+        Snakemake's exit status; 1 when the dataset fails the BIDS validator (nothing is
+        started). A bad command line exits with status 2 (argparse); refused arguments raise
+        :class:`AppError` or FileNotFoundError (status 2 from :func:`neurobolt.cli.main`).
     """
     argv = list(argv)
     extra: list[str] = []
@@ -244,6 +445,11 @@ def run_app(argv: Sequence[str], *, commands: Sequence[str] = ()) -> int:
             f"{args.bids_dir} is not a BIDS dataset (no dataset_description.json)"
         )
     check_output_dir(args.output_dir, args.bids_dir)
+    participants = select_participants(
+        dataset_subjects(args.bids_dir),
+        include=args.participant_label,
+        exclude=args.exclude_participant_label,
+    )
     snakefile = (args.snakefile or workflow_dir() / "Snakefile").resolve()
     if not snakefile.is_file():
         raise FileNotFoundError(
@@ -256,13 +462,42 @@ def run_app(argv: Sequence[str], *, commands: Sequence[str] = ()) -> int:
         base,
         bids_dir=args.bids_dir,
         output_dir=args.output_dir,
-        participant_label=args.participant_label,
+        participant_label=participants,
         session_label=args.session_label,
         task_label=args.task_label,
         fmriprep_dir=args.fmriprep_dir,
         space=args.space,
         level=args.analysis_level,
     )
+    if args.skip_bids_validation:
+        print("neurobolt: BIDS validation skipped (--skip-bids-validation)", file=sys.stderr)
+    else:
+        validator = find_validator(snakefile.parent)
+        if validator is None:
+            print(
+                "neurobolt: no BIDS validator found (bids-validator on the PATH, in"
+                " .tools/ or $NEUROBOLT_BIDS_VALIDATOR): the dataset is not validated",
+                file=sys.stderr,
+            )
+        else:
+            try:
+                errors = bids_validation(args.bids_dir, validator=validator)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
+                print(
+                    f"neurobolt: error: {err}\nNothing was started; pass"
+                    " --skip-bids-validation to run without the check.",
+                    file=sys.stderr,
+                )
+                return EXIT_INVALID_DATASET
+            if errors:
+                print(
+                    f"neurobolt: error: {args.bids_dir} is not a valid BIDS dataset; the BIDS"
+                    f" validator ({validator}) found:\n{format_findings(errors)}\n"
+                    "Nothing was started. Fix the dataset, or pass --skip-bids-validation"
+                    " to run anyway.",
+                    file=sys.stderr,
+                )
+                return EXIT_INVALID_DATASET
     work_dir = (args.work_dir or args.output_dir).resolve()
     run_config = work_dir / "logs" / "neurobolt" / "config.yaml"
     run_config.parent.mkdir(parents=True, exist_ok=True)
@@ -274,6 +509,7 @@ def run_app(argv: Sequence[str], *, commands: Sequence[str] = ()) -> int:
         target=LEVELS[args.analysis_level],
         profile=args.profile,
         cores=args.cores,
+        mem_mb=args.mem_mb,
         extra=extra,
     )
     print("+ " + shlex.join(cmd), file=sys.stderr, flush=True)

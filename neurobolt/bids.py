@@ -274,24 +274,12 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def dataset_description(*, source: str | None = None) -> dict:
-    """The BIDS derivative ``dataset_description.json`` for neurobolt's outputs."""
-    from . import __version__
+    """The BIDS derivative ``dataset_description.json`` (see
+    :func:`neurobolt.derivatives.dataset_description`; the source relative to the working
+    directory)."""
+    from .derivatives import dataset_description as describe
 
-    desc = {
-        "Name": "neurobolt derivatives",
-        "BIDSVersion": "1.9.0",
-        "DatasetType": "derivative",
-        "GeneratedBy": [
-            {
-                "Name": "neurobolt",
-                "Version": __version__,
-                "Description": "EEG-to-fMRI prediction (NeuroBOLT) pipeline",
-            }
-        ],
-    }
-    if source:
-        desc["SourceDatasets"] = [{"URL": Path(source).resolve().as_uri()}]
-    return desc
+    return describe(source=source)
 
 
 def run_runs_table(inputs, outputs: dict, params: dict) -> Discovery:
@@ -322,8 +310,11 @@ def run_runs_table(inputs, outputs: dict, params: dict) -> Discovery:
 
 
 def run_dataset_description(inputs, outputs: dict, params: dict) -> None:
-    """Write the derivative ``dataset_description.json`` at the top of the results."""
-    write_json(outputs["json"], dataset_description(source=params.get("root")))
+    """Write the derivative root's files (see
+    :func:`neurobolt.derivatives.run_dataset_description`)."""
+    from .derivatives import run_dataset_description as run
+
+    run(inputs, outputs, {"cfg": params} if "cfg" not in params else params)
 
 
 def filename_label(name: str) -> str:

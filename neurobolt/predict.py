@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .derivatives import training_data
 from .provenance import atomic_path, provenance, sha256_file, write_json
 
 logger = logging.getLogger("neurobolt.predict")
@@ -807,6 +808,7 @@ def run_predict(
             "ValidationR": record.get("best_val_r"),
             "Pretrained": record.get("pretrained"),
             "RecordingInSplits": sets,
+            "TrainingData": training_data(p.with_name("splits.tsv")),
         }
         if set(sets) & {"train", "val"}:
             entry["Warning"] = (

@@ -778,7 +778,13 @@ def _new_report(title: str):
         return mne.Report(title=title, image_format="png", verbose=False)
 
 
-def _add_figure(report, fig, title: str, *, section: str, caption: str | None = None, fmt="png"):
+def _add_figure(
+    report, fig, title: str, *, section: str, caption: str | None = None, fmt="png", png=None
+):
+    if png is not None:  # also a file of its own (snakemake --report shows it)
+        from .report_figures import save_png
+
+        save_png(fig, png)
     report.add_figure(fig, title=title, caption=caption, section=section, image_format=fmt)
 
 
@@ -844,7 +850,8 @@ def run_subject_report(
         confounds TSV); and ``metrics``: every ``metrics.json`` of models that may
         involve these runs (``predictions.tsv`` and ``log.tsv`` next to them are read).
     outputs : mapping
-        ``html``.
+        ``html``; optional ``figures``: a folder that receives the QC figures as PNG files
+        too (``<run>_desc-<figure>_<suffix>.png``, for ``snakemake --report``).
     params : mapping
         ``runs`` (run names), ``subject``, ``cfg`` (the ``report`` section), ``eeg``
         (the ``eeg`` section), ``rois`` (the modelled ROIs), ``confounds`` (confound
@@ -867,6 +874,11 @@ def run_subject_report(
     subject = params.get("subject") or runs[0].split("_")[0].removeprefix("sub-")
     report = _new_report(f"neurobolt QC: sub-{subject}")
     fmt = opts["image_format"]
+    figures = Path(outputs["figures"]) if outputs.get("figures") else None
+
+    def png(run, name):  # where a QC figure also goes, if anywhere
+        return figures / f"{run}_desc-{name}.png" if figures is not None else None
+
     report.add_html(
         "<p>Quality control of the EEG cleaning, the fMRI ROI signals and the models of"
         f" sub-{html.escape(subject)}. <a href='report.html'>Group report</a>.</p>"
@@ -943,6 +955,7 @@ def run_subject_report(
             ),
             f"{run}: EEG power spectra",
             section=run,
+            png=png(run, "spectra_eeg"),
             caption="Before cleaning, after gradient removal, after BCG removal (the"
             " clean_eeg output); dashed: slice-frequency harmonics, green ticks:"
             " volume-frequency harmonics.",
@@ -961,6 +974,7 @@ def run_subject_report(
                 ),
                 f"{run}: average BCG epoch",
                 section=run,
+                png=png(run, "bcg_eeg"),
                 fmt=fmt,
                 caption="R-peak-locked average before and after BCG removal.",
             )
@@ -969,6 +983,7 @@ def run_subject_report(
             fig_marker_timing(sig["markers"], sfreq=sig["sfreq"], tr=sig["tr"]),
             f"{run}: volume-marker timing",
             section=run,
+            png=png(run, "markers_eeg"),
             fmt=fmt,
         )
         roi_table = pd.read_csv(lists["rois"][i], sep="\t")
@@ -986,6 +1001,7 @@ def run_subject_report(
             ),
             f"{run}: ROI signals and confounds",
             section=run,
+            png=png(run, "rois_bold"),
             fmt=fmt,
         )
         traces, logs = [], []
@@ -1003,6 +1019,7 @@ def run_subject_report(
             fig_test_traces(traces),
             f"{run}: test split, predicted vs measured",
             section=run,
+            png=png(run, "test_timeseries"),
             fmt=fmt,
         )
         if logs:
@@ -1011,6 +1028,7 @@ def run_subject_report(
                 fig_learning_curves(logs),
                 f"{run}: learning curves (intra)",
                 section=run,
+                png=png(run, "learningcurves_model"),
                 fmt=fmt,
             )
         qc_rows = [

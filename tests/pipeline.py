@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from neurobolt.derivatives import roi_signals_suffix
 from neurobolt.eeg.clean import run_clean_eeg
 from neurobolt.evaluate import run_evaluate
 from neurobolt.fmri.signals import run_roi_signals
@@ -52,7 +53,7 @@ def build(dataset: Path, out: Path) -> dict:
         "atlas": atlas,
         "clean": sub / "eeg" / f"{RUN}_desc-clean_eeg.fif",
         "qc": sub / "eeg" / f"{RUN}_desc-clean_qc.json",
-        "rois": sub / "func" / f"{RUN}_atlas-DiFuMo64_timeseries.tsv",
+        "rois": sub / "func" / f"{RUN}_{roi_signals_suffix()}.tsv",
         "store": sub / "func" / f"{RUN}_windows.h5",
         "models": {},
     }

@@ -162,6 +162,7 @@ def test_predicted_tsv_gives_the_r_that_evaluate_reports(pipeline, tmp_path, mod
         assert entry["ROIs"] == [roi] and entry["Model"] == model
         # An intra-subject model trained on this run: said so, not hidden.
         assert entry["RecordingInSplits"] == ["train", "val", "test"] and "Warning" in entry
+        assert entry["TrainingData"] == {"TrainingScans": [RUN], "ValidationScans": [RUN]}
     img = nib.load(out["bold"])
     assert img.shape[3] == len(table) and img.header.get_zooms()[3] == pytest.approx(2.1)
     assert side["VoxelMap"]["ROIs"] == list(ROIS.values())

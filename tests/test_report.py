@@ -98,7 +98,7 @@ def pages(small_dataset, tmp_path_factory):
             "confounds": [p["files"]["confounds"]],
             "metrics": metrics,
         },
-        {"html": subject},
+        {"html": subject, "figures": out / "sub-02" / "figures"},
         {
             "runs": [RUN],
             "subject": "02",
@@ -144,6 +144,17 @@ def test_pages_open_in_chromium_with_a_table_and_figures(chromium, pages, page, 
     assert image[..., :3].std() > 0.05  # not a blank page
     other = "sub-02.html" if page == "group" else "report.html"
     assert other in result["links"]
+
+
+def test_subject_page_figures_are_files_too(pages):
+    """The QC figures also as PNG files (snakemake --report shows them), one per figure."""
+    folder = pages["subject"].parent / "sub-02" / "figures"
+    kinds = ["bcg_eeg", "learningcurves_model", "markers_eeg", "rois_bold", "spectra_eeg"]
+    kinds.append("test_timeseries")
+    assert sorted(p.name for p in folder.iterdir()) == [f"{RUN}_desc-{k}.png" for k in kinds]
+    for path in folder.iterdir():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert imread(path)[..., :3].std() > 0.05  # not blank
 
 
 def test_group_report_compares_the_eeg_only_prediction_with_evaluate(pages):

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 import neurobolt
+from neurobolt.derivatives import roi_signals_suffix
 from neurobolt.predict import compare_with_measured
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +36,7 @@ SLURM_SCRIPTS = REPO / "tests" / "slurm"
 RUN = "sub-02_ses-01_task-rest"  # the scan whose input the rerun scenario touches
 N_RUNS = 4  # 3 subjects, the first with two sessions
 MODELS = 2  # neurobolt and ridge_bandpower, one ROI (Cuneus)
+ROI_SIGNALS = roi_signals_suffix()  # atlas-DiFuMo_scale-64_timeseries
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +96,8 @@ def test_demo_runs_then_has_nothing_to_do(demo):
     sidecar = json.loads((func / f"{held_out}_desc-predicted_timeseries.json").read_text())
     assert [m["RecordingInSplits"] for m in sidecar["Models"]] == [["test"]]
     assert (func / f"{held_out}_desc-predicted_bold.nii.gz").exists()
-    measured = pd.read_csv(func / f"{held_out}_atlas-DiFuMo64_timeseries.tsv", sep="\t")
-    kept = json.loads((func / f"{held_out}_atlas-DiFuMo64_timeseries.json").read_text())
+    measured = pd.read_csv(func / f"{held_out}_{ROI_SIGNALS}.tsv", sep="\t")
+    kept = json.loads((func / f"{held_out}_{ROI_SIGNALS}.json").read_text())
     r = compare_with_measured(predicted, measured, kept_volumes=kept["KeptVolumes"])
     inter = metrics[(metrics["analysis"] == "inter") & (metrics["model"] == "neurobolt")]
     assert abs(r["r"].iloc[0] - inter["r"].iloc[0]) < 0.02
@@ -124,7 +126,7 @@ def _planned(workdir, *args):
 
 N_SUBJECTS = 3
 #: The reports: every subject's page shows the inter-subject models' metrics.
-REPORTS = {"subject_report": N_SUBJECTS, "report": 1}
+REPORTS = {"subject_report": N_SUBJECTS, "report": 1, "report_figures": 1}
 #: What one scan's intra models and everything that pools all scans need after that scan's
 #: store changes: its 2 intra models, the 2 inter models, their evaluations, the tables,
 #: the held-out scan's prediction (by the inter models) and the reports.
@@ -212,7 +214,7 @@ def test_every_output_records_the_neurobolt_version(demo):
     sub = results / "sub-02" / "ses-01"
     qc = json.loads((sub / "eeg" / f"{RUN}_desc-clean_qc.json").read_text())
     assert qc["neurobolt_version"] == version
-    sidecar = json.loads((sub / "func" / f"{RUN}_atlas-DiFuMo64_timeseries.json").read_text())
+    sidecar = json.loads((sub / "func" / f"{RUN}_{ROI_SIGNALS}.json").read_text())
     assert sidecar["neurobolt_version"] == version
     with h5py.File(sub / "func" / f"{RUN}_windows.h5", "r") as store:
         assert store.attrs["neurobolt_version"] == version
@@ -220,17 +222,52 @@ def test_every_output_records_the_neurobolt_version(demo):
     assert json.loads((model_dir / "metrics.json").read_text())["neurobolt_version"] == version
     desc = json.loads((results / "dataset_description.json").read_text())
     assert desc["GeneratedBy"][0]["Version"] == version
+    assert desc["GeneratedBy"][0]["CodeURL"].startswith("https://")
 
 
 @pytest.mark.slow
-def test_report_zip_holds_the_tables(demo, tmp_path):
+def test_report_zip_holds_the_tables_and_figures(demo, tmp_path):
     report = tmp_path / "report.zip"
     out = _run(demo, "--report", str(report), timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
+    check_report_zip(report, demo / "results")
+
+
+def check_report_zip(report, results):
+    """snakemake --report's archive: the tables, Table 1 and the R distributions as
+    figures, and every run's QC figures, each under its category with its caption."""
     with zipfile.ZipFile(report) as archive:
         names = archive.namelist()
-    files = sorted(Path(name).name for name in names)
-    assert files == ["metrics.tsv", "report.html", "runs.tsv", "table.tsv"], names
+        index = next(n for n in names if n.endswith("report.html"))
+        page = archive.read(index).decode("utf-8")
+    files = {Path(name).name for name in names}
+    tables = {"metrics.tsv", "report.html", "runs.tsv", "table.tsv"}
+    figures = {"table1.png", "r_distributions_intra.png", "r_distributions_inter.png"}
+    assert tables | figures <= files, sorted(files)
+    runs = pd.read_csv(results / "runs.tsv", sep="\t", dtype=str)["run"]
+    for run in runs:  # every run's QC figures (each simulated run has an ECG: a BCG figure)
+        for kind in ("spectra_eeg", "bcg_eeg", "markers_eeg", "rois_bold", "test_timeseries"):
+            assert f"{run}_desc-{kind}.png" in files, (run, kind)
+    qc = sorted(results.glob("sub-*/figures/*.png"))
+    assert {p.name for p in qc} <= files and len(qc) >= 5 * len(runs)
+    for text in ("Subject QC", "Table 1 as a figure", "filled points have a permutation"):
+        assert text in page, text
+
+
+@pytest.mark.slow
+def test_derivative_folder_passes_the_bids_validator(demo, tmp_path):
+    from test_derivatives import bids_derivative_name, validate_derivative
+
+    results = demo / "results"
+    errors, derivative_files = validate_derivative(results, tmp_path)
+    assert errors == [], [(e["key"], e["files"][:3]) for e in errors]
+    assert len(derivative_files) == 2 * N_RUNS + 3  # ROI signals (+ json); predicted x 3
+    assert all(bids_derivative_name(p.name) for p in derivative_files)
+    desc = json.loads((results / "dataset_description.json").read_text())
+    assert desc["SourceDatasets"] == [{"URL": "bids:raw:"}]
+    assert desc["DatasetLinks"] == {"raw": "../data/simulated"}
+    atlas = json.loads((results / "atlas-DiFuMo_description.json").read_text())
+    assert "simulator" in atlas["Description"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ Pipeline of :func:`extract_roi_signals` (one BOLD run, already in an MNI space):
 
 :func:`run_roi_signals` adds the file checks (MNI space, TR in sidecar vs
 header, confounds rows vs volumes) and writes
-``<run>_atlas-DiFuMo64_timeseries.tsv`` plus its JSON sidecar atomically.
+``<run>_atlas-DiFuMo_scale-64_timeseries.tsv`` plus its JSON sidecar atomically.
 """
 
 from __future__ import annotations
@@ -831,7 +831,7 @@ def run_roi_signals(
         the preprocessed BOLD's sidecar next to it), optional ``atlas_maps`` and
         ``atlas_labels`` (override ``params["atlas"]["maps"/"labels"]``).
     outputs : mapping
-        ``timeseries``: ``<run>_atlas-DiFuMo64_timeseries.tsv``; optional
+        ``timeseries``: ``<run>_atlas-DiFuMo_scale-64_timeseries.tsv``; optional
         ``sidecar`` (default: the same name with ``.json``).
     params : mapping | None
         The ``fmri`` config section.

@@ -36,9 +36,14 @@ for _label, _view in VIEWS.items():
             "../scripts/runs_table.py"
 
 
+# The derivative root's files: dataset_description.json (GeneratedBy with CodeURL, the
+# source dataset relative to it), the atlas description of the ROI-signal files'
+# atlas-<label> entity, and .bidsignore (neurobolt's files that no BIDS rule covers).
 rule dataset_description:
     output:
         json=RESULTS / "dataset_description.json",
+        atlas=RESULTS / f"atlas-{nbderiv.ATLAS_LABEL}_description.json",
+        bidsignore=RESULTS / ".bidsignore",
     log:
         "logs/dataset_description/dataset_description.log",
     conda:
@@ -49,5 +54,7 @@ rule dataset_description:
         runtime=5,
     params:
         cfg=config["bids"],
+        atlas=config["fmri"]["atlas"],
+        simulated=atlas_is_simulated(),
     script:
         "../scripts/dataset_description.py"

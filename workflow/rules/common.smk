@@ -13,6 +13,7 @@ sys.path.insert(
 
 from neurobolt import bids as nbids
 from neurobolt import datasets as nbdatasets
+from neurobolt import derivatives as nbderiv
 from neurobolt import predict as nbpredict
 from neurobolt import simulate as nbsim
 from neurobolt import transfer as nbtransfer
@@ -182,7 +183,24 @@ def validate_config():
     return {key: config[key] for key in keys}
 
 
-ATLAS = f"DiFuMo{config['fmri']['atlas']['dimension']}"
+#: A run's ROI signals: <run>_<ROI_SIGNALS>.tsv (+ .json), ROI_SIGNALS being
+#: atlas-DiFuMo_scale-<dimension>_timeseries (BIDS atlas entities); named only here.
+ROI_SIGNALS = nbderiv.roi_signals_suffix(config["fmri"]["atlas"])
+
+
+def roi_signals_output(key, ext="tsv"):
+    """A run's ROI-signal file (``ext``: tsv or json)."""
+    return run_output(key, "func", f"{ROI_SIGNALS}.{ext}")
+
+
+def atlas_is_simulated():
+    """Whether the simulator's atlas stands in for DiFuMo (the demo, or a BIDS-App run on
+    a simulated dataset)."""
+    atlas = config["fmri"]["atlas"]
+    sim_atlas = nbsim.atlas_files(BIDS_ROOT)
+    if atlas["maps"] or atlas["labels"]:
+        return Path(str(atlas["maps"])) == sim_atlas["maps"]
+    return SIMULATE
 
 
 #: every name a {run} wildcard takes: run keys (model folders) and BIDS names (file names)
@@ -622,7 +640,6 @@ def subject_section(name):
 def subject_report_inputs(wildcards):
     """Per run of the subject: raw EEG, BOLD, cleaned EEG + QC, ROI signals, confounds; models."""
     runs = subject_runs(wildcards)
-    atlas_tsv = f"atlas-{ATLAS}_timeseries.tsv"
     metrics = []
     for label in ROI_BY_LABEL:
         for model in MODELS:
@@ -637,7 +654,7 @@ def subject_report_inputs(wildcards):
         "bold": [RUNS[run]["bold"] for run in runs],
         "clean": [run_output(run, "eeg", "desc-clean_eeg.fif") for run in runs],
         "qc": [run_output(run, "eeg", "desc-clean_qc.json") for run in runs],
-        "rois": [run_output(run, "func", atlas_tsv) for run in runs],
+        "rois": [roi_signals_output(run) for run in runs],
         "confounds": [RUNS[run]["confounds"] for run in runs],
         "metrics": metrics,
     }
@@ -648,10 +665,7 @@ def report_inputs(wildcards):
     inputs = {
         "metrics": model_metrics(),
         "subject_pages": [RESULTS / f"{page}.html" for page in SUBJECT_PAGES],
-        "measured": [
-            run_output(name, "func", f"atlas-{ATLAS}_timeseries.tsv")
-            for name in HELD_OUT
-        ],
+        "measured": [roi_signals_output(name) for name in HELD_OUT],
         # measured[i] belongs to predicted[i]: held-out scans first
         "predicted": [predict_output(name, "timeseries.tsv") for name in HELD_OUT]
         + [
@@ -663,6 +677,13 @@ def report_inputs(wildcards):
     if SIMULATE and not MULTI:  # the ceilings of the simulated runs
         inputs["simulation"] = nbsim.simulation_json(BIDS_ROOT)
     return inputs
+
+
+#: The group figures of `snakemake --report` (the report_figures rule)
+REPORT_FIGURES = {"table1": RESULTS / "group" / "figures" / "table1.png"} | {
+    f"r_{analysis}": RESULTS / "group" / "figures" / f"r_distributions_{analysis}.png"
+    for analysis in ANALYSES
+}
 
 
 def final_outputs():
@@ -679,6 +700,7 @@ def final_outputs():
         *RUNS_TABLES,
         *stores,
         RESULTS / "group" / "metrics.tsv",
+        *REPORT_FIGURES.values(),
         *predictions,
         RESULTS / "report.html",
     ]

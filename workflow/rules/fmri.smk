@@ -5,11 +5,8 @@ rule roi_signals:
     input:
         unpack(roi_signals_inputs),
     output:
-        timeseries=RESULTS
-        / "{subdir}"
-        / "func"
-        / f"{{run}}_atlas-{ATLAS}_timeseries.tsv",
-        sidecar=RESULTS / "{subdir}" / "func" / f"{{run}}_atlas-{ATLAS}_timeseries.json",
+        timeseries=RESULTS / "{subdir}" / "func" / f"{{run}}_{ROI_SIGNALS}.tsv",
+        sidecar=RESULTS / "{subdir}" / "func" / f"{{run}}_{ROI_SIGNALS}.json",
     log:
         "logs/roi_signals/{subdir}/{run}.log",
     benchmark:

@@ -6,6 +6,15 @@ rule subject_report:
         unpack(subject_report_inputs),
     output:
         html=RESULTS / "{page}.html",
+        # the page's QC figures as files too: items of `snakemake --report`
+        figures=report(
+            directory(RESULTS / "{page}" / "figures"),
+            patterns=["{figure}.png"],
+            caption="../report/subject_qc.rst",
+            category="Subject QC",
+            subcategory="{page}",
+            labels={"figure": "{figure}"},
+        ),
     log:
         "logs/subject_report/{page}.log",
     conda:
@@ -42,3 +51,40 @@ rule report:
         cfg=config["report"],
     script:
         "../scripts/report.py"
+
+
+# Table 1 and the R distributions as figures, for `snakemake --report`
+# (report.html embeds its own).
+rule report_figures:
+    input:
+        metrics=RESULTS / "group" / "metrics.tsv",
+    output:
+        **{
+            f"r_{analysis}": report(
+                REPORT_FIGURES[f"r_{analysis}"],
+                caption="../report/r_distributions.rst",
+                category="Results",
+                subcategory="Figures",
+                labels={"figure": f"R distributions ({analysis})"},
+            )
+            for analysis in ANALYSES
+        },
+        table1=report(
+            REPORT_FIGURES["table1"],
+            caption="../report/table1_figure.rst",
+            category="Results",
+            subcategory="Figures",
+            labels={"figure": "Table 1"},
+        ),
+    log:
+        "logs/report_figures/report_figures.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=small_mem_mb,
+        runtime=10,
+    params:
+        cfg=config["report"],
+    script:
+        "../scripts/report_figures.py"

@@ -4,7 +4,7 @@
 rule windows:
     input:
         eeg=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_eeg.fif",
-        rois=RESULTS / "{subdir}" / "func" / f"{{run}}_atlas-{ATLAS}_timeseries.tsv",
+        rois=RESULTS / "{subdir}" / "func" / f"{{run}}_{ROI_SIGNALS}.tsv",
     output:
         store=RESULTS / "{subdir}" / "func" / "{run}_windows.h5",
     log:

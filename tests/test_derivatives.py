@@ -1,0 +1,292 @@
+"""The derivative folder's names and dataset-level files, and the figures of snakemake --report.
+
+The derivative folder is checked with bids-validator 1.15 (the README's test command
+installs it into .tools/). That validator has no derivative rules: on a derivative folder it
+checks ``dataset_description.json`` against BIDS's JSON schema (``DatasetType``,
+``GeneratedBy`` entries, ``SourceDatasets[].URL`` a URI, ...), honours ``.bidsignore`` and
+reports every other file whose name is not raw BIDS (``NOT_INCLUDED``). The files whose
+names use derivative entities (``atlas-``, ``scale-``, ``desc-``) are therefore named in a
+validator config as ignored, and checked here instead against BIDS 1.10's entity order
+(:func:`bids_derivative_name`); so is its "no raw data for this subject" error (67).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neurobolt import derivatives as nbd
+from neurobolt.app import find_validator
+from neurobolt.report_figures import fig_table1, run_report_figures, table1_summary
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: BIDS 1.10's entity order (rules/entities.yaml) up to desc, derivative entities included.
+ENTITY_ORDER = [
+    "sub", "ses", "sample", "task", "tracksys", "acq", "nuc", "voi", "ce", "trc", "stain",
+    "rec", "dir", "run", "mod", "echo", "flip", "inv", "mt", "part", "proc", "hemi", "space",
+    "split", "recording", "chunk", "atlas", "seg", "scale", "res", "den", "label", "desc",
+]  # fmt: skip
+
+#: bids-validator 1.15 config for a derivative folder: the derivative-entity files it cannot
+#: name-check (checked by bids_derivative_name) and its raw-data-per-subject error (67).
+VALIDATOR_CONFIG = {
+    "ignore": [67],
+    "ignoredFiles": [
+        "/atlas-*_description.json",
+        "/**/*_atlas-*_timeseries.*",
+        "/**/*_desc-predicted_*",
+    ],
+}
+
+
+def bids_derivative_name(name: str) -> bool:
+    """Whether a file name is ``<entities>_<suffix>.<ext>`` with known entities, each once,
+    in BIDS order, starting with ``sub-``, and alphanumeric labels."""
+    stem, _, ext = name.partition(".")
+    parts = stem.split("_")
+    if not ext or len(parts) < 2 or not re.fullmatch(r"[A-Za-z0-9]+", parts[-1]):
+        return False
+    keys = []
+    for part in parts[:-1]:
+        found = re.fullmatch(r"([a-z]+)-([A-Za-z0-9]+)", part)
+        if not found or found.group(1) not in ENTITY_ORDER:
+            return False
+        keys.append(ENTITY_ORDER.index(found.group(1)))
+    return keys[0] == 0 and keys == sorted(set(keys))
+
+
+def test_the_name_check_knows_a_bad_name_from_a_good_one():
+    good = "sub-01_ses-01_task-rest_atlas-DiFuMo_scale-64_timeseries.tsv"
+    assert bids_derivative_name(good)
+    for bad in (
+        "sub-01_task-rest_scale-64_atlas-DiFuMo_timeseries.tsv",  # order
+        "sub-01_task-rest_atlas-DiFuMo64_desc-a_desc-b_timeseries.tsv",  # twice
+        "sub-01_task-rest_atlas-DiFuMo_64_timeseries.tsv",  # no key
+        "sub-01_task-rest_foo-1_timeseries.tsv",  # unknown entity
+        "task-rest_sub-01_bold.nii.gz",  # sub first
+        "sub-01_task-rest_desc-learning_curves_model.png",  # underscore in a label
+    ):
+        assert not bids_derivative_name(bad), bad
+
+
+@pytest.mark.parametrize("dimension", [64, 128, 1024])
+def test_roi_signals_carry_the_atlas_and_scale_entities(dimension):
+    suffix = nbd.roi_signals_suffix({"dimension": dimension})
+    assert suffix == f"atlas-DiFuMo_scale-{dimension}_timeseries"
+    assert bids_derivative_name(f"sub-01_ses-02_task-rest_run-1_{suffix}.tsv")
+    assert nbd.atlas_entities(None) == "atlas-DiFuMo_scale-64"  # the schema's default
+
+
+def test_dataset_description_points_at_the_source_relative_to_the_derivative(tmp_path):
+    source = tmp_path / "studies" / "bids dätaset"
+    source.mkdir(parents=True)
+    (source / "dataset_description.json").write_text('{"Name": "s", "BIDSVersion": "1.9.0"}')
+    root = tmp_path / "out" / "neurobolt"
+    desc = nbd.dataset_description(source=source, derivative_root=root)
+    assert desc["DatasetType"] == "derivative"
+    (generated,) = desc["GeneratedBy"]
+    assert generated["Name"] == "neurobolt" and generated["Version"]
+    assert generated["CodeURL"] == nbd.CODE_URL
+    assert desc["SourceDatasets"] == [{"URL": "bids:raw:"}]
+    link = desc["DatasetLinks"]["raw"]
+    assert link == "../../studies/bids%20d%C3%A4taset"  # relative, percent-encoded
+    assert (root / unquote(link)).resolve() == source.resolve()
+    assert "file:" not in json.dumps(desc) and str(tmp_path) not in json.dumps(desc)
+    # A source with a DOI is named by it (and its version).
+    (source / "dataset_description.json").write_text(
+        json.dumps(
+            {"Name": "s", "DatasetDOI": "https://doi.org/10.18112/ds1", "DatasetVersion": "2"}
+        )
+    )
+    desc = nbd.dataset_description(source=source, derivative_root=root)
+    assert desc["SourceDatasets"] == [
+        {"URL": "bids:raw:", "DOI": "doi:10.18112/ds1", "Version": "2"}
+    ]
+
+
+def test_code_url_is_the_projects_source_url():
+    urls = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["urls"]
+    assert urls["Source"] == nbd.CODE_URL
+
+
+def test_atlas_description_names_the_maps_used():
+    sim = nbd.atlas_description({"dimension": 64}, simulated=True)
+    assert sim["Name"].startswith("DiFuMo 64") and sim["License"] and sim["Authors"]
+    assert "simulator" in sim["Description"]
+    real = nbd.atlas_description({"dimension": 128, "resolution_mm": 3})
+    assert "DiFuMo 128 at 3 mm, fetched with nilearn" in real["Description"]
+    assert real["SpatialReference"] == "MNI152NLin6Asym"
+
+
+def test_training_data_lists_the_train_and_val_scans(tmp_path):
+    """An inter-subject split (several scans, several rows each), as train.py writes it."""
+    splits = pd.DataFrame(
+        {
+            "scan": ["s3", "s3", "s1", "s2", "s2", "s4"],
+            "split": ["train", "train", "train", "val", "val", "test"],
+        }
+    )
+    path = tmp_path / "splits.tsv"
+    splits.to_csv(path, sep="\t", index=False)
+    assert nbd.training_data(path) == {"TrainingScans": ["s1", "s3"], "ValidationScans": ["s2"]}
+    assert nbd.training_data(tmp_path / "none.tsv") == {"TrainingScans": [], "ValidationScans": []}
+
+
+# --------------------------------------------------------------------------------------------
+# The derivative folder and the BIDS validator
+# --------------------------------------------------------------------------------------------
+
+
+def validator_or_skip():
+    exe = find_validator(REPO)
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("bids-validator is not installed: run the README's test command")
+        pytest.skip("bids-validator 1.15 not installed (npm install --prefix .tools ...)")
+    return exe
+
+
+def validate_derivative(root: Path, tmp_path: Path) -> tuple[list[dict], list[Path]]:
+    """bids-validator 1.15's errors on a derivative folder, and the files it could not
+    name-check (to be checked with :func:`bids_derivative_name`)."""
+    exe = validator_or_skip()
+    config = tmp_path / "validator-config.json"
+    config.write_text(json.dumps(VALIDATOR_CONFIG))
+    out = subprocess.run(
+        [exe, str(root), "--json", "--ignoreWarnings", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    errors = json.loads(out.stdout)["issues"]["errors"]
+    derivative_files = [
+        p
+        for pattern in ("*_atlas-*_timeseries.*", "*_desc-predicted_*")
+        for p in root.rglob(pattern)
+    ]
+    return errors, derivative_files
+
+
+def _summary(errors):
+    return [
+        (e["key"], [f["file"]["relativePath"] for f in e["files"] if f.get("file")]) for e in errors
+    ]
+
+
+def make_derivative(root: Path, source: Path) -> None:
+    """A derivative folder as the workflow lays it out (one run, tiny stand-in files)."""
+    nbd.run_dataset_description(
+        None,
+        {
+            "json": root / "dataset_description.json",
+            "atlas": root / "atlas-DiFuMo_description.json",
+            "bidsignore": root / ".bidsignore",
+        },
+        {"cfg": {"root": str(source)}, "atlas": {"dimension": 64}, "simulated": True},
+    )
+    run = "sub-01_ses-01_task-rest"
+    func, eeg = root / "sub-01" / "ses-01" / "func", root / "sub-01" / "ses-01" / "eeg"
+    files = [
+        func / f"{run}_{nbd.roi_signals_suffix()}.tsv",
+        func / f"{run}_{nbd.roi_signals_suffix()}.json",
+        func / f"{run}_windows.h5",
+        func / f"{run}_desc-predicted_timeseries.tsv",
+        func / f"{run}_desc-predicted_timeseries.json",
+        func / f"{run}_desc-predicted_bold.nii.gz",
+        eeg / f"{run}_desc-clean_eeg.fif",
+        eeg / f"{run}_desc-clean_qc.json",
+        root / "sub-01" / "figures" / f"{run}_desc-spectra_eeg.png",
+        root / "models" / "intra" / run / "roi-Cuneus" / "model-neurobolt" / "model.pt",
+        root / "group" / "metrics.tsv",
+        root / "group" / "figures" / "table1.png",
+        root / "logs" / "neurobolt" / "config.yaml",
+        root / "runs.tsv",
+        root / "runs.json",
+        root / "validation.tsv",
+        root / "report.html",
+        root / "sub-01.html",
+    ]
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}\n" if path.suffix == ".json" else "x\n")
+
+
+def test_derivative_folder_passes_the_bids_validator(tmp_path):
+    source = tmp_path / "bids"
+    source.mkdir()
+    root = tmp_path / "results"
+    make_derivative(root, source)
+    errors, derivative_files = validate_derivative(root, tmp_path)
+    assert errors == [], _summary(errors)
+    assert len(derivative_files) == 5
+    assert all(bids_derivative_name(p.name) for p in derivative_files), derivative_files
+    # The validator does look: a stray file .bidsignore does not cover, and a source given
+    # as a plain path (not a URI), are errors.
+    (root / "sub-01" / "ses-01" / "func" / "notes.txt").write_text("x")
+    desc = json.loads((root / "dataset_description.json").read_text())
+    desc["SourceDatasets"] = [{"URL": "../bids"}]
+    (root / "dataset_description.json").write_text(json.dumps(desc))
+    errors, _ = validate_derivative(root, tmp_path)
+    keys = dict(_summary(errors))
+    assert keys.keys() == {"NOT_INCLUDED", "JSON_SCHEMA_VALIDATION_ERROR"}, keys
+    assert keys["NOT_INCLUDED"] == ["/sub-01/ses-01/func/notes.txt"]
+
+
+# --------------------------------------------------------------------------------------------
+# Figures of snakemake --report
+# --------------------------------------------------------------------------------------------
+
+
+def _metrics():
+    """Two analyses, two ROIs, two models; R and p chosen so the summary is known."""
+    rows = []
+    for scan, (r_nb, p_nb) in zip(
+        ("a", "b", "c"), ((0.5, 0.01), (0.3, 0.2), (0.4, 0.001)), strict=True
+    ):
+        for roi in ("Cuneus", "Putamen"):
+            rows.append(("intra", scan, roi, "neurobolt", r_nb, p_nb))
+            rows.append(("intra", scan, roi, "ridge_bandpower", 0.1, np.nan))
+    rows.append(("inter", "c", "Cuneus", "neurobolt", 0.2, 0.04))
+    return pd.DataFrame(rows, columns=["analysis", "scan", "roi", "model", "r", "p_permutation"])
+
+
+def test_table1_summary_known_answer():
+    summary = table1_summary(_metrics(), alpha=0.05).set_index(["analysis", "roi", "model"])
+    nb = summary.loc[("intra", "Cuneus", "neurobolt")]
+    assert nb["mean"] == pytest.approx(0.4) and nb["sd"] == pytest.approx(0.1)
+    assert (nb["n"], nb["n_significant"]) == (3, 2)
+    ridge = summary.loc[("intra", "Putamen", "ridge_bandpower")]
+    assert ridge["sd"] == pytest.approx(0) and ridge["n_significant"] == 0  # NaN p: not significant
+    inter = summary.loc[("inter", "Cuneus", "neurobolt")]
+    assert (inter["sd"], inter["n"], inter["n_significant"]) == (0.0, 1, 1)
+    fig = fig_table1(_metrics())
+    assert len(fig.axes) == 2  # one panel per analysis
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert labels.count("2/3") == 2 and labels.count("0/3") == 2
+
+
+def test_report_figures_writes_one_png_per_figure(tmp_path):
+    metrics = tmp_path / "metrics.tsv"
+    _metrics().to_csv(metrics, sep="\t", index=False)
+    out = {
+        "table1": tmp_path / "figures" / "table1.png",
+        "r_intra": tmp_path / "figures" / "r_distributions_intra.png",
+        "r_inter": tmp_path / "figures" / "r_distributions_inter.png",
+    }
+    written = run_report_figures({"metrics": metrics}, out, {"cfg": {"alpha": 0.05}})
+    assert sorted(written) == sorted(out.values())
+    for path in out.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(
+        p.name for p in out.values()
+    )  # nothing half-written left behind
