@@ -45,7 +45,7 @@ def test_intra_train_never_reads_test_and_evaluate_scores(stores, tmp_path, read
     metrics = ev.run_evaluate(
         {"model": out["model"], "splits": out["splits"], "stores": [stores[0]]},
         out,
-        {"n_permutations": 200, "seed": 0},
+        {"n_boot": 200, "seed": 0},
     )
     assert {row for _, row in reads} == test_rows
     scan = metrics["scans"]["sub-01_ses-01_task-rest"]
@@ -84,33 +84,58 @@ def test_inter_split_is_by_subject_and_metrics_per_scan(stores, tmp_path, reads)
 
 
 def test_permutation_p_and_group_tables(tmp_path):
+    """Group tables from metrics.json + predictions.tsv: per-scan columns, Fisher-z means,
+    group p of the mismatched null (n/a for too few subjects), control ROIs out of the
+    average. The predictions are a moving-average target plus independent noise."""
     rng = np.random.default_rng(0)
     truth = np.convolve(rng.normal(size=300), np.ones(10), "same")
-    assert ev.permutation_p(truth + rng.normal(size=300), truth, n_permutations=200) < 0.05
-    assert ev.permutation_p(rng.normal(size=300), truth, n_permutations=200) > 0.05
+    assert ev.permutation_p(truth + rng.normal(size=300), truth, tr=2.1) < 0.05
+    assert ev.permutation_p(rng.normal(size=300), truth, tr=2.1) > 0.05
     paths = []
-    for i, (model, r) in enumerate(
-        [("neurobolt", 0.6), ("neurobolt", 0.4), ("ridge_bandpower", 0.5)]
-    ):
-        p = tmp_path / f"m{i}.json"
-        p.write_text(
-            json.dumps(
-                {
-                    "analysis": "intra",
-                    "roi": "Cuneus",
-                    "model": model,
-                    "scans": {f"s{i}": {"r": r, "mse": 1.0, "n_test": 10, "p_permutation": 0.01}},
-                }
-            )
+    cases = [("neurobolt", "Cuneus", 5), ("neurobolt", "Cuneus", 5)]
+    cases += [("ridge_bandpower", "Cuneus", 1), ("neurobolt", "Cerebellum Crus II", 5)]
+    for i, (model, roi, n_sub) in enumerate(cases):
+        d = tmp_path / f"m{i}"
+        d.mkdir()
+        scans, rows = {}, []
+        for s in range(n_sub):
+            scan = f"sub-{s:02d}_ses-{i:02d}_task-rest"
+            t = np.convolve(rng.normal(size=60), np.ones(5), "same")
+            p = t / t.std() + 2.0 * rng.normal(size=60) if roi == "Cuneus" else rng.normal(size=60)
+            r = float(np.corrcoef(p, t)[0, 1])
+            scans[scan] = {"r": r, "mse": 1.0, "n_test": 60, "p_permutation": 0.01}
+            rows += [(scan, v, 2.1 * v, t[v], p[v]) for v in range(60)]
+        (d / "metrics.json").write_text(
+            json.dumps({"analysis": "intra", "roi": roi, "model": model, "scans": scans})
         )
-        paths.append(p)
+        pd.DataFrame(rows, columns=["scan", "volume", "onset_s", "truth", "prediction"]).to_csv(
+            d / "predictions.tsv", sep="\t", index=False
+        )
+        paths.append(d / "metrics.json")
     out = {"metrics": tmp_path / "metrics.tsv", "table": tmp_path / "table.tsv"}
-    ev.run_group_metrics({"metrics": paths}, out, {})
-    metrics = pd.read_csv(out["metrics"], sep="\t")
-    assert list(metrics.columns[:7]) == ["analysis", "scan", "roi", "model", "r", "mse", "n_test"]
+    ev.run_group_metrics({"metrics": paths}, out, {"n_permutations": 500})
+    metrics = pd.read_csv(out["metrics"], sep="\t", dtype={"subject": str})
+    assert list(metrics.columns) == ev.METRIC_COLUMNS
+    assert set(metrics["subject"]) == {f"sub-{s:02d}" for s in range(5)}
     table = pd.read_csv(out["table"], sep="\t")
-    row = table[table["model"] == "neurobolt"].iloc[0]
-    assert row["Cuneus"].startswith("0.500 ± 0.141 (2/2)")
+    nb = table[(table["model"] == "neurobolt") & (table["roi"] == "Cuneus")].iloc[0]
+    # two sessions of each of 5 subjects, averaged in Fisher z per subject first
+    cun = metrics[(metrics["model"] == "neurobolt") & (metrics["roi"] == "Cuneus")]
+    z = np.arctanh(cun["r"]).groupby(cun["subject"]).mean()
+    assert nb["mean_r"] == pytest.approx(np.tanh(z.mean()), abs=1e-5)
+    assert nb["sd"] == pytest.approx(np.tanh(z).std(ddof=1), abs=1e-5)
+    assert (nb["n_subjects"], nb["n_scans"], nb["n_significant"]) == (5, 10, 10)
+    assert nb["ci_low"] < nb["mean_r"] < nb["ci_high"] and nb["p_group"] < 0.05
+    ridge = table[table["model"] == "ridge_bandpower"].iloc[0]
+    assert np.isnan(ridge["sd"]) and np.isnan(ridge["p_group"]) and np.isnan(ridge["ci_low"])
+    null = table[table["roi"] == "Cerebellum Crus II"].iloc[0]
+    assert null["control"] and null["p_group"] > 0.05
+    t1 = ev.table1(metrics, group=table)
+    row = t1[t1["model"] == "neurobolt"].iloc[0]
+    assert row["Cuneus"].startswith(f"{nb['mean_r']:.3f} ± {nb['sd']:.3f} [")
+    assert row["average"] == f"{nb['mean_r']:.3f}"  # the control ROI is left out
+    assert "n/a ± n/a" not in row["Cuneus"]
+    assert "± n/a" in t1[t1["model"] == "ridge_bandpower"].iloc[0]["Cuneus"]
 
 
 class _nullcontext:
