@@ -33,6 +33,7 @@ def intra_split(
     window_s: float = 16.0,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     gap_s: float = 20.0,
+    exclude_overlap: bool = True,
 ) -> np.ndarray:
     """Label every volume row of one scan ``train``, ``val``, ``test``, ``gap`` or ``invalid``.
 
@@ -49,6 +50,10 @@ def intra_split(
         get their share; training gets what is left after both gaps.
     gap_s : float
         Seconds between the blocks; ``ceil(gap_s / tr)`` volumes are left out there.
+    exclude_overlap : bool
+        The overlap rule (default on): a training window whose EEG overlaps a
+        validation or test window, and a validation window whose EEG overlaps a test
+        window, become ``gap``. Off only for positive controls of the leakage checks.
 
     Returns
     -------
@@ -78,14 +83,24 @@ def intra_split(
     labels[rows[:n_train]] = "train"
     labels[rows[n_train + gap : n_train + gap + n_val]] = "val"
     labels[rows[n - n_test :]] = "test"
-    # No training window may share EEG samples with a validation or test window.
-    window = int(round(window_s * sfreq))
-    held_out = onsets[np.isin(labels, ("val", "test"))]
-    starts = onsets - window
-    for i in np.flatnonzero(labels == "train"):
-        if np.any((starts[i] < held_out) & (onsets[i] > held_out - window)):
-            labels[i] = "gap"
+    if exclude_overlap:
+        window = int(round(window_s * sfreq))
+        _drop_overlapping(labels, onsets, window, "train", ("val", "test"))
+        _drop_overlapping(labels, onsets, window, "val", ("test",))
+        if not np.any(labels == "val"):
+            raise ValueError(
+                f"every validation window overlaps a test window ({n_val} validation volumes,"
+                f" {window_s} s windows, gap {gap_s} s): lengthen the scan or the gap"
+            )
     return labels.astype(str)
+
+
+def _drop_overlapping(labels, onsets, window: int, kept: str, held: Sequence[str]) -> None:
+    """Relabel ``gap`` every ``kept`` window sharing EEG samples with a ``held`` window."""
+    held_out = onsets[np.isin(labels, held)]
+    for i in np.flatnonzero(labels == kept):
+        if np.any((onsets[i] - window < held_out) & (onsets[i] > held_out - window)):
+            labels[i] = "gap"
 
 
 def inter_split(

@@ -42,8 +42,18 @@ def test_no_training_window_overlaps_a_held_out_window(gap_s):
     for t in onsets[labels == "train"]:
         # window [t - 3200, t) vs [h - 3200, h): disjoint
         assert np.all((t <= held - 3200) | (t - 3200 >= held))
+    test = onsets[labels == "test"]
+    for t in onsets[labels == "val"]:  # validation windows stay off test windows too
+        assert np.all((t <= test - 3200) | (t - 3200 >= test))
     if gap_s < 16:  # the overlap rule, not the gap, removed windows here
         assert (labels == "gap").sum() > 2 * np.ceil(gap_s / TR)
+        # without the rule (positive controls only) windows do overlap
+        off = splits.intra_split(
+            onsets, valid, tr=TR, sfreq=SFREQ, gap_s=gap_s, exclude_overlap=False
+        )
+        assert (off == "gap").sum() == 2 * np.ceil(gap_s / TR)
+        first_test = onsets[off == "test"].min()
+        assert onsets[off == "val"].max() > first_test - 3200
 
 
 def test_too_short_scans_are_refused():
