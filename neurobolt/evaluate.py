@@ -135,6 +135,32 @@ def _test_options(params: Mapping) -> dict:
     }
 
 
+def _test_rows(model, record: Mapping, table: pd.DataFrame, stores, keys) -> tuple:
+    """Predict the test rows of ``table``: (split-table rows with ``truth`` and
+    ``prediction``, the stores read)."""
+    key_of = dict(zip(stores, keys, strict=True))
+    # the model's own channels, by name: a recording without one of them is refused
+    test = datasets_for(
+        stores, table, "test", rois=[record["roi"]], scans=keys, channels=record["ch_names"]
+    )
+    if len(test) == 0:
+        return table.iloc[:0].assign(truth=[], prediction=[]), []
+    loader = DataLoader(test, batch_size=64)
+    if record["model"] == "ridge_bandpower":
+        xs, ys = zip(*((x.numpy(), y.numpy()) for x, y in loader), strict=True)
+        pred, true = model.predict(np.concatenate(xs)), np.concatenate(ys)
+    else:
+        device = pick_device("auto")
+        model.to(device)
+        pred, true = predict(model, loader, record["ch_names"], device)
+    # Rows in the Dataset's order: store by store, rows in split order.
+    rows = pd.concat(
+        [table[(table["scan"] == key_of[str(p)]) & (table["split"] == "test")] for p in test.paths]
+    )
+    rows = rows.assign(truth=true[:, 0], prediction=pred[:, 0])
+    return rows, test.paths
+
+
 def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
     """Predict the test split and write ``predictions.tsv`` and ``metrics.json``.
 
@@ -153,33 +179,33 @@ def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
     table = pd.read_csv(inputs["splits"], sep="\t", dtype={"subject": str})
     stores = [str(p) for p in np.atleast_1d(inputs["stores"])]
     keys = list(params.get("scans") or [scan_subject(p)[0] for p in stores])
-    key_of = dict(zip(stores, keys, strict=True))
-    # the model's own channels, by name: a recording without one of them is refused
-    test = datasets_for(
-        stores, table, "test", rois=[record["roi"]], scans=keys, channels=record["ch_names"]
-    )
-    if len(test) == 0:
-        raise ValueError(f"{inputs['splits']}: the test split is empty")
-    loader = DataLoader(test, batch_size=64)
-    if record["model"] == "ridge_bandpower":
-        xs, ys = zip(*((x.numpy(), y.numpy()) for x, y in loader), strict=True)
-        pred, true = model.predict(np.concatenate(xs)), np.concatenate(ys)
+    if record.get("folds"):  # blocked k-fold: each fold's model on its own test block
+        parts = [
+            _test_rows(
+                *load_model(Path(inputs["model"]).with_name(name)),
+                table[table["fold"] == k],
+                stores,
+                keys,
+            )
+            for k, name in enumerate(record["folds"])
+        ]
+        order = {key: i for i, key in enumerate(keys)}
+        rows = pd.concat([r for r, _ in parts])
+        rows = rows.sort_values(
+            ["scan", "row"], key=lambda c: c.map(order) if c.name == "scan" else c
+        )
+        paths = next((p for _, p in parts if p), [])
     else:
-        device = pick_device("auto")
-        model.to(device)
-        pred, true = predict(model, loader, record["ch_names"], device)
-    # Rows in the Dataset's order: store by store, rows in split order.
-    rows = pd.concat(
-        [table[(table["scan"] == key_of[str(p)]) & (table["split"] == "test")] for p in test.paths]
-    )
-    rows = rows.assign(truth=true[:, 0], prediction=pred[:, 0])
+        rows, paths = _test_rows(model, record, table, stores, keys)
+    if rows.empty:
+        raise ValueError(f"{inputs['splits']}: the test split is empty")
     write_text(
         outputs["predictions"],
         rows[["scan", "volume", "onset_s", "truth", "prediction"]].to_csv(
             sep="\t", index=False, float_format="%.6g"
         ),
     )
-    tr = _store_tr(test.paths)
+    tr = _store_tr(paths)
     scans = {
         scan: scan_metrics(
             g["prediction"].to_numpy(),

@@ -59,6 +59,49 @@ def test_intra_train_never_reads_test_and_evaluate_scores(stores, tmp_path, read
         assert scan["r"] > 0.5  # alpha power is the signal; ridge on band power finds it
 
 
+def test_blocked_kfold_tests_each_scan_over_its_whole_length(tmp_path, monkeypatch):
+    """intra_scheme blocked_kfold: one ridge per fold, each trained without its own test
+    block; evaluate joins the folds' test blocks into one series per scan."""
+    store = synthetic_store(tmp_path / f"{SCANS[0]}_windows.h5", 3, n_vol=200)
+    out = outputs(tmp_path)
+    params = {
+        "analysis": "intra",
+        "roi": "Cuneus",
+        "model_name": "ridge_bandpower",
+        "model": MODEL,
+        "train": {**TRAIN, "intra_scheme": "blocked_kfold", "intra_folds": 4},
+    }
+    fits = []
+    fit = tr.train_model
+
+    def spy(stores, table, **kw):  # each fold's table: its test rows are never trained on
+        fits.append(table)
+        return fit(stores, table, **kw)
+
+    monkeypatch.setattr(tr, "train_model", spy)
+    record = tr.run_train({"stores": [store]}, out, params)
+    split = pd.read_csv(out["splits"], sep="\t")
+    assert sorted(split["fold"].unique()) == [0, 1, 2, 3] and len(fits) == 4
+    assert record["folds"] == [f"model.fold-{k}.pt" for k in range(4)]
+    assert all((tmp_path / name).exists() for name in record["folds"])
+    for k, table in enumerate(fits):
+        assert (table["fold"] == k).all()
+    log = pd.read_csv(out["log"], sep="\t")
+    assert sorted(log["fold"].unique()) == [0, 1, 2, 3]
+    metrics = ev.run_evaluate(
+        {"model": out["model"], "splits": out["splits"], "stores": [store]},
+        out,
+        {"n_boot": 100},
+    )
+    (scan,) = metrics["scans"].values()
+    n_tested = int((split["split"] == "test").sum())
+    valid = split[split["fold"] == 0]["split"] != "invalid"
+    assert scan["n_test"] == n_tested == int(valid.sum())  # the whole scan, once
+    pred = pd.read_csv(out["predictions"], sep="\t")
+    assert (np.diff(pred["volume"]) == 1).all()  # one series in time order
+    assert scan["r"] > 0.5
+
+
 def test_inter_split_is_by_subject_and_metrics_per_scan(stores, tmp_path, reads):
     out = outputs(tmp_path)
     params = {
