@@ -161,6 +161,25 @@ def _test_rows(model, record: Mapping, table: pd.DataFrame, stores, keys) -> tup
     return rows, test.paths
 
 
+def _fold_metrics(rows: pd.DataFrame, **options) -> dict:
+    """:func:`neurobolt.stats.scan_metrics` of one scan's test rows.
+
+    Blocked k-fold rows (a ``fold`` column) are centred within each fold's test block
+    first (prediction and truth), so R is the pooled within-block R: each fold's model
+    predicts around its own training mean, which is anti-correlated with its test
+    block's mean (the blocks partition the scan), and would bias a plain R over the
+    joined series below zero. MSE stays on the raw values.
+    """
+    pred, true = rows["prediction"], rows["truth"]
+    if "fold" in rows.columns:
+        by = rows["fold"]
+        pred = pred - pred.groupby(by).transform("mean")
+        true = true - true.groupby(by).transform("mean")
+    out = scan_metrics(pred.to_numpy(), true.to_numpy(), **options)
+    out["mse"] = float(np.mean((rows["prediction"] - rows["truth"]) ** 2))
+    return out
+
+
 def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
     """Predict the test split and write ``predictions.tsv`` and ``metrics.json``.
 
@@ -207,12 +226,7 @@ def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
     )
     tr = _store_tr(paths)
     scans = {
-        scan: scan_metrics(
-            g["prediction"].to_numpy(),
-            g["truth"].to_numpy(),
-            tr=tr,
-            **_test_options(params),
-        )
+        scan: _fold_metrics(g, tr=tr, **_test_options(params))
         for scan, g in rows.groupby("scan", sort=True)
     }
     metrics = {

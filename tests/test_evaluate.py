@@ -102,6 +102,24 @@ def test_blocked_kfold_tests_each_scan_over_its_whole_length(tmp_path, monkeypat
     assert scan["r"] > 0.5
 
 
+def test_kfold_r_ignores_each_folds_intercept():
+    """A fold's model predicts around its training mean, the opposite of its test block's
+    mean: joined naively, R of an unrelated prediction is strongly negative. The k-fold
+    R is invariant to any per-fold offset of the prediction."""
+    rng = np.random.default_rng(4)
+    kernel = np.exp(-0.5 * (np.arange(-8, 9) / 3) ** 2)
+    truth = np.convolve(rng.normal(size=240), kernel, "same")
+    noise = np.convolve(rng.normal(size=240), kernel, "same")
+    fold = np.repeat(np.arange(4), 60)
+    block_mean = pd.Series(truth).groupby(fold).transform("mean").to_numpy()
+    rows = pd.DataFrame({"truth": truth, "prediction": 0.1 * noise - block_mean, "fold": fold})
+    assert np.corrcoef(rows["prediction"], rows["truth"])[0, 1] < -0.2  # the naive join
+    plain = rows.assign(prediction=0.1 * noise)
+    got = ev._fold_metrics(rows, tr=2.1, n_boot=50)
+    assert got["r"] == pytest.approx(ev._fold_metrics(plain, tr=2.1, n_boot=50)["r"])
+    assert got["mse"] == pytest.approx(np.mean((rows["prediction"] - truth) ** 2))
+
+
 def test_inter_split_is_by_subject_and_metrics_per_scan(stores, tmp_path, reads):
     out = outputs(tmp_path)
     params = {
