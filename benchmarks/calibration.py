@@ -132,6 +132,7 @@ METHODS = {
     "pyper_pet": pyper_peterman_p,
     "bartlett_t": bartlett_t_p,
     "taper.5": lambda p, t: stats.autocorr_p(p, t, taper=0.5),
+    "taper.7": lambda p, t: stats.autocorr_p(p, t, taper=0.7),
     "taper1": lambda p, t: stats.autocorr_p(p, t, taper=1.0),
 }
 

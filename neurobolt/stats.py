@@ -16,10 +16,19 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-#: Tukey taper of the autocorrelation products, as a fraction of the series length
-#: (chosen by calibration: narrower tapers under-estimate the variance for 1/f-like
-#: series, wider ones over-estimate it for short ones).
-TAPER = 0.7
+#: Tukey taper of the autocorrelation products, as a fraction of the series length:
+#: 0.7 up to 57 volumes, widening (log-linearly in n) to the whole series at 575 and
+#: beyond. Chosen by calibration (benchmarks/calibration.py): narrower tapers
+#: under-estimate the variance for 1/f-like series, wider ones over-estimate it for
+#: short series, whose far lags are noise.
+TAPER = (0.7, 57, 1.0, 575)
+
+
+def taper_fraction(n: int) -> float:
+    """The default Tukey taper width (fraction of ``n``) for a series of ``n`` volumes."""
+    lo, n_lo, hi, n_hi = TAPER
+    t = (math.log(max(n, 1)) - math.log(n_lo)) / (math.log(n_hi) - math.log(n_lo))
+    return float(lo + (hi - lo) * min(max(t, 0.0), 1.0))
 
 
 def _centred(x) -> np.ndarray:
@@ -41,7 +50,7 @@ def _autocov(x: np.ndarray) -> np.ndarray:
     return np.fft.irfft(f * np.conj(f), 2 * n)[:n] / n
 
 
-def null_variance(pred, true, *, taper: float = TAPER) -> float:
+def null_variance(pred, true, *, taper: float | None = None) -> float:
     """Variance of Pearson R between two independent autocorrelated series.
 
     Bartlett's formula ``Var(R) = sum_k (n - |k|) rho_x(k) rho_y(k) / n**2`` with each
@@ -54,8 +63,9 @@ def null_variance(pred, true, *, taper: float = TAPER) -> float:
     Parameters
     ----------
     pred, true : array_like, shape (n,)
-    taper : float
-        Width of the Tukey lag window as a fraction of ``n``.
+    taper : float | None
+        Width of the Tukey lag window as a fraction of ``n``; None:
+        :func:`taper_fraction` (0.7 up to 57 volumes, 1 from 575).
 
     Returns
     -------
@@ -68,13 +78,13 @@ def null_variance(pred, true, *, taper: float = TAPER) -> float:
     if n < 3 or cx[0] <= 0 or cy[0] <= 0:
         return float("nan")
     k = np.arange(1, n)
-    m = max(2.0, taper * n)
+    m = max(2.0, (taper_fraction(n) if taper is None else taper) * n)
     w = np.where(k <= m, 0.5 * (1 + np.cos(np.pi * k / m)), 0.0)
     v = 1 / n + 2 * np.sum(w * (cx[1:] / cx[0]) * (cy[1:] / cy[0]) / (n - k))
     return float(min(max(v, 1 / n), 1.0))
 
 
-def autocorr_p(pred, true, *, taper: float = TAPER) -> float:
+def autocorr_p(pred, true, *, taper: float | None = None) -> float:
     """One-sided p-value of R > 0, corrected for both series' autocorrelation.
 
     The effective number of volumes is ``n_eff = 1 / null_variance(pred, true)`` and
@@ -83,10 +93,12 @@ def autocorr_p(pred, true, *, taper: float = TAPER) -> float:
     non-constant pair); at ``n_eff`` near 4 it is rarely below 0.01 because R cannot
     be made large enough, which is the honest answer.
 
-    Calibration (``benchmarks/calibration.py``, 2000 independent pairs per cell):
-    false-positive rate within 2.5 binomial SE of alpha at .05 and .01 for 34–575
-    volumes of low-passed white, 1/f^0.5, 1/f, HRF-convolved and AR(1)/AR(2) noise
-    and for pairs with different spectra.
+    Calibration (``benchmarks/calibration.py``, 2000 independent pairs per cell, 34 /
+    57 / 115 / 575 volumes at TR 2.1 s, low-passed at 0.15 Hz): the false-positive rate
+    at alpha .05 and .01 is within 2.5 binomial SE of alpha for low-passed white,
+    1/f^0.5, 1/f and HRF-convolved noise and for pairs of different spectra. Outside:
+    1/f^1.5 noise (lag-1 0.86–0.96, beyond real ROI series) up to .068 at .05; AR(1) with
+    lag-1 0.87 and AR(2) are conservative (down to .034 at .05, .0025 at .01).
     """
     r = pearson(pred, true)
     v = null_variance(pred, true, taper=taper)
