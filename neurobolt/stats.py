@@ -96,9 +96,10 @@ def autocorr_p(pred, true, *, taper: float | None = None) -> float:
     Calibration (``benchmarks/calibration.py``, 2000 independent pairs per cell, 34 /
     57 / 115 / 575 volumes at TR 2.1 s, low-passed at 0.15 Hz): the false-positive rate
     at alpha .05 and .01 is within 2.5 binomial SE of alpha for low-passed white,
-    1/f^0.5, 1/f and HRF-convolved noise and for pairs of different spectra. Outside:
-    1/f^1.5 noise (lag-1 0.86–0.96, beyond real ROI series) up to .068 at .05; AR(1) with
-    lag-1 0.87 and AR(2) are conservative (down to .034 at .05, .0025 at .01).
+    1/f^0.5, 1/f and HRF-convolved noise and for white-vs-HRF pairs. Outside: 1/f^1.5
+    noise (lag-1 0.86–0.96, beyond real ROI series) up to .068 at .05; AR(1) with lag-1
+    0.87, AR(2) and 1/f^1.5-vs-AR(1) pairs are conservative (down to .034 at .05, .0025
+    at .01).
     """
     r = pearson(pred, true)
     v = null_variance(pred, true, taper=taper)
