@@ -17,32 +17,89 @@ import pandas as pd
 from torch.utils.data import DataLoader
 
 from .provenance import provenance, write_json, write_text
-from .train import datasets_for, pearson_r, pick_device, predict, scan_subject
+from .stats import scan_metrics
+from .train import datasets_for, pick_device, predict, scan_subject
 
 logger = logging.getLogger("neurobolt.evaluate")
 
 
 def permutation_p(
-    pred: np.ndarray, true: np.ndarray, *, n_permutations: int = 1000, min_shift: int = 10, seed=0
+    pred: np.ndarray,
+    true: np.ndarray,
+    *,
+    tr: float | None = None,
+    method: str = "autocorr",
+    alpha: float = 0.05,
+    min_shift_s: float = 30.0,
+    n_permutations: int | None = None,
+    min_shift: int | None = None,
+    seed=None,
 ) -> float:
-    """One-sided p-value of R against circularly shifted predictions.
+    """One-sided p-value of the test R (prediction vs measured series) being above chance.
 
-    Shifting the prediction in time keeps its autocorrelation (slow BOLD-like signals make
-    naive shuffles far too optimistic). Shifts are drawn from ``min_shift`` to
-    ``n - min_shift``; ``p = (1 + #{R_shift >= R}) / (1 + n_permutations)``. NaN when the
-    series is too short for such shifts or ``n_permutations`` is 0.
+    Parameters
+    ----------
+    pred, true : ndarray, shape (n,)
+        Predicted and measured series over consecutive test volumes.
+    tr : float
+        Repetition time (s). Required by ``method="shift"``; pass it always.
+    method : str
+        ``"autocorr"`` (default, calibrated): Pearson R against the null variance of R
+        between two independent autocorrelated series, estimated from both series'
+        sample autocorrelations (Bartlett's formula, short-series bias corrected,
+        Tukey-tapered; see :func:`neurobolt.stats.autocorr_p`). Never NaN for a
+        non-constant pair of three or more volumes.
+        ``"shift"``: exact circular-shift test, every shift of at least ``min_shift_s``
+        seconds enumerated, ``p = (1 + #{R_shift >= R}) / (1 + n_shifts)``; NaN when
+        it cannot resolve ``alpha``. Its false-positive rate on short autocorrelated
+        series is about twice alpha: use it for comparison only.
+    alpha : float
+        Level the shift test must be able to resolve.
+    min_shift_s : float
+        Smallest circular shift of the shift test (s).
+    n_permutations, min_shift, seed
+        Deprecated (the earlier random-shift test): every shift is now enumerated, so
+        ``n_permutations`` and ``seed`` are ignored; ``min_shift`` (volumes) is
+        converted to ``min_shift_s = min_shift * tr``.
+
+    Returns
+    -------
+    p : float
+        NaN when the test cannot be computed or cannot resolve ``alpha``.
     """
+    import warnings
+
+    from .stats import scan_p
+
+    if n_permutations is not None or seed is not None:
+        warnings.warn(
+            "permutation_p: n_permutations and seed are ignored (all shifts are enumerated;"
+            " the default test is analytic)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    if min_shift is not None:
+        warnings.warn(
+            "permutation_p: min_shift (volumes) is deprecated, pass min_shift_s (seconds)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if tr is not None:
+            min_shift_s = float(min_shift) * float(tr)
+    if tr is None:
+        warnings.warn(
+            "permutation_p: pass tr= (seconds); it will be required",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if method == "shift":
+            if min_shift is None:
+                raise ValueError("permutation_p(method='shift') needs tr")
+            tr, min_shift_s = 1.0, float(min_shift)
     pred, true = np.asarray(pred, float).ravel(), np.asarray(true, float).ravel()
-    n = pred.size
-    if n < 2 * min_shift + 2 or n_permutations < 1:
-        return float("nan")
-    r = pearson_r(pred, true)[0]
-    shifts = np.random.default_rng(seed).integers(min_shift, n - min_shift, n_permutations)
-    null = pearson_r(
-        np.stack([np.roll(pred, s) for s in shifts], axis=1),
-        np.tile(true[:, None], (1, n_permutations)),
-    )
-    return float((1 + np.sum(null >= r)) / (1 + n_permutations))
+    if method == "shift":
+        return scan_p(pred, true, tr=tr, method="shift", alpha=alpha, min_shift_s=min_shift_s)
+    return scan_p(pred, true, tr=tr, method=method, alpha=alpha)
 
 
 def load_model(path: str | os.PathLike):
@@ -59,30 +116,35 @@ def load_model(path: str | os.PathLike):
     return model, record
 
 
-def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
-    """Predict the test split and write ``predictions.tsv`` and ``metrics.json``.
+def _store_tr(paths) -> float:
+    """The TR (s) of the stores (the first one's; stores of one analysis share it)."""
+    from .store import open_h5
 
-    Parameters
-    ----------
-    inputs : mapping
-        ``model`` (``model.pt``), ``splits`` (``splits.tsv``), ``stores``.
-    outputs : mapping
-        ``predictions``, ``metrics``.
-    params : mapping
-        The ``evaluate`` section: ``n_permutations``, ``seed``; and optionally ``scans``,
-        each store's scan key in ``splits.tsv`` (default: the store's file name).
-    """
-    model, record = load_model(inputs["model"])
-    table = pd.read_csv(inputs["splits"], sep="\t", dtype={"subject": str})
-    stores = [str(p) for p in np.atleast_1d(inputs["stores"])]
-    keys = list(params.get("scans") or [scan_subject(p)[0] for p in stores])
+    with open_h5(paths[0]) as f:
+        return float(f.attrs["tr"])
+
+
+def _test_options(params: Mapping) -> dict:
+    """Keyword options of :func:`neurobolt.stats.scan_metrics` from the ``evaluate`` section."""
+    return {
+        "test": str(params.get("test", "autocorr")),
+        "alpha": float(params.get("alpha", 0.05)),
+        "n_boot": int(params.get("n_boot", 1000)),
+        "block_s": float(params.get("block_s", 30.0)),
+        "seed": int(params.get("seed", 0)),
+    }
+
+
+def _test_rows(model, record: Mapping, table: pd.DataFrame, stores, keys) -> tuple:
+    """Predict the test rows of ``table``: (split-table rows with ``truth`` and
+    ``prediction``, the stores read)."""
     key_of = dict(zip(stores, keys, strict=True))
     # the model's own channels, by name: a recording without one of them is refused
     test = datasets_for(
         stores, table, "test", rois=[record["roi"]], scans=keys, channels=record["ch_names"]
     )
     if len(test) == 0:
-        raise ValueError(f"{inputs['splits']}: the test split is empty")
+        return table.iloc[:0].assign(truth=[], prediction=[]), []
     loader = DataLoader(test, batch_size=64)
     if record["model"] == "ridge_bandpower":
         xs, ys = zip(*((x.numpy(), y.numpy()) for x, y in loader), strict=True)
@@ -96,25 +158,77 @@ def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
         [table[(table["scan"] == key_of[str(p)]) & (table["split"] == "test")] for p in test.paths]
     )
     rows = rows.assign(truth=true[:, 0], prediction=pred[:, 0])
+    return rows, test.paths
+
+
+def _fold_metrics(rows: pd.DataFrame, **options) -> dict:
+    """:func:`neurobolt.stats.scan_metrics` of one scan's test rows.
+
+    Blocked k-fold rows (a ``fold`` column) are centred within each fold's test block
+    first (prediction and truth), so R is the pooled within-block R: each fold's model
+    predicts around its own training mean, which is anti-correlated with its test
+    block's mean (the blocks partition the scan), and would bias a plain R over the
+    joined series below zero. MSE stays on the raw values.
+    """
+    pred, true = rows["prediction"], rows["truth"]
+    if "fold" in rows.columns:
+        by = rows["fold"]
+        pred = pred - pred.groupby(by).transform("mean")
+        true = true - true.groupby(by).transform("mean")
+    out = scan_metrics(pred.to_numpy(), true.to_numpy(), **options)
+    out["mse"] = float(np.mean((rows["prediction"] - rows["truth"]) ** 2))
+    return out
+
+
+def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
+    """Predict the test split and write ``predictions.tsv`` and ``metrics.json``.
+
+    Parameters
+    ----------
+    inputs : mapping
+        ``model`` (``model.pt``), ``splits`` (``splits.tsv``), ``stores``.
+    outputs : mapping
+        ``predictions``, ``metrics``.
+    params : mapping
+        The ``evaluate`` section: ``test``, ``alpha``, ``n_boot``, ``block_s``, ``seed``
+        (see :func:`neurobolt.stats.scan_metrics`); and optionally ``scans``,
+        each store's scan key in ``splits.tsv`` (default: the store's file name).
+    """
+    model, record = load_model(inputs["model"])
+    table = pd.read_csv(inputs["splits"], sep="\t", dtype={"subject": str})
+    stores = [str(p) for p in np.atleast_1d(inputs["stores"])]
+    keys = list(params.get("scans") or [scan_subject(p)[0] for p in stores])
+    if record.get("folds"):  # blocked k-fold: each fold's model on its own test block
+        parts = [
+            _test_rows(
+                *load_model(Path(inputs["model"]).with_name(name)),
+                table[table["fold"] == k],
+                stores,
+                keys,
+            )
+            for k, name in enumerate(record["folds"])
+        ]
+        order = {key: i for i, key in enumerate(keys)}
+        rows = pd.concat([r for r, _ in parts])
+        rows = rows.sort_values(
+            ["scan", "row"], key=lambda c: c.map(order) if c.name == "scan" else c
+        )
+        paths = next((p for _, p in parts if p), [])
+    else:
+        rows, paths = _test_rows(model, record, table, stores, keys)
+    if rows.empty:
+        raise ValueError(f"{inputs['splits']}: the test split is empty")
     write_text(
         outputs["predictions"],
         rows[["scan", "volume", "onset_s", "truth", "prediction"]].to_csv(
             sep="\t", index=False, float_format="%.6g"
         ),
     )
-    scans = {}
-    for scan, group in rows.groupby("scan", sort=True):
-        scans[scan] = {
-            "r": float(pearson_r(group["prediction"], group["truth"])[0]),
-            "mse": float(np.mean((group["prediction"] - group["truth"]) ** 2)),
-            "n_test": int(len(group)),
-            "p_permutation": permutation_p(
-                group["prediction"].to_numpy(),
-                group["truth"].to_numpy(),
-                n_permutations=int(params.get("n_permutations", 1000)),
-                seed=int(params.get("seed", 0)),
-            ),
-        }
+    tr = _store_tr(paths)
+    scans = {
+        scan: _fold_metrics(g, tr=tr, **_test_options(params))
+        for scan, g in rows.groupby("scan", sort=True)
+    }
     metrics = {
         "analysis": record["analysis"],
         "roi": record["roi"],
@@ -129,8 +243,33 @@ def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
     return metrics
 
 
+METRIC_COLUMNS = [
+    "analysis",
+    "scan",
+    "subject",
+    "roi",
+    "model",
+    "r",
+    "r_ci_low",
+    "r_ci_high",
+    "mse",
+    "n_test",
+    "p_permutation",
+]
+
+
+def subject_of(scan: str) -> str:
+    """The subject part of a scan key: ``[dataset/]sub-XX`` of ``[dataset/]sub-XX_ses-YY_...``."""
+    head, _, name = str(scan).rpartition("/")
+    sub = name.split("_")[0]
+    return f"{head}/{sub}" if head else sub
+
+
 def collect_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """One row per (analysis, scan, roi, model) from ``metrics.json`` files."""
+    """One row per (analysis, scan, roi, model) from ``metrics.json`` files (``METRIC_COLUMNS``).
+
+    Files written before the bootstrap CIs existed get NaN ``r_ci_low`` / ``r_ci_high``.
+    """
     rows = []
     for path in paths:
         m = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -139,43 +278,148 @@ def collect_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
                 {
                     "analysis": m["analysis"],
                     "scan": scan,
+                    "subject": s.get("subject", subject_of(scan)),
                     "roi": m["roi"],
                     "model": m["model"],
-                    "r": s["r"],
-                    "mse": s["mse"],
-                    "n_test": s["n_test"],
-                    "p_permutation": s["p_permutation"],
+                    **{k: s.get(k, float("nan")) for k in METRIC_COLUMNS[5:]},
                 }
             )
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+
+def read_test_series(paths: Sequence[str | os.PathLike]) -> dict:
+    """``{(analysis, roi, model, scan): (prediction, truth)}`` from the ``predictions.tsv``
+    next to each ``metrics.json`` (a missing file is skipped: its group p is NaN)."""
+    series = {}
+    for path in paths:
+        m = json.loads(Path(path).read_text(encoding="utf-8"))
+        pred_path = Path(path).with_name("predictions.tsv")
+        if not pred_path.exists():
+            continue
+        table = pd.read_csv(pred_path, sep="\t")
+        if "roi" in table.columns:  # one file for several ROIs
+            table = table[table["roi"] == m["roi"]]
+        for scan, g in table.groupby("scan", sort=False):
+            g = g.sort_values("volume") if "volume" in g.columns else g
+            key = (m["analysis"], m["roi"], m["model"], str(scan))
+            series[key] = (g["prediction"].to_numpy(float), g["truth"].to_numpy(float))
+    return series
+
+
+def group_table(
+    metrics: pd.DataFrame,
+    series: Mapping | None = None,
+    *,
+    control_rois: Sequence[str] = (),
+    alpha: float = 0.05,
+    n_permutations: int = 10000,
+    seed=0,
+) -> pd.DataFrame:
+    """Group-level figures per (analysis, roi, model); see :func:`neurobolt.stats.group_test`.
+
+    Columns: ``analysis, roi, model, control, mean_r, sd, n_subjects, n_scans, ci_low,
+    ci_high, p_group, n_significant, n_tested``: mean R in Fisher z over subjects
+    (sessions averaged first), SD of the subjects' R, 95 % CI of the mean, the group p
+    of the between-scan (mismatched) null (NaN when ``series`` lacks a scan or the
+    subjects are too few to resolve ``alpha``), and ``n_significant`` of ``n_tested``
+    scans with a per-scan p < ``alpha`` (NaN p's are not tested).
+    """
+    from .stats import group_summary, group_test
+
+    series = series or {}
+    rows = []
+    for (analysis, roi, model), g in metrics.groupby(["analysis", "roi", "model"], sort=False):
+        keys = [(analysis, roi, model, str(s)) for s in g["scan"]]
+        subjects = g["subject"].astype(str).tolist()
+        if all(k in series for k in keys):
+            res = group_test(
+                [series[k][0] for k in keys],
+                [series[k][1] for k in keys],
+                subjects,
+                n_permutations=n_permutations,
+                alpha=alpha,
+                seed=seed,
+            )
+        else:
+            res = group_summary(g["r"].to_numpy(float), subjects)
+        p = g["p_permutation"].to_numpy(dtype=float)
+        rows.append(
+            {
+                "analysis": analysis,
+                "roi": roi,
+                "model": model,
+                "control": roi in set(control_rois),
+                **res,
+                "n_significant": int(np.sum(p < alpha)),
+                "n_tested": int(np.sum(np.isfinite(p))),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def table1(metrics: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
-    """Mean ± sd R per ROI and model (rows: analysis, model; columns: ROIs + average).
+def _fmt(v: float, spec: str = ".3f") -> str:
+    return "n/a" if v is None or not np.isfinite(v) else format(v, spec)
 
-    A cell is ``mean ± sd (k/n)``: ``k`` of ``n`` scans have a permutation p < ``alpha``.
+
+def table1(
+    metrics: pd.DataFrame,
+    *,
+    alpha: float = 0.05,
+    group: pd.DataFrame | None = None,
+    control_rois: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Table 1 for display: rows (analysis, model), one column per ROI and ``average``.
+
+    A cell is ``mean ± sd [ci_low, ci_high] p=… (k/n)``: mean R over subjects in Fisher z,
+    the SD of the subjects' R ("n/a" for one subject), the 95 % CI of the mean, the group
+    p (``n/a`` when it cannot resolve alpha or was not computed), and ``k`` of ``n``
+    scans with a per-scan p < ``alpha`` (scans whose test cannot resolve alpha are not
+    counted in ``n``). ``average`` is the Fisher-z mean of the non-control ROIs' means
+    (control ROIs, e.g. the null ROI, are left out).
     """
+    if group is None:
+        group = group_table(metrics, control_rois=control_rois, alpha=alpha)
+    controls = set(control_rois) | set(group.loc[group["control"], "roi"])
     cells = {}
-    for (analysis, model, roi), g in metrics.groupby(["analysis", "model", "roi"], sort=False):
-        sig = int((g["p_permutation"] < alpha).sum())
-        cells.setdefault((analysis, model), {})[roi] = (
-            f"{g['r'].mean():.3f} ± {g['r'].std(ddof=1) if len(g) > 1 else 0.0:.3f}"
-            f" ({sig}/{len(g)})"
+    for _, row in group.iterrows():
+        cells.setdefault((row["analysis"], row["model"]), {})[row["roi"]] = (
+            f"{_fmt(row['mean_r'])} ± {_fmt(row['sd'])}"
+            f" [{_fmt(row['ci_low'], '.2f')}, {_fmt(row['ci_high'], '.2f')}]"
+            f" p={_fmt(row['p_group'], '.3g')}"
+            f" ({row['n_significant']}/{row['n_tested']})"
         )
     out = pd.DataFrame.from_dict(cells, orient="index")
-    averages = metrics.groupby(["analysis", "model"])["r"].mean()
-    out["average"] = [f"{averages[idx]:.3f}" for idx in out.index]
+    kept = group[~group["roi"].isin(controls)]
+    averages = kept.groupby(["analysis", "model"])["mean_r"].apply(
+        lambda v: float(np.tanh(np.mean(np.arctanh(np.clip(v, -0.9999999, 0.9999999)))))
+    )
+    out["average"] = [_fmt(averages.get(idx, float("nan"))) for idx in out.index]
     out.index = pd.MultiIndex.from_tuples(out.index, names=["analysis", "model"])
     return out.reset_index()
 
 
 def run_group_metrics(inputs: Mapping, outputs: Mapping, params: Mapping) -> pd.DataFrame:
-    """Write ``group/metrics.tsv`` and ``group/table.tsv`` from every ``metrics.json``, and
-    ``group/generalisation.tsv`` (zero_shot / finetune / joint per ROI) when asked."""
-    metrics = collect_metrics(list(np.atleast_1d(inputs["metrics"])))
+    """Write ``group/metrics.tsv`` (one row per scan, ``METRIC_COLUMNS``) and
+    ``group/table.tsv`` (group figures per analysis, ROI and model, see
+    :func:`group_table`) from every ``metrics.json`` and the ``predictions.tsv`` next to
+    it, and ``group/generalisation.tsv`` (zero_shot / finetune / joint per ROI) when asked.
+
+    ``params`` is the ``evaluate`` section: ``control_rois``, ``alpha``,
+    ``n_permutations`` (of the group null), ``seed``.
+    """
+    paths = list(np.atleast_1d(inputs["metrics"]))
+    metrics = collect_metrics(paths)
     metrics = metrics.sort_values(["analysis", "roi", "model", "scan"], kind="stable")
     write_text(outputs["metrics"], metrics.to_csv(sep="\t", index=False, float_format="%.6g"))
-    write_text(outputs["table"], table1(metrics).to_csv(sep="\t", index=False))
+    group = group_table(
+        metrics,
+        read_test_series(paths),
+        control_rois=list(params.get("control_rois", ["Cerebellum Crus II"])),
+        alpha=float(params.get("alpha", 0.05)),
+        n_permutations=int(params.get("n_permutations", 10000)),
+        seed=int(params.get("seed", 0)),
+    )
+    write_text(outputs["table"], group.to_csv(sep="\t", index=False, float_format="%.6g"))
     if outputs.get("generalisation"):  # the cross-dataset analyses side by side
         from .transfer import transfer_table
 
@@ -187,10 +431,14 @@ def run_group_metrics(inputs: Mapping, outputs: Mapping, params: Mapping) -> pd.
 
 
 __all__ = [
+    "METRIC_COLUMNS",
     "collect_metrics",
+    "group_table",
     "load_model",
     "permutation_p",
+    "read_test_series",
     "run_evaluate",
     "run_group_metrics",
+    "subject_of",
     "table1",
 ]

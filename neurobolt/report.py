@@ -766,6 +766,41 @@ def significance_table(metrics: pd.DataFrame, *, alpha: float = 0.05) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def _ci_text(low, high) -> str:
+    """``[low, high]`` of a CI, ``n/a`` when it could not be computed."""
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return "n/a"
+    return f"[{low:.2f}, {high:.2f}]"
+
+
+def _group_html(group: pd.DataFrame, *, alpha: float) -> str:
+    """The group table (``group/table.tsv``) for display: "n/a" where a figure is undefined."""
+    if group.empty:
+        return "<p>No models.</p>"
+    shown = pd.DataFrame(
+        {
+            "analysis": group["analysis"],
+            "ROI": [
+                f"{r} (control)" if c else r
+                for r, c in zip(group["roi"], group["control"], strict=True)
+            ],
+            "model": group["model"],
+            "mean R": group["mean_r"].round(3),
+            "SD": group["sd"].round(3),
+            "95% CI": [
+                _ci_text(lo, hi) for lo, hi in zip(group["ci_low"], group["ci_high"], strict=True)
+            ],
+            "subjects": group["n_subjects"],
+            "scans": group["n_scans"],
+            "group p": group["p_group"].map(lambda v: f"{v:.3g}" if np.isfinite(v) else "n/a"),
+            f"scans p < {alpha:g}": [
+                f"{k}/{n}" for k, n in zip(group["n_significant"], group["n_tested"], strict=True)
+            ],
+        }
+    )
+    return _table_html(shown)
+
+
 def _table_html(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, classes=_TABLE_CLASSES, border=0, na_rep="n/a", escape=True)
 
@@ -897,6 +932,7 @@ def run_subject_report(
                         "roi": m["metrics"]["roi"],
                         "model": m["metrics"]["model"],
                         "test R": round(s["r"], 3),
+                        "95% CI": _ci_text(s.get("r_ci_low"), s.get("r_ci_high")),
                         "MSE": round(s["mse"], 4),
                         "n_test": s["n_test"],
                         "p (permutation)": s["p_permutation"],
@@ -911,6 +947,7 @@ def run_subject_report(
             "roi",
             "model",
             "test R",
+            "95% CI",
             "MSE",
             "n_test",
             "p (permutation)",
@@ -1076,9 +1113,10 @@ def run_report(
     outputs : mapping
         ``html``.
     params : mapping
-        ``cfg`` (the ``report`` section).
+        ``cfg`` (the ``report`` section); ``control_rois`` (``evaluate.control_rois``:
+        left out of Table 1's average).
     """
-    from .evaluate import collect_metrics, table1
+    from .evaluate import collect_metrics, group_table, read_test_series, table1
     from .predict import compare_with_measured
 
     opts = _options(params.get("cfg"))
@@ -1086,8 +1124,7 @@ def run_report(
     out = Path(outputs["html"])
     paths = [Path(p) for p in np.atleast_1d(inputs["metrics"])]
     models = [_read_model_dir(p) for p in paths]
-    columns = ["analysis", "scan", "roi", "model", "r", "mse", "n_test", "p_permutation"]
-    metrics = collect_metrics(paths).reindex(columns=columns)
+    metrics = collect_metrics(paths)
     metrics["best_val_r"] = [
         m["metrics"]["best_val_r"] for m in models for _ in m["metrics"]["scans"]
     ]
@@ -1107,18 +1144,33 @@ def run_report(
         title="Overview",
         section="Overview",
     )
-    t1 = table1(metrics, alpha=alpha) if len(metrics) else pd.DataFrame({"no models": []})
+    controls = list(params.get("control_rois", ["Cerebellum Crus II"]))
+    group = group_table(metrics, read_test_series(paths), control_rois=controls, alpha=alpha)
+    t1 = (
+        table1(metrics, alpha=alpha, group=group, control_rois=controls)
+        if len(metrics)
+        else pd.DataFrame({"no models": []})
+    )
     report.add_html(
         _table_html(t1)
-        + f"<p>Mean ± sd of the test R over scans; (k/n): k of n scans with a permutation-null"
-        f" p < {alpha:g} (circular shifts of the prediction; n/a, counted as not"
-        " significant, when the test split is too short).</p>",
+        + "<p>Each cell: mean test R over subjects (Fisher z; a subject's sessions averaged"
+        " first) ± SD of the subjects' R [95% CI of the mean], the group p of the"
+        " between-scan null (each subject's predictions scored against other subjects'"
+        " test targets), and (k/n): k of n scans whose own test gives p <"
+        f" {alpha:g}. The per-scan test corrects for the autocorrelation of both series"
+        " (effective degrees of freedom); n counts only scans it can test. n/a: SD and CI"
+        " of a single subject, a group p with too few subjects to resolve"
+        f" {alpha:g} (at least 4 are needed). The average column leaves out control ROIs"
+        f" ({', '.join(controls) or 'none'}: no EEG coupling expected).</p>",
         title="Table 1: test R per ROI and model",
         section="Results",
     )
     report.add_html(
-        _table_html(significance_table(metrics, alpha=alpha)),
-        title="Permutation-null significance",
+        _group_html(group, alpha=alpha)
+        + "<p>group/table.tsv: per analysis, ROI and model. Per-scan 95% CIs (block"
+        " bootstrap, blocks of at least 30 s) are in group/metrics.tsv and on the subject"
+        " pages.</p>",
+        title="Group-level inference",
         section="Results",
     )
     for analysis in ("intra", "inter", "zero_shot", "finetune", "joint"):

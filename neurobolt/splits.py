@@ -33,6 +33,7 @@ def intra_split(
     window_s: float = 16.0,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     gap_s: float = 20.0,
+    exclude_overlap: bool = True,
 ) -> np.ndarray:
     """Label every volume row of one scan ``train``, ``val``, ``test``, ``gap`` or ``invalid``.
 
@@ -49,6 +50,10 @@ def intra_split(
         get their share; training gets what is left after both gaps.
     gap_s : float
         Seconds between the blocks; ``ceil(gap_s / tr)`` volumes are left out there.
+    exclude_overlap : bool
+        The overlap rule (default on): a training window whose EEG overlaps a
+        validation or test window, and a validation window whose EEG overlaps a test
+        window, become ``gap``. Off only for positive controls of the leakage checks.
 
     Returns
     -------
@@ -78,14 +83,135 @@ def intra_split(
     labels[rows[:n_train]] = "train"
     labels[rows[n_train + gap : n_train + gap + n_val]] = "val"
     labels[rows[n - n_test :]] = "test"
-    # No training window may share EEG samples with a validation or test window.
-    window = int(round(window_s * sfreq))
-    held_out = onsets[np.isin(labels, ("val", "test"))]
-    starts = onsets - window
-    for i in np.flatnonzero(labels == "train"):
-        if np.any((starts[i] < held_out) & (onsets[i] > held_out - window)):
-            labels[i] = "gap"
+    if exclude_overlap:
+        window = int(round(window_s * sfreq))
+        _drop_overlapping(labels, onsets, window, "train", ("val", "test"))
+        _drop_overlapping(labels, onsets, window, "val", ("test",))
+        if not np.any(labels == "val"):
+            raise ValueError(
+                f"every validation window overlaps a test window ({n_val} validation volumes,"
+                f" {window_s} s windows, gap {gap_s} s): lengthen the scan or the gap"
+            )
     return labels.astype(str)
+
+
+def intra_kfold_split(
+    onsets: np.ndarray,
+    valid: np.ndarray,
+    *,
+    tr: float,
+    sfreq: float,
+    window_s: float = 16.0,
+    folds: int = 5,
+    val_fraction: float = 0.1,
+    gap_s: float = 20.0,
+    exclude_overlap: bool = True,
+) -> np.ndarray:
+    """Blocked k-fold labels of one scan: each fold tests one contiguous block.
+
+    The valid volumes are cut into ``folds`` contiguous test blocks of (nearly) equal
+    length, so that together the folds test the whole scan. In fold ``k`` the
+    validation block (``val_fraction`` of the valid volumes) lies just before the test
+    block (just after it for the first fold), ``ceil(gap_s / tr)`` volumes of gap
+    separate test, validation and training on every side, training is everything else
+    (before and after), and the overlap rule of :func:`intra_split` applies.
+
+    Parameters
+    ----------
+    onsets, valid, tr, sfreq, window_s, gap_s, exclude_overlap
+        As :func:`intra_split`.
+    folds : int
+        Number of folds (test blocks), at least 2.
+    val_fraction : float
+        Validation share of the valid volumes in every fold.
+
+    Returns
+    -------
+    labels : ndarray of str, shape (folds, n_volumes)
+        One row of labels per fold, as :func:`intra_split`.
+    """
+    onsets = np.asarray(onsets)
+    valid = np.asarray(valid, dtype=bool)
+    if folds < 2:
+        raise ValueError(f"blocked k-fold needs at least 2 folds, got {folds}")
+    rows = np.flatnonzero(valid)
+    n = rows.size
+    gap = math.ceil(gap_s / tr - 1e-9)
+    n_val = int(round(val_fraction * n))
+    edges = np.linspace(0, n, folds + 1).round().astype(int)
+    out = np.full((folds, onsets.size), "invalid", dtype=object)
+    window = int(round(window_s * sfreq))
+    for k in range(folds):
+        a, b = edges[k], edges[k + 1]
+        if k == 0:
+            val = (b + gap, b + gap + n_val)
+        else:
+            val = (a - gap - n_val, a - gap)
+        n_train = n - (b - a) - n_val - (3 if 0 < k < folds - 1 else 2) * gap
+        if min(n_val, b - a, n_train) < 1 or val[0] < 0 or val[1] > n:
+            raise ValueError(
+                f"{n} valid volumes are too few for {folds} folds with {n_val} validation"
+                f" volumes and {gap}-volume gaps ({gap_s} s at TR {tr} s)"
+            )
+        labels = out[k]
+        labels[rows] = "train"
+        lo, hi = min(a, val[0]) - gap, max(b, val[1]) + gap
+        labels[rows[max(lo, 0) : min(hi, n)]] = "gap"
+        labels[rows[a:b]] = "test"
+        labels[rows[val[0] : val[1]]] = "val"
+        if k == 0:  # the gap between test and validation
+            labels[rows[b : b + gap]] = "gap"
+        else:
+            labels[rows[a - gap : a]] = "gap"
+        if exclude_overlap:
+            _drop_overlapping(labels, onsets, window, "train", ("val", "test"))
+            _drop_overlapping(labels, onsets, window, "val", ("test",))
+    return out.astype(str)
+
+
+def kfold_rows(
+    store, scan: str, subject: str, *, folds: int, val_fraction: float, gap_s: float
+) -> list[dict]:
+    """Split-table rows of one open :class:`~neurobolt.store.WindowStore` under
+    ``train.intra_scheme: blocked_kfold``: every volume once per fold, with a ``fold``
+    column (see :func:`intra_kfold_split`)."""
+    labels = intra_kfold_split(
+        store.onsets,
+        store.valid,
+        tr=store.tr,
+        sfreq=store.sfreq,
+        window_s=store.window_s,
+        folds=folds,
+        val_fraction=val_fraction,
+        gap_s=gap_s,
+    )
+    return [
+        {
+            "scan": scan,
+            "subject": subject,
+            "row": row,
+            "volume": int(store.volumes[row]),
+            "onset_s": float(store.onsets[row] / store.sfreq),
+            "split": str(label),
+            "fold": fold,
+        }
+        for fold, fold_labels in enumerate(labels)
+        for row, label in enumerate(fold_labels)
+    ]
+
+
+def fold_paths(model_path: str | os.PathLike, n_folds: int) -> list[Path]:
+    """``model.fold-K.pt`` next to ``model.pt``: the models of the blocked k-fold folds."""
+    model_path = Path(model_path)
+    return [model_path.with_name(f"{model_path.stem}.fold-{k}.pt") for k in range(n_folds)]
+
+
+def _drop_overlapping(labels, onsets, window: int, kept: str, held: Sequence[str]) -> None:
+    """Relabel ``gap`` every ``kept`` window sharing EEG samples with a ``held`` window."""
+    held_out = onsets[np.isin(labels, held)]
+    for i in np.flatnonzero(labels == kept):
+        if np.any((onsets[i] - window < held_out) & (onsets[i] > held_out - window)):
+            labels[i] = "gap"
 
 
 def inter_split(

@@ -51,6 +51,8 @@ class TrainConfig:
     device: str = "auto"
     gap_s: float = 20.0
     intra_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    intra_scheme: str = "holdout"
+    intra_folds: int = 5
     inter_counts: tuple[int, int, int] | None = None
     inter_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     inter_split_file: str | None = None
@@ -489,7 +491,7 @@ def make_splits(
     """
     import pandas as pd
 
-    from .splits import intra_split
+    from .splits import intra_split, kfold_rows
     from .store import WindowStore
 
     named = [scan_subject(p) for p in stores]
@@ -504,6 +506,16 @@ def make_splits(
     rows = []
     for path, scan, (_, subject) in zip(stores, keys, named, strict=True):
         with WindowStore(path) as store:
+            if analysis == "intra" and config.intra_scheme == "blocked_kfold":
+                rows += kfold_rows(
+                    store,
+                    scan,
+                    subject,
+                    folds=config.intra_folds,
+                    val_fraction=config.intra_fractions[1],
+                    gap_s=config.gap_s,
+                )
+                continue
             if analysis == "intra":
                 labels = intra_split(
                     store.onsets,
@@ -576,7 +588,35 @@ def run_train(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
     config = TrainConfig.from_section(params["train"])
     table = make_splits(stores, analysis=params["analysis"], config=config, scans=scans)
     write_text(outputs["splits"], table.to_csv(sep="\t", index=False))
-    return train_model(stores, table, outputs=outputs, params=params, config=config)
+    if "fold" not in table.columns:
+        return train_model(stores, table, outputs=outputs, params=params, config=config)
+    # blocked k-fold: one model per fold (model.fold-K.pt, log.fold-K.tsv); model.pt is
+    # fold 0's model and lists the folds' files for evaluate
+    import pandas as pd
+
+    from .splits import fold_paths
+
+    folds = sorted(table["fold"].unique())
+    paths = fold_paths(outputs["model"], len(folds))
+    logs = [Path(p).with_name(f"log.fold-{k}.tsv") for k, p in zip(folds, paths, strict=True)]
+    records = [
+        train_model(
+            stores,
+            table[table["fold"] == k],
+            outputs={"model": path, "log": log},
+            params=params,
+            config=config,
+        )
+        for k, path, log in zip(folds, paths, logs, strict=True)
+    ]
+    merged = pd.concat(
+        [pd.read_csv(log, sep="\t").assign(fold=k) for k, log in zip(folds, logs, strict=True)]
+    )
+    write_text(outputs["log"], merged.to_csv(sep="\t", index=False))
+    record = {**records[0], "folds": [p.name for p in paths]}
+    record["best_val_r"] = float(np.mean([r["best_val_r"] for r in records]))
+    save_checkpoint(outputs["model"], record)
+    return record
 
 
 def train_model(

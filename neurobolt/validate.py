@@ -921,6 +921,7 @@ def validate_dataset(
     if check_keys and config:
         findings += check_config(config, source=source)
     findings += check_config_paths(config, bids_root=root, results_dir=results_dir, source=source)
+    findings += check_gap(config.get("train"), source=source)
     if results_dir is not None:
         findings += check_outputs(results_dir)
     if not (root / "dataset_description.json").is_file():
@@ -1031,6 +1032,29 @@ def validate_datasets(config: Mapping[str, Any], *, source: str = "the config") 
             )
     report.seconds = time.perf_counter() - t0
     return report
+
+
+#: Smallest gap (s) between training and held-out blocks that the statistics trust:
+#: BOLD stays autocorrelated over about 10 TR (≈ 20 s) after the 0.15 Hz low-pass.
+MIN_GAP_S = 20.0
+
+
+def check_gap(train: Mapping[str, Any] | None, *, source: str = "config") -> list[Finding]:
+    """A warning when ``train.gap_s`` is below :data:`MIN_GAP_S` (leakage through
+    the autocorrelation of the BOLD targets across the block boundaries)."""
+    gap = float((train or {}).get("gap_s", MIN_GAP_S))
+    if gap >= MIN_GAP_S:
+        return []
+    return [
+        Finding(
+            CONFIG,
+            f"{source}: train.gap_s",
+            f"train.gap_s is {gap:g} s: below {MIN_GAP_S:g} s the BOLD targets on both sides"
+            " of a block boundary are still correlated, so intra-subject test R is inflated",
+            f"set train.gap_s to at least {MIN_GAP_S:g}",
+            "warning",
+        )
+    ]
 
 
 def check_inter_split(scans: Sequence[str], *, train: Mapping[str, Any] | None) -> list[Finding]:

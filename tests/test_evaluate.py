@@ -45,7 +45,7 @@ def test_intra_train_never_reads_test_and_evaluate_scores(stores, tmp_path, read
     metrics = ev.run_evaluate(
         {"model": out["model"], "splits": out["splits"], "stores": [stores[0]]},
         out,
-        {"n_permutations": 200, "seed": 0},
+        {"n_boot": 200, "seed": 0},
     )
     assert {row for _, row in reads} == test_rows
     scan = metrics["scans"]["sub-01_ses-01_task-rest"]
@@ -57,6 +57,67 @@ def test_intra_train_never_reads_test_and_evaluate_scores(stores, tmp_path, read
     )
     if model_name == "ridge_bandpower":
         assert scan["r"] > 0.5  # alpha power is the signal; ridge on band power finds it
+
+
+def test_blocked_kfold_tests_each_scan_over_its_whole_length(tmp_path, monkeypatch):
+    """intra_scheme blocked_kfold: one ridge per fold, each trained without its own test
+    block; evaluate joins the folds' test blocks into one series per scan."""
+    store = synthetic_store(tmp_path / f"{SCANS[0]}_windows.h5", 3, n_vol=200)
+    out = outputs(tmp_path)
+    params = {
+        "analysis": "intra",
+        "roi": "Cuneus",
+        "model_name": "ridge_bandpower",
+        "model": MODEL,
+        "train": {**TRAIN, "intra_scheme": "blocked_kfold", "intra_folds": 4},
+    }
+    fits = []
+    fit = tr.train_model
+
+    def spy(stores, table, **kw):  # each fold's table: its test rows are never trained on
+        fits.append(table)
+        return fit(stores, table, **kw)
+
+    monkeypatch.setattr(tr, "train_model", spy)
+    record = tr.run_train({"stores": [store]}, out, params)
+    split = pd.read_csv(out["splits"], sep="\t")
+    assert sorted(split["fold"].unique()) == [0, 1, 2, 3] and len(fits) == 4
+    assert record["folds"] == [f"model.fold-{k}.pt" for k in range(4)]
+    assert all((tmp_path / name).exists() for name in record["folds"])
+    for k, table in enumerate(fits):
+        assert (table["fold"] == k).all()
+    log = pd.read_csv(out["log"], sep="\t")
+    assert sorted(log["fold"].unique()) == [0, 1, 2, 3]
+    metrics = ev.run_evaluate(
+        {"model": out["model"], "splits": out["splits"], "stores": [store]},
+        out,
+        {"n_boot": 100},
+    )
+    (scan,) = metrics["scans"].values()
+    n_tested = int((split["split"] == "test").sum())
+    valid = split[split["fold"] == 0]["split"] != "invalid"
+    assert scan["n_test"] == n_tested == int(valid.sum())  # the whole scan, once
+    pred = pd.read_csv(out["predictions"], sep="\t")
+    assert (np.diff(pred["volume"]) == 1).all()  # one series in time order
+    assert scan["r"] > 0.5
+
+
+def test_kfold_r_ignores_each_folds_intercept():
+    """A fold's model predicts around its training mean, the opposite of its test block's
+    mean: joined naively, R of an unrelated prediction is strongly negative. The k-fold
+    R is invariant to any per-fold offset of the prediction."""
+    rng = np.random.default_rng(4)
+    kernel = np.exp(-0.5 * (np.arange(-8, 9) / 3) ** 2)
+    truth = np.convolve(rng.normal(size=240), kernel, "same")
+    noise = np.convolve(rng.normal(size=240), kernel, "same")
+    fold = np.repeat(np.arange(4), 60)
+    block_mean = pd.Series(truth).groupby(fold).transform("mean").to_numpy()
+    rows = pd.DataFrame({"truth": truth, "prediction": 0.1 * noise - block_mean, "fold": fold})
+    assert np.corrcoef(rows["prediction"], rows["truth"])[0, 1] < -0.2  # the naive join
+    plain = rows.assign(prediction=0.1 * noise)
+    got = ev._fold_metrics(rows, tr=2.1, n_boot=50)
+    assert got["r"] == pytest.approx(ev._fold_metrics(plain, tr=2.1, n_boot=50)["r"])
+    assert got["mse"] == pytest.approx(np.mean((rows["prediction"] - truth) ** 2))
 
 
 def test_inter_split_is_by_subject_and_metrics_per_scan(stores, tmp_path, reads):
@@ -84,33 +145,58 @@ def test_inter_split_is_by_subject_and_metrics_per_scan(stores, tmp_path, reads)
 
 
 def test_permutation_p_and_group_tables(tmp_path):
+    """Group tables from metrics.json + predictions.tsv: per-scan columns, Fisher-z means,
+    group p of the mismatched null (n/a for too few subjects), control ROIs out of the
+    average. The predictions are a moving-average target plus independent noise."""
     rng = np.random.default_rng(0)
     truth = np.convolve(rng.normal(size=300), np.ones(10), "same")
-    assert ev.permutation_p(truth + rng.normal(size=300), truth, n_permutations=200) < 0.05
-    assert ev.permutation_p(rng.normal(size=300), truth, n_permutations=200) > 0.05
+    assert ev.permutation_p(truth + rng.normal(size=300), truth, tr=2.1) < 0.05
+    assert ev.permutation_p(rng.normal(size=300), truth, tr=2.1) > 0.05
     paths = []
-    for i, (model, r) in enumerate(
-        [("neurobolt", 0.6), ("neurobolt", 0.4), ("ridge_bandpower", 0.5)]
-    ):
-        p = tmp_path / f"m{i}.json"
-        p.write_text(
-            json.dumps(
-                {
-                    "analysis": "intra",
-                    "roi": "Cuneus",
-                    "model": model,
-                    "scans": {f"s{i}": {"r": r, "mse": 1.0, "n_test": 10, "p_permutation": 0.01}},
-                }
-            )
+    cases = [("neurobolt", "Cuneus", 5), ("neurobolt", "Cuneus", 5)]
+    cases += [("ridge_bandpower", "Cuneus", 1), ("neurobolt", "Cerebellum Crus II", 5)]
+    for i, (model, roi, n_sub) in enumerate(cases):
+        d = tmp_path / f"m{i}"
+        d.mkdir()
+        scans, rows = {}, []
+        for s in range(n_sub):
+            scan = f"sub-{s:02d}_ses-{i:02d}_task-rest"
+            t = np.convolve(rng.normal(size=60), np.ones(5), "same")
+            p = t / t.std() + 2.0 * rng.normal(size=60) if roi == "Cuneus" else rng.normal(size=60)
+            r = float(np.corrcoef(p, t)[0, 1])
+            scans[scan] = {"r": r, "mse": 1.0, "n_test": 60, "p_permutation": 0.01}
+            rows += [(scan, v, 2.1 * v, t[v], p[v]) for v in range(60)]
+        (d / "metrics.json").write_text(
+            json.dumps({"analysis": "intra", "roi": roi, "model": model, "scans": scans})
         )
-        paths.append(p)
+        pd.DataFrame(rows, columns=["scan", "volume", "onset_s", "truth", "prediction"]).to_csv(
+            d / "predictions.tsv", sep="\t", index=False
+        )
+        paths.append(d / "metrics.json")
     out = {"metrics": tmp_path / "metrics.tsv", "table": tmp_path / "table.tsv"}
-    ev.run_group_metrics({"metrics": paths}, out, {})
-    metrics = pd.read_csv(out["metrics"], sep="\t")
-    assert list(metrics.columns[:7]) == ["analysis", "scan", "roi", "model", "r", "mse", "n_test"]
+    ev.run_group_metrics({"metrics": paths}, out, {"n_permutations": 500})
+    metrics = pd.read_csv(out["metrics"], sep="\t", dtype={"subject": str})
+    assert list(metrics.columns) == ev.METRIC_COLUMNS
+    assert set(metrics["subject"]) == {f"sub-{s:02d}" for s in range(5)}
     table = pd.read_csv(out["table"], sep="\t")
-    row = table[table["model"] == "neurobolt"].iloc[0]
-    assert row["Cuneus"].startswith("0.500 ± 0.141 (2/2)")
+    nb = table[(table["model"] == "neurobolt") & (table["roi"] == "Cuneus")].iloc[0]
+    # two sessions of each of 5 subjects, averaged in Fisher z per subject first
+    cun = metrics[(metrics["model"] == "neurobolt") & (metrics["roi"] == "Cuneus")]
+    z = np.arctanh(cun["r"]).groupby(cun["subject"]).mean()
+    assert nb["mean_r"] == pytest.approx(np.tanh(z.mean()), abs=1e-5)
+    assert nb["sd"] == pytest.approx(np.tanh(z).std(ddof=1), abs=1e-5)
+    assert (nb["n_subjects"], nb["n_scans"], nb["n_significant"]) == (5, 10, 10)
+    assert nb["ci_low"] < nb["mean_r"] < nb["ci_high"] and nb["p_group"] < 0.05
+    ridge = table[table["model"] == "ridge_bandpower"].iloc[0]
+    assert np.isnan(ridge["sd"]) and np.isnan(ridge["p_group"]) and np.isnan(ridge["ci_low"])
+    null = table[table["roi"] == "Cerebellum Crus II"].iloc[0]
+    assert null["control"] and null["p_group"] > 0.05
+    t1 = ev.table1(metrics, group=table)
+    row = t1[t1["model"] == "neurobolt"].iloc[0]
+    assert row["Cuneus"].startswith(f"{nb['mean_r']:.3f} ± {nb['sd']:.3f} [")
+    assert row["average"] == f"{nb['mean_r']:.3f}"  # the control ROI is left out
+    assert "n/a ± n/a" not in row["Cuneus"]
+    assert "± n/a" in t1[t1["model"] == "ridge_bandpower"].iloc[0]["Cuneus"]
 
 
 class _nullcontext:

@@ -42,8 +42,46 @@ def test_no_training_window_overlaps_a_held_out_window(gap_s):
     for t in onsets[labels == "train"]:
         # window [t - 3200, t) vs [h - 3200, h): disjoint
         assert np.all((t <= held - 3200) | (t - 3200 >= held))
+    test = onsets[labels == "test"]
+    for t in onsets[labels == "val"]:  # validation windows stay off test windows too
+        assert np.all((t <= test - 3200) | (t - 3200 >= test))
     if gap_s < 16:  # the overlap rule, not the gap, removed windows here
         assert (labels == "gap").sum() > 2 * np.ceil(gap_s / TR)
+        # without the rule (positive controls only) windows do overlap
+        off = splits.intra_split(
+            onsets, valid, tr=TR, sfreq=SFREQ, gap_s=gap_s, exclude_overlap=False
+        )
+        assert (off == "gap").sum() == 2 * np.ceil(gap_s / TR)
+        first_test = onsets[off == "test"].min()
+        assert onsets[off == "val"].max() > first_test - 3200
+
+
+@pytest.mark.parametrize("gap_s", [20.0, 0.0])
+def test_blocked_kfold_tests_every_volume_once_with_gaps_and_no_overlap(gap_s):
+    onsets, valid = _scan(171)
+    labels = splits.intra_kfold_split(onsets, valid, tr=TR, sfreq=SFREQ, folds=5, gap_s=gap_s)
+    assert labels.shape == (5, 171)
+    test = labels == "test"
+    # every valid volume is tested exactly once, in 5 contiguous blocks of ~equal length
+    assert (test.sum(0) == valid).all()
+    sizes = test.sum(1)
+    assert sizes.max() - sizes.min() <= 1
+    gap = int(np.ceil(gap_s / TR))
+    for fold in labels:
+        for name in ("test", "val"):
+            block = np.flatnonzero(fold == name)
+            assert block.size and np.all(np.diff(block) == 1)
+        t, v, tr_ = (np.flatnonzero(fold == n) for n in ("test", "val", "train"))
+        # gaps between test/val and any training volume, on both sides
+        for held in (t, v):
+            assert np.min(np.abs(tr_[:, None] - held[None, :])) > gap
+        assert np.min(np.abs(v[:, None] - t[None, :])) > gap
+        held = onsets[fold == "test"]
+        for t_on in onsets[(fold == "train") | (fold == "val")]:  # the overlap rule
+            assert np.all((t_on <= held - 3200) | (t_on - 3200 >= held))
+        assert (fold[~valid] == "invalid").all()
+    with pytest.raises(ValueError, match="too few"):
+        splits.intra_kfold_split(onsets[:40], valid[:40], tr=TR, sfreq=SFREQ, folds=5)
 
 
 def test_too_short_scans_are_refused():

@@ -49,6 +49,7 @@ rule report:
         runtime=20,
     params:
         cfg=config["report"],
+        control_rois=config["evaluate"].get("control_rois", ["Cerebellum Crus II"]),
     script:
         "../scripts/report.py"
 
