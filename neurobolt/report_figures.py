@@ -2,11 +2,12 @@
 
 ``report.html`` (:func:`neurobolt.report.run_report`) embeds its figures; Snakemake's own
 report (``snakemake --report report.zip``) shows files that rules mark with ``report(...)``.
-The ``report_figures`` rule writes those from ``group/metrics.tsv``: ``table1.png`` (mean ±
-sd test R per ROI and model, one panel per analysis, with the number of scans whose
-permutation p is below ``report.alpha``) and ``r_distributions_<analysis>.png`` (every
-scan's R, :func:`neurobolt.report.fig_r_distributions`). The subject pages' QC figures are
-written by :func:`neurobolt.report.run_subject_report` next to the pages.
+The ``report_figures`` rule writes those from ``group/table.tsv`` and ``group/metrics.tsv``:
+``table1.png`` (the group mean test R per ROI and model with its 95 % CI and group p, one
+panel per analysis, with the number of scans whose per-scan p is below ``report.alpha``)
+and ``r_distributions_<analysis>.png`` (every scan's R,
+:func:`neurobolt.report.fig_r_distributions`). The subject pages' QC figures are written by
+:func:`neurobolt.report.run_subject_report` next to the pages.
 """
 
 from __future__ import annotations
@@ -34,48 +35,13 @@ def save_png(fig, path: str | Path, *, dpi: int = 110) -> Path:
     return Path(path)
 
 
-def table1_summary(metrics: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
-    """Mean, sd and significant-scan count of the test R per analysis, ROI and model.
+def fig_table1(group: pd.DataFrame, *, alpha: float = 0.05):
+    """Table 1 as a figure: the group mean test R per ROI (groups) and model (bars).
 
-    Parameters
-    ----------
-    metrics : DataFrame
-        One row per analysis, scan, ROI and model: ``r`` and ``p_permutation`` (NaN when
-        the test split was too short for the null; counted as not significant).
-    alpha : float
-        Significance level of the count.
-
-    Returns
-    -------
-    summary : DataFrame
-        Columns ``analysis``, ``roi``, ``model``, ``mean``, ``sd`` (ddof=1; 0 for one
-        scan), ``n`` (scans) and ``n_significant``, in the input's order of appearance.
-    """
-    rows = []
-    for (analysis, roi, model), g in metrics.groupby(["analysis", "roi", "model"], sort=False):
-        r = g["r"].to_numpy(dtype=float)
-        p = g["p_permutation"].to_numpy(dtype=float)
-        rows.append(
-            {
-                "analysis": analysis,
-                "roi": roi,
-                "model": model,
-                "mean": float(np.mean(r)),
-                "sd": float(np.std(r, ddof=1)) if r.size > 1 else 0.0,
-                "n": int(r.size),
-                "n_significant": int(np.sum(p < alpha)),
-            }
-        )
-    return pd.DataFrame(
-        rows, columns=["analysis", "roi", "model", "mean", "sd", "n", "n_significant"]
-    )
-
-
-def fig_table1(metrics: pd.DataFrame, *, alpha: float = 0.05):
-    """Table 1 as a figure: mean ± sd test R per ROI (groups) and model (bars).
-
-    One panel per analysis; each bar is annotated ``k/n``: ``k`` of ``n`` scans with a
-    permutation p < ``alpha``.
+    One panel per analysis, from ``group/table.tsv`` (:func:`neurobolt.evaluate.group_table`):
+    each bar is the mean R over subjects (Fisher z) with its 95 % CI, annotated with the
+    group p ("n/a" where the null cannot resolve ``alpha``) and ``k/n``: ``k`` of the ``n``
+    scans whose per-scan test could be computed have p < ``alpha``.
 
     Returns
     -------
@@ -83,10 +49,9 @@ def fig_table1(metrics: pd.DataFrame, *, alpha: float = 0.05):
     """
     from .report import ANALYSIS_NAMES, _color, _subplots
 
-    summary = table1_summary(metrics, alpha=alpha)
-    analyses = list(dict.fromkeys(summary["analysis"])) or ["none"]
-    rois = list(dict.fromkeys(summary["roi"]))
-    models = list(dict.fromkeys(summary["model"]))
+    analyses = list(dict.fromkeys(group["analysis"])) or ["none"]
+    rois = list(dict.fromkeys(group["roi"]))
+    models = list(dict.fromkeys(group["model"]))
     width = 0.8 / max(len(models), 1)
     fig, axes = _subplots(
         len(analyses),
@@ -95,33 +60,38 @@ def fig_table1(metrics: pd.DataFrame, *, alpha: float = 0.05):
         squeeze=False,
     )
     for ax, analysis in zip(axes[:, 0], analyses, strict=True):
-        sub = summary[summary["analysis"] == analysis]
+        sub = group[group["analysis"] == analysis]
         for j, model in enumerate(models):
             rows = sub[sub["model"] == model].set_index("roi").reindex(rois)
             x = np.arange(len(rois)) + (j - (len(models) - 1) / 2) * width
+            mean = rows["mean_r"].to_numpy(dtype=float)
+            low = np.nan_to_num(mean - rows["ci_low"].to_numpy(dtype=float))
+            high = np.nan_to_num(rows["ci_high"].to_numpy(dtype=float) - mean)
             ax.bar(
                 x,
-                rows["mean"].to_numpy(dtype=float),
+                mean,
                 width * 0.9,
-                yerr=rows["sd"].to_numpy(dtype=float),
+                yerr=np.vstack([low, high]),
                 color=_color(model),
                 label=model,
                 capsize=3,
             )
-            for xi, (_, row) in zip(x, rows.iterrows(), strict=True):
-                if np.isfinite(row["mean"]):
+            for xi, m, h, (_, row) in zip(x, mean, high, rows.iterrows(), strict=True):
+                if np.isfinite(m):
+                    p = float(row["p_group"])
                     ax.annotate(
-                        f"{int(row['n_significant'])}/{int(row['n'])}",
-                        (xi, max(row["mean"], 0) + (row["sd"] if np.isfinite(row["sd"]) else 0)),
+                        (f"p={p:.2g}" if np.isfinite(p) else "p n/a")
+                        + f"\n{int(row['n_significant'])}/{int(row['n_tested'])}",
+                        (xi, max(m, 0) + h),
                         ha="center",
                         va="bottom",
                         fontsize=6,
                     )
         ax.axhline(0, color="k", lw=0.6)
         ax.set_xticks(range(len(rois)), rois, rotation=20, ha="right", fontsize=8)
-        ax.set_ylabel("test R (mean ± sd)")
+        ax.set_ylabel("test R (mean, 95% CI)")
         ax.set_title(
-            f"{ANALYSIS_NAMES.get(analysis, analysis)}: k/n scans with permutation p < {alpha:g}",
+            f"{ANALYSIS_NAMES.get(analysis, analysis)}: group p; k/n scans with p < {alpha:g}",
             fontsize=9,
         )
         if models:
@@ -149,7 +119,7 @@ def run_report_figures(
     Parameters
     ----------
     inputs : mapping
-        ``metrics``: ``group/metrics.tsv``.
+        ``metrics``: ``group/metrics.tsv``; ``table``: ``group/table.tsv``.
     outputs : mapping
         ``table1`` and one ``r_<analysis>`` per analysis (PNG paths).
     params : mapping
@@ -164,7 +134,8 @@ def run_report_figures(
     opts = _options(params.get("cfg"))
     alpha = float(opts["alpha"])
     metrics = read_metrics(inputs["metrics"])
-    written = [save_png(fig_table1(metrics, alpha=alpha), outputs["table1"])]
+    group = pd.read_csv(inputs["table"], sep="\t")
+    written = [save_png(fig_table1(group, alpha=alpha), outputs["table1"])]
     for key, path in outputs.items():
         if key.startswith("r_"):
             analysis = key.removeprefix("r_")

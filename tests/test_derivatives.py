@@ -26,7 +26,8 @@ import pytest
 
 from neurobolt import derivatives as nbd
 from neurobolt.app import find_validator
-from neurobolt.report_figures import fig_table1, run_report_figures, table1_summary
+from neurobolt.evaluate import group_table
+from neurobolt.report_figures import fig_table1, run_report_figures
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -248,42 +249,44 @@ def test_derivative_folder_passes_the_bids_validator(tmp_path):
 
 
 def _metrics():
-    """Two analyses, two ROIs, two models; R and p chosen so the summary is known."""
+    """Two analyses, two ROIs, two models; R and p chosen so the group figures are known."""
     rows = []
     for scan, (r_nb, p_nb) in zip(
         ("a", "b", "c"), ((0.5, 0.01), (0.3, 0.2), (0.4, 0.001)), strict=True
     ):
         for roi in ("Cuneus", "Putamen"):
-            rows.append(("intra", scan, roi, "neurobolt", r_nb, p_nb))
-            rows.append(("intra", scan, roi, "ridge_bandpower", 0.1, np.nan))
-    rows.append(("inter", "c", "Cuneus", "neurobolt", 0.2, 0.04))
-    return pd.DataFrame(rows, columns=["analysis", "scan", "roi", "model", "r", "p_permutation"])
+            rows.append(("intra", scan, scan, roi, "neurobolt", r_nb, p_nb))
+            rows.append(("intra", scan, scan, roi, "ridge_bandpower", 0.1, np.nan))
+    rows.append(("inter", "c", "c", "Cuneus", "neurobolt", 0.2, 0.04))
+    return pd.DataFrame(
+        rows, columns=["analysis", "scan", "subject", "roi", "model", "r", "p_permutation"]
+    )
 
 
-def test_table1_summary_known_answer():
-    summary = table1_summary(_metrics(), alpha=0.05).set_index(["analysis", "roi", "model"])
-    nb = summary.loc[("intra", "Cuneus", "neurobolt")]
-    assert nb["mean"] == pytest.approx(0.4) and nb["sd"] == pytest.approx(0.1)
-    assert (nb["n"], nb["n_significant"]) == (3, 2)
-    ridge = summary.loc[("intra", "Putamen", "ridge_bandpower")]
-    assert ridge["sd"] == pytest.approx(0) and ridge["n_significant"] == 0  # NaN p: not significant
-    inter = summary.loc[("inter", "Cuneus", "neurobolt")]
-    assert (inter["sd"], inter["n"], inter["n_significant"]) == (0.0, 1, 1)
-    fig = fig_table1(_metrics())
+def test_table1_figure_shows_the_group_table():
+    group = group_table(_metrics(), alpha=0.05)
+    nb = group.set_index(["analysis", "roi", "model"]).loc[("intra", "Cuneus", "neurobolt")]
+    assert nb["mean_r"] == pytest.approx(np.tanh(np.mean(np.arctanh([0.5, 0.3, 0.4]))))
+    assert (nb["n_subjects"], nb["n_significant"], nb["n_tested"]) == (3, 2, 3)
+    fig = fig_table1(group)
     assert len(fig.axes) == 2  # one panel per analysis
     labels = [t.get_text() for t in fig.axes[0].texts]
-    assert labels.count("2/3") == 2 and labels.count("0/3") == 2
+    # no prediction series given: the group p is n/a; NaN per-scan p's are not tested
+    assert labels.count("p n/a\n2/3") == 2 and labels.count("p n/a\n0/0") == 2
 
 
 def test_report_figures_writes_one_png_per_figure(tmp_path):
-    metrics = tmp_path / "metrics.tsv"
+    metrics, table = tmp_path / "metrics.tsv", tmp_path / "table.tsv"
     _metrics().to_csv(metrics, sep="\t", index=False)
+    group_table(_metrics()).to_csv(table, sep="\t", index=False)
     out = {
         "table1": tmp_path / "figures" / "table1.png",
         "r_intra": tmp_path / "figures" / "r_distributions_intra.png",
         "r_inter": tmp_path / "figures" / "r_distributions_inter.png",
     }
-    written = run_report_figures({"metrics": metrics}, out, {"cfg": {"alpha": 0.05}})
+    written = run_report_figures(
+        {"metrics": metrics, "table": table}, out, {"cfg": {"alpha": 0.05}}
+    )
     assert sorted(written) == sorted(out.values())
     for path in out.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000

@@ -59,6 +59,7 @@ rule report:
 rule report_figures:
     input:
         metrics=RESULTS / "group" / "metrics.tsv",
+        table=RESULTS / "group" / "table.tsv",
     output:
         **{
             f"r_{analysis}": report(
