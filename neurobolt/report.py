@@ -18,7 +18,7 @@ The "after gradient, before BCG" signals are recomputed for a few channels
 the cleaned EEG is the ``clean_eeg`` output itself.
 
 Group page (``report.html``): the Table-1 layout (every analysis and model,
-baselines included, with permutation-null significance), R distributions per
+baselines included, with CIs and per-scan and group p), R distributions per
 ROI and model, R against the simulator's ceiling (when ground truth exists),
 validation vs test R, the inter-subject learning curves, the EEG-only
 predictions compared with the measured signals, and links to the subject pages.
@@ -72,7 +72,6 @@ __all__ = [
     "psd",
     "run_report",
     "run_subject_report",
-    "significance_table",
 ]
 
 #: The ``report`` config section's defaults (the schema's defaults are the same).
@@ -534,7 +533,7 @@ def fig_learning_curves(logs: Sequence[tuple[str, pd.DataFrame]]):
 
 
 def fig_r_distributions(metrics: pd.DataFrame, *, analysis: str, alpha: float = 0.05):
-    """Test R per ROI and model over scans (box + points; filled = permutation p < alpha).
+    """Test R per ROI and model over scans (box + points; filled = per-scan p < alpha).
 
     Parameters
     ----------
@@ -592,7 +591,7 @@ def fig_r_distributions(metrics: pd.DataFrame, *, analysis: str, alpha: float = 
     ax.set_xticks(range(len(rois)), rois, rotation=20, ha="right", fontsize=8)
     ax.set(ylabel="test R", xlim=(-0.6, len(rois) - 0.4))
     ax.set_title(
-        f"{ANALYSIS_NAMES.get(analysis, analysis)}: test R per scan (filled: permutation"
+        f"{ANALYSIS_NAMES.get(analysis, analysis)}: test R per scan (filled: per-scan"
         f" p < {alpha:g})",
         fontsize=9,
     )
@@ -728,42 +727,6 @@ def fig_held_out(predicted: pd.DataFrame, measured: pd.DataFrame, *, kept_volume
 # --------------------------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------------------------
-
-
-def significance_table(metrics: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
-    """Per analysis, ROI and model: mean R, scans, scans with permutation p < alpha, median p.
-
-    Parameters
-    ----------
-    metrics : DataFrame
-        One row per model and test scan: ``analysis``, ``roi``, ``model``, ``r``,
-        ``p_permutation`` (NaN when the test split is too short to test).
-    alpha : float
-        Significance level.
-
-    Returns
-    -------
-    table : DataFrame
-        One row per (analysis, roi, model): ``mean R``, ``scans``, ``p < alpha`` (scans
-        below ``alpha``), ``testable`` (scans with a p-value), ``median p`` (None when
-        no scan is testable).
-    """
-    rows = []
-    for (analysis, roi, model), g in metrics.groupby(["analysis", "roi", "model"], sort=True):
-        p = g["p_permutation"].to_numpy(dtype=float)
-        rows.append(
-            {
-                "analysis": analysis,
-                "roi": roi,
-                "model": model,
-                "mean R": round(float(g["r"].mean()), 3),
-                "scans": len(g),
-                f"p < {alpha:g}": int(np.sum(p < alpha)),
-                "testable": int(np.sum(np.isfinite(p))),
-                "median p": round(float(np.nanmedian(p)), 4) if np.isfinite(p).any() else None,
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def _ci_text(low, high) -> str:

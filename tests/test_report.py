@@ -42,22 +42,6 @@ def test_psd_peaks_at_the_sine_frequency_in_microvolts():
     assert p.sum() * (f[1] - f[0]) == pytest.approx(50.0, rel=0.02)
 
 
-def test_significance_table_counts_testable_scans():
-    metrics = pd.DataFrame(
-        {
-            "analysis": ["intra"] * 3,
-            "scan": ["a", "b", "c"],
-            "roi": ["Cuneus"] * 3,
-            "model": ["neurobolt"] * 3,
-            "r": [0.5, 0.2, 0.3],
-            "p_permutation": [0.01, 0.2, np.nan],
-        }
-    )
-    row = rp.significance_table(metrics, alpha=0.05).iloc[0]
-    assert row["scans"] == 3 and row["p < 0.05"] == 1 and row["testable"] == 2
-    assert row["mean R"] == pytest.approx(0.333, abs=1e-3)
-
-
 @pytest.fixture(scope="session")
 def chromium():
     exe = find_chromium()
