@@ -60,27 +60,42 @@ def load_model(path: str | os.PathLike):
 
 
 def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
-    """Predict the test split and write ``predictions.tsv`` and ``metrics.json``.
+    """Predict the test split and write ``predictions.tsv`` and ``metrics.json`` per ROI.
 
     Parameters
     ----------
     inputs : mapping
         ``model`` (``model.pt``), ``splits`` (``splits.tsv``), ``stores``.
     outputs : mapping
-        ``predictions``, ``metrics``.
+        ``predictions``, ``metrics``: one path each, or one per ROI of the model in its
+        output order (a ``model.heads: shared`` model writes every ROI's files into the
+        same ``roi-<label>/model-<name>/`` folders as one-ROI models).
     params : mapping
         The ``evaluate`` section: ``n_permutations``, ``seed``; and optionally ``scans``,
         each store's scan key in ``splits.tsv`` (default: the store's file name).
+
+    Returns
+    -------
+    metrics : dict
+        The (last) ROI's ``metrics.json`` content.
     """
+    from .heads import record_rois
+
     model, record = load_model(inputs["model"])
+    rois = record_rois(record)
+    pred_paths = [str(p) for p in np.atleast_1d(outputs["predictions"])]
+    metric_paths = [str(p) for p in np.atleast_1d(outputs["metrics"])]
+    if not len(pred_paths) == len(metric_paths) == len(rois):
+        raise ValueError(
+            f"{inputs['model']} predicts {len(rois)} ROI(s) {rois}: give as many predictions"
+            f" and metrics files ({len(pred_paths)}, {len(metric_paths)} given)"
+        )
     table = pd.read_csv(inputs["splits"], sep="\t", dtype={"subject": str})
     stores = [str(p) for p in np.atleast_1d(inputs["stores"])]
     keys = list(params.get("scans") or [scan_subject(p)[0] for p in stores])
     key_of = dict(zip(stores, keys, strict=True))
     # the model's own channels, by name: a recording without one of them is refused
-    test = datasets_for(
-        stores, table, "test", rois=[record["roi"]], scans=keys, channels=record["ch_names"]
-    )
+    test = datasets_for(stores, table, "test", rois=rois, scans=keys, channels=record["ch_names"])
     if len(test) == 0:
         raise ValueError(f"{inputs['splits']}: the test split is empty")
     loader = DataLoader(test, batch_size=64)
@@ -91,41 +106,50 @@ def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
         device = pick_device("auto")
         model.to(device)
         pred, true = predict(model, loader, record["ch_names"], device)
+    pred, true = pred.reshape(len(test), -1), true.reshape(len(test), -1)
     # Rows in the Dataset's order: store by store, rows in split order.
-    rows = pd.concat(
+    split_rows = pd.concat(
         [table[(table["scan"] == key_of[str(p)]) & (table["split"] == "test")] for p in test.paths]
     )
-    rows = rows.assign(truth=true[:, 0], prediction=pred[:, 0])
-    write_text(
-        outputs["predictions"],
-        rows[["scan", "volume", "onset_s", "truth", "prediction"]].to_csv(
-            sep="\t", index=False, float_format="%.6g"
-        ),
-    )
-    scans = {}
-    for scan, group in rows.groupby("scan", sort=True):
-        scans[scan] = {
-            "r": float(pearson_r(group["prediction"], group["truth"])[0]),
-            "mse": float(np.mean((group["prediction"] - group["truth"]) ** 2)),
-            "n_test": int(len(group)),
-            "p_permutation": permutation_p(
-                group["prediction"].to_numpy(),
-                group["truth"].to_numpy(),
-                n_permutations=int(params.get("n_permutations", 1000)),
-                seed=int(params.get("seed", 0)),
+    val_r = record.get("val_r") or {}
+    for j, roi in enumerate(rois):
+        rows = split_rows.assign(truth=true[:, j], prediction=pred[:, j])
+        write_text(
+            pred_paths[j],
+            rows[["scan", "volume", "onset_s", "truth", "prediction"]].to_csv(
+                sep="\t", index=False, float_format="%.6g"
             ),
+        )
+        rows = rows[np.isfinite(rows["truth"])]  # a missing target (NaN) is not scored
+        scans = {}
+        for scan, group in rows.groupby("scan", sort=True):
+            scans[scan] = {
+                "r": float(pearson_r(group["prediction"], group["truth"])[0]),
+                "mse": float(np.mean((group["prediction"] - group["truth"]) ** 2)),
+                "n_test": int(len(group)),
+                "p_permutation": permutation_p(
+                    group["prediction"].to_numpy(),
+                    group["truth"].to_numpy(),
+                    n_permutations=int(params.get("n_permutations", 1000)),
+                    seed=int(params.get("seed", 0)),
+                ),
+            }
+        metrics = {
+            "analysis": record["analysis"],
+            "roi": roi,
+            "model": record["model"],
+            "best_val_r": float(val_r.get(roi, record["best_val_r"])),
+            "pretrained": record.get("pretrained"),
+            "warning": record.get("warning"),
+            "scans": scans,
+            **provenance(params),
         }
-    metrics = {
-        "analysis": record["analysis"],
-        "roi": record["roi"],
-        "model": record["model"],
-        "best_val_r": record["best_val_r"],
-        "pretrained": record.get("pretrained"),
-        "warning": record.get("warning"),
-        "scans": scans,
-        **provenance(params),
-    }
-    write_json(outputs["metrics"], metrics)
+        if len(rois) > 1:  # trained with the other ROIs (model.heads: shared)
+            metrics.update(heads="shared", model_rois=rois, mean_best_val_r=record["best_val_r"])
+        train_dir, out_dir = Path(inputs["model"]).parent, Path(metric_paths[j]).parent
+        if train_dir.resolve() != out_dir.resolve():  # the training log is with model.pt
+            metrics["train_log"] = os.path.relpath(train_dir / "log.tsv", out_dir)
+        write_json(metric_paths[j], metrics)
     return metrics
 
 

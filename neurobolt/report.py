@@ -807,7 +807,8 @@ def _read_model_dir(metrics_path: Path) -> dict[str, Any]:
     """A model folder: its metrics.json, predictions.tsv and log.tsv (when present)."""
     d = metrics_path.parent
     out = {"metrics": _read_json(metrics_path), "dir": d}
-    for key, name in (("predictions", "predictions.tsv"), ("log", "log.tsv")):
+    log = out["metrics"].get("train_log", "log.tsv")  # a shared-heads model's is elsewhere
+    for key, name in (("predictions", "predictions.tsv"), ("log", log)):
         p = d / name
         out[key] = pd.read_csv(p, sep="\t") if p.is_file() else None
     return out
