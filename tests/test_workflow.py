@@ -34,7 +34,8 @@ SLURM_SCRIPTS = REPO / "tests" / "slurm"
 
 RUN = "sub-02_ses-01_task-rest"  # the scan whose input the rerun scenario touches
 N_RUNS = 4  # 3 subjects, the first with two sessions
-MODELS = 2  # neurobolt and ridge_bandpower, one ROI (Cuneus)
+MODELS = 2  # neurobolt and ridge_bandpower, each one model for both ROIs (model.heads: shared)
+ROIS = 2  # Cuneus and the null ROI (the demo's)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def workdir(tmp_path_factory):
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["simulate"].update(n_subjects=3, n_two_session=1, duration_s=120)
     config["train"].update(epochs=1, warmup_epochs=0, inter_counts=[2, 1, 1])
-    config["evaluate"].update(rois=["Cuneus"], n_permutations=100)
+    config["evaluate"].update(n_permutations=100)
     (wd / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     return wd
 
@@ -80,12 +81,13 @@ def test_demo_runs_then_has_nothing_to_do(demo):
     assert len(runs) == N_RUNS
     metrics = pd.read_csv(results / "group" / "metrics.tsv", sep="\t")
     assert list(metrics.columns[:7]) == ["analysis", "scan", "roi", "model", "r", "mse", "n_test"]
-    # 4 scans intra + 1 test scan inter, for 2 models.
-    assert len(metrics) == (N_RUNS + 1) * MODELS
+    # 4 scans intra + 1 test scan inter, for 2 models and 2 ROIs (one row per scan x ROI x
+    # model whether the ROIs share a model or not).
+    assert len(metrics) == (N_RUNS + 1) * MODELS * ROIS
     assert set(metrics["model"]) == {"neurobolt", "ridge_bandpower"}
     assert (results / "group" / "table.tsv").exists()
     assert (demo / "logs" / "simulate" / "simulate.log").exists()
-    bench = demo / "logs" / "train_intra" / RUN / "Cuneus" / "neurobolt.benchmark.tsv"
+    bench = demo / "logs" / "train_intra" / RUN / "shared" / "neurobolt.benchmark.tsv"
     assert "max_rss" in bench.read_text()
     # The inter-subject test scan, predicted from its raw EEG alone, gives evaluate's R.
     (held_out,) = metrics.loc[metrics["analysis"] == "inter", "scan"].unique()
@@ -98,7 +100,9 @@ def test_demo_runs_then_has_nothing_to_do(demo):
     kept = json.loads((func / f"{held_out}_atlas-DiFuMo64_timeseries.json").read_text())
     r = compare_with_measured(predicted, measured, kept_volumes=kept["KeptVolumes"])
     inter = metrics[(metrics["analysis"] == "inter") & (metrics["model"] == "neurobolt")]
-    assert abs(r["r"].iloc[0] - inter["r"].iloc[0]) < 0.02
+    assert r["roi"].tolist() == ["Cuneus", "Cerebellum Crus II"]
+    for roi, r_predicted in zip(r["roi"], r["r"], strict=True):
+        assert abs(r_predicted - inter.loc[inter["roi"] == roi, "r"].iloc[0]) < 0.02, roi
     assert (results / "report.html").exists()
     assert sorted(p.name for p in results.glob("sub-*.html")) == [
         "sub-01.html",
