@@ -18,7 +18,7 @@ __all__ = ["fig_brain_maps", "project_volumes", "r_map"]
 
 
 def project_volumes(values: np.ndarray, maps: np.ndarray) -> np.ndarray:
-    """Back-project rows of ROI values: ``(n, k)`` values, ``(x, y, z, k)`` maps -> ``(x, y, z, n)``."""
+    """Back-project rows of ROI values: ``(n, k)`` and maps ``(x, y, z, k)`` -> ``(x, y, z, n)``."""
     return np.tensordot(np.asarray(maps, float), np.asarray(values, float).T, axes=([3], [0]))
 
 
@@ -45,7 +45,11 @@ def _columns(frame: pd.DataFrame, labels: Sequence[str]) -> dict[int, str]:
     from .fmri.atlas import normalize_label
 
     keys = {normalize_label(c): c for c in frame.columns}
-    return {i: keys[normalize_label(lab)] for i, lab in enumerate(labels) if normalize_label(lab) in keys}
+    return {
+        i: keys[normalize_label(lab)]
+        for i, lab in enumerate(labels)
+        if normalize_label(lab) in keys
+    }
 
 
 def fig_brain_maps(
@@ -138,3 +142,47 @@ def fig_brain_maps(
     )
     fig.suptitle(title, fontsize=10)
     return fig
+
+
+def report_figure(predicted, measured, *, kept_volumes, comparison, inputs, atlas, title):
+    """:func:`fig_brain_maps` for the group report, or None when no atlas can be read.
+
+    Parameters
+    ----------
+    predicted, measured, kept_volumes
+        As :func:`fig_brain_maps`.
+    comparison : DataFrame
+        :func:`neurobolt.predict.compare_with_measured`'s table indexed by ROI.
+    inputs : mapping
+        The report's inputs: ``atlas_maps`` and ``atlas_labels`` when the simulator's
+        atlas stands in for DiFuMo.
+    atlas : mapping | None
+        The ``fmri.atlas`` section (never downloads here: predict has fetched it).
+    title : str
+        The figure's title.
+    """
+    import logging
+
+    import nibabel as nib
+
+    from .fmri.atlas import atlas_from_config
+
+    opts = {**dict(atlas or {}), "download": False}
+    if inputs.get("atlas_maps"):
+        opts.update(maps=inputs["atlas_maps"], labels=inputs["atlas_labels"])
+    try:
+        found = atlas_from_config(opts)
+        maps = np.asarray(nib.load(str(found.maps)).get_fdata(dtype=np.float32))
+    except (OSError, ValueError) as err:
+        logging.getLogger("neurobolt.report").warning("no brain maps in the report: %s", err)
+        return None
+    r_by_roi = {roi: float(r) for roi, r in comparison["r"].items()}
+    return fig_brain_maps(
+        predicted,
+        measured,
+        kept_volumes=kept_volumes,
+        maps=maps,
+        labels=list(found.labels),
+        r_by_roi=r_by_roi,
+        title=title,
+    )

@@ -677,6 +677,10 @@ def fig_val_vs_test(metrics: pd.DataFrame):
     return fig
 
 
+#: ROIs drawn as traces in :func:`fig_held_out` (the first ones; the rest are in the maps).
+MAX_TRACES = 8
+
+
 def fig_held_out(predicted: pd.DataFrame, measured: pd.DataFrame, *, kept_volumes, tr, title):
     """EEG-only predictions against the measured ROI signals, one panel per ROI.
 
@@ -705,6 +709,7 @@ def fig_held_out(predicted: pd.DataFrame, measured: pd.DataFrame, *, kept_volume
     from .predict import compare_with_measured
 
     rois = [c for c in predicted.columns if c not in ("onset_s", "volume") and c in measured]
+    rois = rois[:MAX_TRACES]  # the whole brain (fmri.rois: all) is shown as maps instead
     rs = compare_with_measured(predicted, measured, kept_volumes=kept_volumes).set_index("roi")
     fig, axes = _subplots(
         len(rois), 1, figsize=(8, 2.2 * max(len(rois), 1)), layout="constrained", squeeze=False
@@ -1059,8 +1064,11 @@ def run_report(
     outputs : mapping
         ``html``.
     params : mapping
-        ``cfg`` (the ``report`` section).
+        ``cfg`` (the ``report`` section); optional ``atlas`` (the ``fmri.atlas`` section:
+        the maps of the measured vs predicted brain maps; the inputs ``atlas_maps`` and
+        ``atlas_labels`` override it).
     """
+    from .brainmaps import report_figure
     from .evaluate import collect_metrics, table1
     from .predict import compare_with_measured
 
@@ -1175,6 +1183,23 @@ def run_report(
                 fmt=fmt,
             )
             comparison = compare_with_measured(pred, meas, kept_volumes=kept).set_index("roi")
+            maps_fig = report_figure(  # measured vs predicted maps, test R per region
+                pred,
+                meas,
+                kept_volumes=kept,
+                comparison=comparison,
+                inputs=inputs,
+                atlas=params.get("atlas"),
+                title=f"{name}: measured vs predicted (atlas back-projection)",
+            )
+            if maps_fig is not None:
+                _add_figure(
+                    report,
+                    maps_fig,
+                    f"{name}: measured vs predicted maps, test R per region",
+                    section="Prediction from EEG alone",
+                    fmt=fmt,
+                )
         for entry in models_used:
             for roi in entry["ROIs"]:
                 ev = metrics[

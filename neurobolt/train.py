@@ -698,7 +698,8 @@ def train_model(
             record["pretrained"] = str(checkpoint_path)
         else:
             record["pretrained"] = None
-            record["warning"] = warn_random_init(f"{name} {', '.join(rois)}")
+            named = ", ".join(rois) if len(rois) <= 3 else f"{len(rois)} ROIs"
+            record["warning"] = warn_random_init(f"{name} {named}")
         batch = config.batch_size_intra if analysis == "intra" else config.batch_size_inter
         ckpt = Path(outputs["model"]).with_name("checkpoint.pt")
         result = fit(

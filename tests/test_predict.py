@@ -132,6 +132,24 @@ def test_voxel_map_is_written_chunk_by_chunk(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii.gz", "b.nii", "c.nii.gz"]
 
 
+def test_brain_maps_back_project_values_and_paint_each_region_with_its_r():
+    from neurobolt.brainmaps import project_volumes, r_map
+
+    maps = np.zeros((3, 2, 1, 2))
+    maps[0, :, 0, 0] = 1.0
+    maps[1, 0, 0, 0], maps[1, 0, 0, 1] = 0.2, 0.7  # overlap: region 1 weighs most
+    maps[2, 1, 0, 1] = 0.5
+    values = np.array([[2.0, -1.0], [0.5, 4.0]])
+    out = project_volumes(values, maps)
+    assert out.shape == (3, 2, 1, 2)
+    np.testing.assert_allclose(out[1, 0, 0], [0.2 * 2 - 0.7, 0.2 * 0.5 + 0.7 * 4])
+    np.testing.assert_allclose(out[2, 1, 0], [-0.5, 2.0])
+    r = r_map(maps, [0.3, np.nan])
+    assert r[0, 0, 0] == 0.3 and r[0, 1, 0] == 0.3
+    assert np.isnan(r[1, 0, 0]) and np.isnan(r[1, 1, 0])  # region 1's R is not known
+    assert np.isnan(r[2, 0, 0])  # outside every map
+
+
 # --------------------------------------------------------------------------------------------
 # From the raw recording, as the predict rule does
 # --------------------------------------------------------------------------------------------

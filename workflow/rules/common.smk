@@ -686,6 +686,8 @@ def report_inputs(wildcards):
     }
     if SIMULATE and not MULTI:  # the ceilings of the simulated runs
         inputs["simulation"] = nbsim.simulation_json(BIDS_ROOT)
+    if HELD_OUT:  # the atlas of the measured vs predicted maps
+        inputs.update(sim_atlas_files(sorted(RUNS)[0]))
     return inputs
 
 

@@ -40,5 +40,6 @@ rule report:
         runtime=20,
     params:
         cfg=config["report"],
+        atlas=config["fmri"]["atlas"],
     script:
         "../scripts/report.py"
