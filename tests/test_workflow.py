@@ -452,3 +452,38 @@ def test_paper_config_plans_the_full_experiment(tmp_path):
     assert int(counts["evaluate_intra"]) == 29 * 7 * 5
     assert int(counts["train_inter"]) == 7 * 5
     assert int(counts["clean_eeg"]) == 29 and int(counts["windows"]) == 29
+
+
+def test_whole_brain_config_plans_one_shared_model_per_scan(tmp_path):
+    """fmri.rois: all + model.heads: shared: every DiFuMo-64 component and the global signal
+    are modelled by one model per (scan, model) intra-subject and one per model inter-subject,
+    each ROI's metrics.json in its own folder (the whole-brain run itself: test_predict.py)."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["fmri"]["rois"] = "all"
+    config["evaluate"]["rois"] = []
+    config["model"]["heads"] = "shared"
+    (tmp_path / "wb.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    base = [SNAKEMAKE, "group_metrics", "--snakefile", str(REPO / "Snakefile")]
+    base += ["--directory", str(tmp_path), "--configfile", str(tmp_path / "wb.yaml")]
+    out = subprocess.run(
+        [*base, "-n", "--cores", "2", "--quiet", "rules"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout + out.stderr, flags=re.M))
+    n_runs, n_models = 5, len(config["evaluate"]["models"])
+    assert int(counts["train_intra"]) == int(counts["evaluate_intra"]) == n_runs * n_models
+    assert int(counts["train_inter"]) == int(counts["evaluate_inter"]) == n_models
+    summary = subprocess.run(
+        [*base, "--detailed-summary"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert summary.returncode == 0, summary.stderr[-3000:]
+    metrics = set(
+        re.findall(r"models/inter/roi-(\w+)/model-neurobolt/metrics\.json", summary.stdout)
+    )
+    assert len(metrics) == 65 and {"Caudate", "Cuneus", "GlobalSignal"} <= metrics
