@@ -565,10 +565,16 @@ def _stack(dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ridge_log(scores: Mapping[float, Sequence[float]], rois: Sequence[str]) -> str:
-    """The ridge baseline's ``log.tsv``: validation R per alpha (rows) and ROI (columns)."""
-    head = "alpha\t" + "\t".join(f"val_r_{r}" if len(rois) > 1 else "val_r" for r in rois)
-    lines = [f"{a:g}\t" + "\t".join(f"{v:.6f}" for v in r) for a, r in scores.items()]
-    return "\n".join([head, *lines]) + "\n"
+    """The ridge baseline's ``log.tsv``: per alpha, the validation R (mean over the ROIs)
+    and, with several ROIs, each ROI's (``val_r_<roi>``)."""
+    head = ["alpha", "val_r"] + ([f"val_r_{r}" for r in rois] if len(rois) > 1 else [])
+    lines = ["\t".join(head)]
+    for alpha, r in scores.items():
+        r = np.asarray(r, float)
+        cells = [np.nanmean(r) if np.isfinite(r).any() else np.nan]
+        cells += list(r) if len(rois) > 1 else []
+        lines.append(f"{alpha:g}\t" + "\t".join(f"{v:.6f}" for v in cells))
+    return "\n".join(lines) + "\n"
 
 
 def run_train(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:

@@ -75,24 +75,48 @@ def _fit(tmp_path, epochs, name="run", **kw):
     return model, result
 
 
-def test_fit_logs_selects_on_validation_and_resumes_exactly(tmp_path):
-    model, full = _fit(tmp_path, 3, "full")
-    log = pd.read_csv(tmp_path / "full.tsv", sep="\t")
+EPOCHS = 2  # warm-up, then the cosine: enough for a resume in the middle
+
+
+@pytest.fixture(scope="module")
+def full_fit(tmp_path_factory):
+    """One uninterrupted training (shared by the resume and NaN-fill tests), recording the
+    deterministic-mode NaN-fill setting fit runs with in each epoch."""
+    tmp = tmp_path_factory.mktemp("fit")
+    det = torch.utils.deterministic
+    seen = []
+    original = tr._write_log
+
+    def spy(path, history):  # runs inside fit, once per epoch
+        seen.append(det.fill_uninitialized_memory)
+        original(path, history)
+
+    tr._write_log = spy
+    try:
+        _, result = _fit(tmp, EPOCHS, "full")
+    finally:
+        tr._write_log = original
+    return {"result": result, "log": tmp / "full.tsv", "fill": seen}
+
+
+def test_fit_logs_selects_on_validation_and_resumes_exactly(full_fit, tmp_path):
+    full = full_fit["result"]
+    log = pd.read_csv(full_fit["log"], sep="\t")
     assert list(log.columns) == ["epoch", "lr", "train_loss", "val_loss", "val_r"]
-    assert len(log) == 3 and log["train_loss"].iloc[-1] < log["train_loss"].iloc[0]
+    assert len(log) == EPOCHS and log["train_loss"].iloc[-1] < log["train_loss"].iloc[0]
     assert full["best_val_r"] == pytest.approx(log["val_r"].max())
     # Interrupted during epoch 2 (as if killed), then rerun with the same checkpoint.
     part_ckpt = tmp_path / "part.ckpt"
     _fit_until(tmp_path, stop_after=1)
     assert part_ckpt.exists()
-    _, resumed = _fit(tmp_path, 3, "part")
+    _, resumed = _fit(tmp_path, EPOCHS, "part")
     for key, value in full["state_dict"].items():
         torch.testing.assert_close(resumed["state_dict"][key], value, rtol=0, atol=0)
     assert resumed["history"] == full["history"]
 
 
 def _fit_until(tmp_path, stop_after):
-    """Run the 3-epoch training but die after ``stop_after`` epochs (checkpoint written)."""
+    """Run the training but die after ``stop_after`` epochs (checkpoint written)."""
 
     class Killed(Exception):
         pass
@@ -107,7 +131,7 @@ def _fit_until(tmp_path, stop_after):
     tr._write_log = log_then_maybe_die
     try:
         with pytest.raises(Killed):
-            _fit(tmp_path, 3, "part")
+            _fit(tmp_path, EPOCHS, "part")
     finally:
         tr._write_log = original
 
@@ -143,27 +167,15 @@ def test_unknown_train_option_is_refused_by_name():
         tr.TrainConfig.from_section({"epoch_count": 3})
 
 
-def test_fit_skips_the_nan_fill_without_changing_results(tmp_path):
+def test_fit_skips_the_nan_fill_without_changing_results(full_fit, tmp_path):
     # fit runs with deterministic mode's NaN fill of new tensors off (a speed-up): the
     # result must be bit-identical to training with the fill on, and the setting restored.
     det = torch.utils.deterministic
-    assert det.fill_uninitialized_memory
-    seen = []
-    original = tr._write_log
-
-    def spy(path, history):  # runs inside fit, once per epoch
-        seen.append(det.fill_uninitialized_memory)
-        original(path, history)
-
-    tr._write_log = spy
-    try:
-        _, fast = _fit(tmp_path, 2, "fast")
-    finally:
-        tr._write_log = original
-    assert seen == [False, False] and det.fill_uninitialized_memory
+    assert full_fit["fill"] == [False] * EPOCHS and det.fill_uninitialized_memory
+    fast = full_fit["result"]
     unwrapped, tr.fit = tr.fit, tr.fit.__wrapped__  # the same loop, the fill left on
     try:
-        _, filled = _fit(tmp_path, 2, "filled")
+        _, filled = _fit(tmp_path, EPOCHS, "filled")
     finally:
         tr.fit = unwrapped
     assert fast["history"] == filled["history"]
