@@ -64,7 +64,8 @@ def fig_brain_maps(
     title: str = "",
 ):
     """Measured vs predicted maps at a few volumes, and the test R of each region, on one
-    axial slice (the one the atlas covers most).
+    axial slice (the one the predicted regions cover most). The measured maps are the
+    measured series of the predicted regions, back-projected the same way.
 
     Parameters
     ----------
@@ -109,9 +110,12 @@ def fig_brain_maps(
             out[:, i] = both[name].to_numpy(float)[rows]
         return out
 
+    # like with like: the measured map of the regions that are predicted
+    meas_cols = {i: col for i, col in meas_cols.items() if i in pred_cols}
     meas_maps = project_volumes(values(meas_cols, "_meas"), maps)
     pred_maps = project_volumes(values(pred_cols, "_pred"), maps)
-    z = int(np.argmax((np.asarray(maps) > 0).any(axis=3).sum(axis=(0, 1))))
+    shown = np.asarray(maps)[..., sorted(pred_cols)] if pred_cols else np.asarray(maps)
+    z = int(np.argmax((shown > 0).any(axis=3).sum(axis=(0, 1))))  # covering them most
     r = [r_by_roi.get(lab, np.nan) for lab in labels]
     rm = r_map(maps, r)
     lim = float(np.nanmax(np.abs(meas_maps[:, :, z]))) or 1.0
