@@ -15,14 +15,14 @@ steadier criterion. With one ROI both rules are the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["HEADS", "masked_mse", "masked_pearson_r", "model_rois", "val_loss"]
+__all__ = ["HEADS", "masked_mse", "masked_pearson_r", "model_rois", "record_rois", "val_loss"]
 
 #: The ``model.heads`` choices.
 HEADS = ("per_roi", "shared")
@@ -105,9 +105,3 @@ def record_rois(record: Mapping[str, Any]) -> list[str]:
     """The ROIs a ``model.pt`` record predicts, in its output order."""
     rois = record.get("rois") or [record["roi"]]
     return [str(r) for r in rois]
-
-
-def check_heads(heads: str, rois: Sequence[str]) -> None:
-    """Refuse an unknown ``model.heads``."""
-    if heads not in HEADS:
-        raise ValueError(f"model.heads must be one of {HEADS}, got {heads!r} (ROIs {list(rois)})")
