@@ -170,7 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pred.add_argument("eeg", help="the EEG recording (BIDS _eeg.vhdr/.edf/.bdf/.set)")
     pred.add_argument(
-        "--models", nargs="+", required=True, help="trained model.pt files (one per ROI)"
+        "--models",
+        nargs="+",
+        required=True,
+        help="trained model.pt files (one per ROI, or one shared-heads model for several ROIs)",
     )
     pred.add_argument("--out-dir", required=True, help="where the outputs are written")
     pred.add_argument(

@@ -135,16 +135,14 @@ def _test_options(params: Mapping) -> dict:
     }
 
 
-def _test_rows(model, record: Mapping, table: pd.DataFrame, stores, keys) -> tuple:
-    """Predict the test rows of ``table``: (split-table rows with ``truth`` and
-    ``prediction``, the stores read)."""
+def _test_rows(model, record: Mapping, table: pd.DataFrame, stores, keys, rois) -> tuple:
+    """Predict the test rows of ``table``: (split-table rows with ``truth:<j>`` and
+    ``prediction:<j>`` columns for each ROI ``j`` of the model, the stores read)."""
     key_of = dict(zip(stores, keys, strict=True))
     # the model's own channels, by name: a recording without one of them is refused
-    test = datasets_for(
-        stores, table, "test", rois=[record["roi"]], scans=keys, channels=record["ch_names"]
-    )
+    test = datasets_for(stores, table, "test", rois=rois, scans=keys, channels=record["ch_names"])
     if len(test) == 0:
-        return table.iloc[:0].assign(truth=[], prediction=[]), []
+        return table.iloc[:0], []
     loader = DataLoader(test, batch_size=64)
     if record["model"] == "ridge_bandpower":
         xs, ys = zip(*((x.numpy(), y.numpy()) for x, y in loader), strict=True)
@@ -153,12 +151,14 @@ def _test_rows(model, record: Mapping, table: pd.DataFrame, stores, keys) -> tup
         device = pick_device("auto")
         model.to(device)
         pred, true = predict(model, loader, record["ch_names"], device)
+    pred, true = pred.reshape(len(test), -1), true.reshape(len(test), -1)
     # Rows in the Dataset's order: store by store, rows in split order.
     rows = pd.concat(
         [table[(table["scan"] == key_of[str(p)]) & (table["split"] == "test")] for p in test.paths]
     )
-    rows = rows.assign(truth=true[:, 0], prediction=pred[:, 0])
-    return rows, test.paths
+    columns = {f"truth:{j}": true[:, j] for j in range(len(rois))}
+    columns |= {f"prediction:{j}": pred[:, j] for j in range(len(rois))}
+    return rows.assign(**columns), test.paths
 
 
 def _fold_metrics(rows: pd.DataFrame, **options) -> dict:
@@ -181,20 +181,37 @@ def _fold_metrics(rows: pd.DataFrame, **options) -> dict:
 
 
 def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
-    """Predict the test split and write ``predictions.tsv`` and ``metrics.json``.
+    """Predict the test split and write ``predictions.tsv`` and ``metrics.json`` per ROI.
 
     Parameters
     ----------
     inputs : mapping
         ``model`` (``model.pt``), ``splits`` (``splits.tsv``), ``stores``.
     outputs : mapping
-        ``predictions``, ``metrics``.
+        ``predictions``, ``metrics``: one path each, or one per ROI of the model in its
+        output order (a ``model.heads: shared`` model writes every ROI's files into the
+        same ``roi-<label>/model-<name>/`` folders as one-ROI models).
     params : mapping
         The ``evaluate`` section: ``test``, ``alpha``, ``n_boot``, ``block_s``, ``seed``
         (see :func:`neurobolt.stats.scan_metrics`); and optionally ``scans``,
         each store's scan key in ``splits.tsv`` (default: the store's file name).
+
+    Returns
+    -------
+    metrics : dict
+        The (last) ROI's ``metrics.json`` content.
     """
+    from .heads import record_rois
+
     model, record = load_model(inputs["model"])
+    rois = record_rois(record)
+    pred_paths = [str(p) for p in np.atleast_1d(outputs["predictions"])]
+    metric_paths = [str(p) for p in np.atleast_1d(outputs["metrics"])]
+    if not len(pred_paths) == len(metric_paths) == len(rois):
+        raise ValueError(
+            f"{inputs['model']} predicts {len(rois)} ROI(s) {rois}: give as many predictions"
+            f" and metrics files ({len(pred_paths)}, {len(metric_paths)} given)"
+        )
     table = pd.read_csv(inputs["splits"], sep="\t", dtype={"subject": str})
     stores = [str(p) for p in np.atleast_1d(inputs["stores"])]
     keys = list(params.get("scans") or [scan_subject(p)[0] for p in stores])
@@ -205,6 +222,7 @@ def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
                 table[table["fold"] == k],
                 stores,
                 keys,
+                rois,
             )
             for k, name in enumerate(record["folds"])
         ]
@@ -215,31 +233,40 @@ def run_evaluate(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
         )
         paths = next((p for _, p in parts if p), [])
     else:
-        rows, paths = _test_rows(model, record, table, stores, keys)
+        rows, paths = _test_rows(model, record, table, stores, keys, rois)
     if rows.empty:
         raise ValueError(f"{inputs['splits']}: the test split is empty")
-    write_text(
-        outputs["predictions"],
-        rows[["scan", "volume", "onset_s", "truth", "prediction"]].to_csv(
-            sep="\t", index=False, float_format="%.6g"
-        ),
-    )
     tr = _store_tr(paths)
-    scans = {
-        scan: _fold_metrics(g, tr=tr, **_test_options(params))
-        for scan, g in rows.groupby("scan", sort=True)
-    }
-    metrics = {
-        "analysis": record["analysis"],
-        "roi": record["roi"],
-        "model": record["model"],
-        "best_val_r": record["best_val_r"],
-        "pretrained": record.get("pretrained"),
-        "warning": record.get("warning"),
-        "scans": scans,
-        **provenance(params),
-    }
-    write_json(outputs["metrics"], metrics)
+    val_r = record.get("val_r") or {}
+    for j, roi in enumerate(rois):
+        roi_rows = rows.rename(columns={f"truth:{j}": "truth", f"prediction:{j}": "prediction"})
+        write_text(
+            pred_paths[j],
+            roi_rows[["scan", "volume", "onset_s", "truth", "prediction"]].to_csv(
+                sep="\t", index=False, float_format="%.6g"
+            ),
+        )
+        roi_rows = roi_rows[np.isfinite(roi_rows["truth"])]  # a missing target is not scored
+        scans = {
+            scan: _fold_metrics(g, tr=tr, **_test_options(params))
+            for scan, g in roi_rows.groupby("scan", sort=True)
+        }
+        metrics = {
+            "analysis": record["analysis"],
+            "roi": roi,
+            "model": record["model"],
+            "best_val_r": float(val_r.get(roi, record["best_val_r"])),
+            "pretrained": record.get("pretrained"),
+            "warning": record.get("warning"),
+            "scans": scans,
+            **provenance(params),
+        }
+        if len(rois) > 1:  # trained with the other ROIs (model.heads: shared)
+            metrics.update(heads="shared", model_rois=rois, mean_best_val_r=record["best_val_r"])
+        train_dir, out_dir = Path(inputs["model"]).parent, Path(metric_paths[j]).parent
+        if train_dir.resolve() != out_dir.resolve():  # the training log is with model.pt
+            metrics["train_log"] = os.path.relpath(train_dir / "log.tsv", out_dir)
+        write_json(metric_paths[j], metrics)
     return metrics
 
 

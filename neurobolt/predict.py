@@ -795,6 +795,12 @@ def run_predict(
         table["volume"] = volumes
     for j, roi in enumerate(rois):
         table[roi] = pred[:, j]
+    if opts["rois"]:  # predict.rois: some of the ROIs of a multi-ROI (shared heads) model
+        missing = sorted(set(opts["rois"]) - set(rois))
+        if missing:
+            raise ValueError(f"predict.rois {missing} are not predicted by the models ({rois})")
+        rois = [r for r in rois if r in set(opts["rois"])]
+        table = table[[c for c in table.columns if c in ("onset_s", "volume") or c in rois]]
 
     described = []
     for p, (_, record) in zip(model_paths, models, strict=True):

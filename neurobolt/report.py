@@ -676,6 +676,10 @@ def fig_val_vs_test(metrics: pd.DataFrame):
     return fig
 
 
+#: ROIs drawn as traces in :func:`fig_held_out` (the first ones; the rest are in the maps).
+MAX_TRACES = 8
+
+
 def fig_held_out(predicted: pd.DataFrame, measured: pd.DataFrame, *, kept_volumes, tr, title):
     """EEG-only predictions against the measured ROI signals, one panel per ROI.
 
@@ -704,6 +708,7 @@ def fig_held_out(predicted: pd.DataFrame, measured: pd.DataFrame, *, kept_volume
     from .predict import compare_with_measured
 
     rois = [c for c in predicted.columns if c not in ("onset_s", "volume") and c in measured]
+    rois = rois[:MAX_TRACES]  # the whole brain (fmri.rois: all) is shown as maps instead
     rs = compare_with_measured(predicted, measured, kept_volumes=kept_volumes).set_index("roi")
     fig, axes = _subplots(
         len(rois), 1, figsize=(8, 2.2 * max(len(rois), 1)), layout="constrained", squeeze=False
@@ -811,7 +816,8 @@ def _read_model_dir(metrics_path: Path) -> dict[str, Any]:
     """A model folder: its metrics.json, predictions.tsv and log.tsv (when present)."""
     d = metrics_path.parent
     out = {"metrics": _read_json(metrics_path), "dir": d}
-    for key, name in (("predictions", "predictions.tsv"), ("log", "log.tsv")):
+    log = out["metrics"].get("train_log", "log.tsv")  # a shared-heads model's is elsewhere
+    for key, name in (("predictions", "predictions.tsv"), ("log", log)):
         p = d / name
         out[key] = pd.read_csv(p, sep="\t") if p.is_file() else None
     return out
@@ -1077,8 +1083,11 @@ def run_report(
         ``html``.
     params : mapping
         ``cfg`` (the ``report`` section); ``control_rois`` (``evaluate.control_rois``:
-        left out of Table 1's average).
+        left out of Table 1's average); optional ``atlas`` (the ``fmri.atlas`` section:
+        the maps of the measured vs predicted brain maps; the inputs ``atlas_maps`` and
+        ``atlas_labels`` override it).
     """
+    from .brainmaps import report_figure
     from .evaluate import collect_metrics, group_table, read_test_series, table1
     from .predict import compare_with_measured
 
@@ -1207,6 +1216,23 @@ def run_report(
                 fmt=fmt,
             )
             comparison = compare_with_measured(pred, meas, kept_volumes=kept).set_index("roi")
+            maps_fig = report_figure(  # measured vs predicted maps, test R per region
+                pred,
+                meas,
+                kept_volumes=kept,
+                comparison=comparison,
+                inputs=inputs,
+                atlas=params.get("atlas"),
+                title=f"{name}: measured vs predicted (atlas back-projection)",
+            )
+            if maps_fig is not None:
+                _add_figure(
+                    report,
+                    maps_fig,
+                    f"{name}: measured vs predicted maps, test R per region",
+                    section="Prediction from EEG alone",
+                    fmt=fmt,
+                )
         for entry in models_used:
             for roi in entry["ROIs"]:
                 ev = metrics[

@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from .heads import masked_mse, masked_pearson_r, model_rois, val_loss
 from .provenance import atomic_path
 
 logger = logging.getLogger("neurobolt.train")
@@ -279,6 +280,13 @@ def fit(
     result : dict
         ``state_dict`` (best weights), ``best_epoch``, ``best_val_r`` (mean over outputs),
         ``val_r`` (per output at the best epoch), ``history`` (list of per-epoch dicts).
+
+    Notes
+    -----
+    With several outputs (``model.heads: shared``, one per ROI) the loss is averaged over
+    the outputs and a NaN target is missing (:func:`neurobolt.heads.masked_mse`); the
+    epoch kept is the one with the best mean validation R over the outputs (why:
+    :mod:`neurobolt.heads`).
     """
     device = pick_device(config.device)
     seed_everything(config.seed)
@@ -330,7 +338,7 @@ def fit(
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]
             pred = model(x.to(device), ch_names)
-            loss = nn.functional.mse_loss(pred.float(), y.to(device).float())
+            loss = masked_mse(pred.float(), y.to(device).float())  # NaN targets: missing
             if not torch.isfinite(loss):
                 raise _non_finite(
                     f"non-finite training loss ({loss.item()}) at epoch {epoch + 1}, step {step}",
@@ -349,13 +357,13 @@ def fit(
         pred, true = predict(model, val_loader, ch_names, device)
         if not np.isfinite(pred).all():  # never checkpoint weights that give NaN/inf
             raise _non_finite(f"non-finite predictions after epoch {epoch + 1}", checkpoint, epoch)
-        val_r = pearson_r(pred, true)
+        val_r = masked_pearson_r(pred, true)  # one R per output (ROI)
         row = {
             "epoch": epoch + 1,
             "lr": lr,
             "train_loss": float(np.mean(losses)),
-            "val_loss": float(np.mean((pred - true) ** 2)),
-            "val_r": float(np.mean(val_r)),
+            "val_loss": val_loss(pred, true),
+            "val_r": float(np.nanmean(val_r)) if np.isfinite(val_r).any() else -math.inf,
         }
         history.append(row)
         if row["val_r"] > best["val_r"]:
@@ -426,6 +434,7 @@ def warn_random_init(name: str) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Rule: one model per (scan, ROI) intra-subject, or per ROI across scans inter-subject
+# (model.heads: per_roi); one model per scan, or across scans, for every ROI (shared)
 # --------------------------------------------------------------------------------------------
 
 
@@ -567,8 +576,21 @@ def _stack(dataset) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def ridge_log(scores: Mapping[float, Sequence[float]], rois: Sequence[str]) -> str:
+    """The ridge baseline's ``log.tsv``: per alpha, the validation R (mean over the ROIs)
+    and, with several ROIs, each ROI's (``val_r_<roi>``)."""
+    head = ["alpha", "val_r"] + ([f"val_r_{r}" for r in rois] if len(rois) > 1 else [])
+    lines = ["\t".join(head)]
+    for alpha, r in scores.items():
+        r = np.asarray(r, float)
+        cells = [np.nanmean(r) if np.isfinite(r).any() else np.nan]
+        cells += list(r) if len(rois) > 1 else []
+        lines.append(f"{alpha:g}\t" + "\t".join(f"{v:.6f}" for v in cells))
+    return "\n".join(lines) + "\n"
+
+
 def run_train(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
-    """Train one model (a registry model or a baseline) for one ROI and write ``model.pt``.
+    """Train one model (a registry model or a baseline) for one or more ROIs; write ``model.pt``.
 
     Parameters
     ----------
@@ -577,9 +599,10 @@ def run_train(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
     outputs : mapping
         ``model`` (``model.pt``), ``splits`` (``splits.tsv``), ``log`` (``log.tsv``).
     params : mapping
-        ``analysis`` (``intra``/``inter``), ``roi``, ``model_name``, ``model`` (the model
-        section: preset and options), ``train`` (the train section), and optionally
-        ``scans``: each store's scan key (default: its file name).
+        ``analysis`` (``intra``/``inter``), ``roi`` (one ROI) or ``rois`` (several: one
+        output each, ``model.heads: shared``), ``model_name``, ``model`` (the model section:
+        preset and options), ``train`` (the train section), and optionally ``scans``: each
+        store's scan key (default: its file name).
     """
     from .provenance import write_text
 
@@ -642,8 +665,8 @@ def train_model(
     outputs : mapping
         ``model`` and ``log``.
     params : mapping
-        ``analysis``, ``roi``, ``model_name``, ``model``, ``train`` and optionally
-        ``scans`` (as :func:`run_train`).
+        ``analysis``, ``roi`` or ``rois``, ``model_name``, ``model``, ``train`` and
+        optionally ``scans`` (as :func:`run_train`).
     config : TrainConfig
         The schedule (may differ from ``params["train"]``, e.g. for fine-tuning).
     channels : sequence of str | None
@@ -662,17 +685,20 @@ def train_model(
     from .models.baselines import RidgeBandpower
     from .provenance import provenance, write_text
 
-    analysis, roi, name = params["analysis"], params["roi"], params["model_name"]
+    analysis, name = params["analysis"], params["model_name"]
+    rois = model_rois(params)
     scans = params.get("scans")
-    train_set = datasets_for(stores, table, "train", rois=[roi], scans=scans, channels=channels)
-    val_set = datasets_for(stores, table, "val", rois=[roi], scans=scans, channels=channels)
+    train_set = datasets_for(stores, table, "train", rois=rois, scans=scans, channels=channels)
+    val_set = datasets_for(stores, table, "val", rois=rois, scans=scans, channels=channels)
     ch_names = train_set.ch_names
     model_section = dict(params["model"])
     checkpoint_path = model_section.pop("labram_checkpoint", None)
     model_section.pop("name", None)
+    model_section.pop("heads", None)  # how the workflow groups ROIs into jobs
     record = {
         "analysis": analysis,
-        "roi": roi,
+        "roi": rois[0] if len(rois) == 1 else None,
+        "rois": rois,
         "model": name,
         "ch_names": ch_names,
         "n_train": len(train_set),
@@ -682,15 +708,18 @@ def train_model(
     }
     if name == "ridge_bandpower":  # no weights to start from: fine-tuning refits it
         ridge = RidgeBandpower()
-        scores = ridge.fit(*_stack(train_set), *_stack(val_set))
-        write_text(
-            outputs["log"],
-            "alpha\tval_r\n" + "".join(f"{a:g}\t{r:.6f}\n" for a, r in scores.items()),
+        scores = ridge.fit(*_stack(train_set), *_stack(val_set))  # alpha -> val R per ROI
+        write_text(outputs["log"], ridge_log(scores, rois))
+        val_r = [scores[a][j] for j, a in enumerate(np.atleast_1d(ridge.alpha))]
+        record.update(
+            state_dict=ridge.state_dict(),
+            best_val_r=float(np.nanmean(val_r)),
+            val_r=dict(zip(rois, map(float, val_r), strict=True)),
+            options={},
         )
-        record.update(state_dict=ridge.state_dict(), best_val_r=scores[ridge.alpha], options={})
     else:
         n_patches = int(round(train_set[0][0].shape[1]))
-        options = {**model_section, "n_outputs": 1, "n_patches": n_patches}
+        options = {**model_section, "n_outputs": len(rois), "n_patches": n_patches}
         seed_everything(config.seed)  # the random initialisation is part of the result
         model = build_model(name, **options)
         if init is not None:
@@ -715,7 +744,8 @@ def train_model(
             record["pretrained"] = str(checkpoint_path)
         else:
             record["pretrained"] = None
-            record["warning"] = warn_random_init(f"{name} {roi}")
+            named = ", ".join(rois) if len(rois) <= 3 else f"{len(rois)} ROIs"
+            record["warning"] = warn_random_init(f"{name} {named}")
         batch = config.batch_size_intra if analysis == "intra" else config.batch_size_inter
         ckpt = Path(outputs["model"]).with_name("checkpoint.pt")
         result = fit(
@@ -731,10 +761,11 @@ def train_model(
         record.update(
             state_dict=result["state_dict"],
             best_val_r=result["best_val_r"],
+            val_r=dict(zip(rois, map(float, result["val_r"]), strict=True)),
             best_epoch=result["best_epoch"],
             options=options,
         )
     save_checkpoint(outputs["model"], record)
     Path(outputs["model"]).with_name("checkpoint.pt").unlink(missing_ok=True)
-    logger.info("%s %s %s: validation R %.3f", analysis, roi, name, record["best_val_r"])
+    logger.info("%s %s %s: validation R %s", analysis, name, rois, record["val_r"])
     return record

@@ -3,7 +3,8 @@
 Shared by test_predict.py and test_report.py (built once per session): the run's
 EEG is cleaned, its ROI signals extracted, its window store written, a tiny
 NeuroBOLT model and the ridge baseline trained (intra-subject) and evaluated on
-the test split, exactly as the workflow's rules do.
+the test split, exactly as the workflow's rules do; then the whole brain (``fmri.rois:
+all``) with one shared-heads model per model name.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from neurobolt.eeg.clean import run_clean_eeg
 from neurobolt.evaluate import run_evaluate
 from neurobolt.fmri.signals import run_roi_signals
 from neurobolt.simulate import atlas_files, planned_runs, run_files
-from neurobolt.store import run_windows
+from neurobolt.store import WindowStore, run_windows
 from neurobolt.train import run_train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,5 +96,65 @@ def build(dataset: Path, out: Path) -> dict:
                 config["evaluate"],
             )
             p["models"][(label, model)] = d
+    build_whole_brain(p, out / "whole brain")
     _CACHE[str(out)] = p
     return p
+
+
+def build_whole_brain(p: dict, out: Path) -> None:
+    """The same run with ``fmri.rois: all`` and ``model.heads: shared``, as the rules do it:
+    every atlas component + the global signal as targets, one model per model name for all
+    of them (intra-subject), each ROI's predictions.tsv and metrics.json in its own
+    ``roi-<label>/model-<name>/`` folder."""
+    from neurobolt.bids import filename_label
+
+    config = copy.deepcopy(p["config"])
+    config["fmri"]["rois"] = "all"
+    config["model"]["heads"] = "shared"
+    sub = out / "sub-02" / "ses-01" / "func"
+    p["rois_all"] = sub / f"{RUN}_atlas-DiFuMo64_timeseries.tsv"
+    p["store_all"] = sub / f"{RUN}_windows.h5"
+    files, atlas = p["files"], p["atlas"]
+    run_roi_signals(
+        {
+            "preproc_bold": files["preproc_bold"],
+            "bold": files["bold"],
+            "mask": files["mask"],
+            "confounds": files["confounds"],
+            "atlas_maps": atlas["maps"],
+            "atlas_labels": atlas["labels"],
+        },
+        {"timeseries": p["rois_all"]},
+        config["fmri"],
+    )
+    run_windows(
+        {"eeg": p["clean"], "rois": p["rois_all"]}, {"store": p["store_all"]}, config["store"]
+    )
+    with WindowStore(p["store_all"]) as store:
+        rois = list(store.roi_names)
+    p["all_rois"], p["shared"] = rois, {}
+    for model in MODELS:
+        d = out / "models" / "intra" / RUN / "shared" / f"model-{model}"
+        run_train(
+            {"stores": [p["store_all"]]},
+            {"model": d / "model.pt", "splits": d / "splits.tsv", "log": d / "log.tsv"},
+            {
+                "analysis": "intra",
+                "rois": rois,
+                "model_name": model,
+                "model": copy.deepcopy(config["model"]),
+                "train": config["train"],
+            },
+        )
+        dirs = [d.parent.parent / f"roi-{filename_label(r)}" / f"model-{model}" for r in rois]
+        run_evaluate(
+            {"model": d / "model.pt", "splits": d / "splits.tsv", "stores": [p["store_all"]]},
+            {
+                "predictions": [x / "predictions.tsv" for x in dirs],
+                "metrics": [x / "metrics.json" for x in dirs],
+            },
+            config["evaluate"],
+        )
+        p["shared"][model] = d
+        for roi, x in zip(rois, dirs, strict=True):
+            p["shared"][(filename_label(roi), model)] = x

@@ -103,7 +103,8 @@ def _plan(*args):
 
 def test_participant_and_group_levels_plan_the_right_jobs(small_dataset, tmp_path):
     out = tmp_path / "derivatives out"
-    # The demo config: 2 ROIs x 2 models; sub-02 has one run. Nothing is simulated.
+    # The demo config: 2 models, each trained once per scan for both ROIs (model.heads:
+    # shared); sub-02 has one run. Nothing is simulated.
     assert _plan(str(small_dataset), str(out), "participant", "--participant-label", "02") == {
         "validate": 1,
         "validate_first": 1,
@@ -112,8 +113,8 @@ def test_participant_and_group_levels_plan_the_right_jobs(small_dataset, tmp_pat
         "clean_eeg": 1,
         "roi_signals": 1,
         "windows": 1,
-        "train_intra": 4,
-        "evaluate_intra": 4,
+        "train_intra": 2,
+        "evaluate_intra": 2,
         "participant": 1,
     }
     written = yaml.safe_load((out / "logs" / "neurobolt" / "config.yaml").read_text())
@@ -131,10 +132,10 @@ def test_participant_and_group_levels_plan_the_right_jobs(small_dataset, tmp_pat
         "clean_eeg": 3,
         "roi_signals": 3,
         "windows": 3,
-        "train_intra": 12,
-        "evaluate_intra": 12,
-        "train_inter": 4,
-        "evaluate_inter": 4,
+        "train_intra": 6,
+        "evaluate_intra": 6,
+        "train_inter": 2,
+        "evaluate_inter": 2,
         "group_metrics": 1,
         "subject_report": 2,
         "report": 1,

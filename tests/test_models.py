@@ -93,11 +93,16 @@ def test_channel_table():
 
 
 def test_tiny_overfits_one_batch():
+    """A shared model (one encoder, one output per ROI) fits one batch for every ROI at once,
+    with the masked loss of training and some targets missing (NaN) in two of the ROIs."""
+    from neurobolt.heads import masked_mse
+
     torch.manual_seed(0)
+    n_rois = 4
     model = build_model(
         "neurobolt",
         preset="tiny",
-        n_outputs=2,
+        n_outputs=n_rois,
         n_patches=4,
         dropout=0.0,
         drop_path=0.0,
@@ -105,11 +110,13 @@ def test_tiny_overfits_one_batch():
         spectral_pos_dropout=0.0,
     ).train()
     x = _x(8, 19, 4, seed=1) * 0.5
-    y = torch.randn(8, 2, generator=torch.Generator().manual_seed(2)) * 0.5
+    y = torch.randn(8, n_rois, generator=torch.Generator().manual_seed(2)) * 0.5
+    y[[1, 5], 1] = float("nan")
+    y[0, 3] = float("nan")
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0)
     losses = []
     for _ in range(300):
-        loss = F.mse_loss(model(x, CH19), y)
+        loss = masked_mse(model(x, CH19), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -118,6 +125,12 @@ def test_tiny_overfits_one_batch():
             break
     assert losses[0] > 0.05
     assert min(losses) < 1e-3, losses[-5:]
+    with torch.no_grad():
+        pred = model.eval()(x, CH19)
+    ok = torch.isfinite(y)
+    for j in range(n_rois):  # every ROI, not just their mean
+        err = (pred[ok[:, j], j] - y[ok[:, j], j]).abs().max().item()
+        assert err < 0.1, (j, err)
 
 
 def test_head_init_scale():

@@ -132,6 +132,24 @@ def test_voxel_map_is_written_chunk_by_chunk(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii.gz", "b.nii", "c.nii.gz"]
 
 
+def test_brain_maps_back_project_values_and_paint_each_region_with_its_r():
+    from neurobolt.brainmaps import project_volumes, r_map
+
+    maps = np.zeros((3, 2, 1, 2))
+    maps[0, :, 0, 0] = 1.0
+    maps[1, 0, 0, 0], maps[1, 0, 0, 1] = 0.2, 0.7  # overlap: region 1 weighs most
+    maps[2, 1, 0, 1] = 0.5
+    values = np.array([[2.0, -1.0], [0.5, 4.0]])
+    out = project_volumes(values, maps)
+    assert out.shape == (3, 2, 1, 2)
+    np.testing.assert_allclose(out[1, 0, 0], [0.2 * 2 - 0.7, 0.2 * 0.5 + 0.7 * 4])
+    np.testing.assert_allclose(out[2, 1, 0], [-0.5, 2.0])
+    r = r_map(maps, [0.3, np.nan])
+    assert r[0, 0, 0] == 0.3 and r[0, 1, 0] == 0.3
+    assert np.isnan(r[1, 0, 0]) and np.isnan(r[1, 1, 0])  # region 1's R is not known
+    assert np.isnan(r[2, 0, 0])  # outside every map
+
+
 # --------------------------------------------------------------------------------------------
 # From the raw recording, as the predict rule does
 # --------------------------------------------------------------------------------------------
@@ -166,6 +184,71 @@ def test_predicted_tsv_gives_the_r_that_evaluate_reports(pipeline, tmp_path, mod
     img = nib.load(out["bold"])
     assert img.shape[3] == len(table) and img.header.get_zooms()[3] == pytest.approx(2.1)
     assert side["VoxelMap"]["ROIs"] == list(ROIS.values())
+
+
+def test_a_shared_model_writes_each_rois_files_where_per_roi_models_do(pipeline):
+    """model.heads: shared (one model for all 65 whole-brain targets) writes, for every ROI,
+    the predictions.tsv and metrics.json a one-ROI model writes, with the same rows; the
+    shared ridge fit is each ROI's own fit (alpha per ROI), so its predictions are equal."""
+    from neurobolt.evaluate import collect_metrics
+
+    assert len(pipeline["all_rois"]) == 65 and pipeline["all_rois"][-1] == "global signal"
+    for (label, model), per_roi in pipeline["models"].items():
+        shared = pipeline["shared"][(label, model)]
+        assert sorted(p.name for p in shared.iterdir()) == ["metrics.json", "predictions.tsv"]
+        a = pd.read_csv(per_roi / "predictions.tsv", sep="\t")
+        b = pd.read_csv(shared / "predictions.tsv", sep="\t")
+        assert list(a.columns) == list(b.columns)
+        pd.testing.assert_frame_equal(a.drop(columns="prediction"), b.drop(columns="prediction"))
+        if model == "ridge_bandpower":
+            np.testing.assert_allclose(a["prediction"], b["prediction"], rtol=1e-4, atol=1e-5)
+        ma = json.loads((per_roi / "metrics.json").read_text())
+        mb = json.loads((shared / "metrics.json").read_text())
+        assert set(ma) <= set(mb) and mb["heads"] == "shared" and len(mb["model_rois"]) == 65
+        assert (mb["roi"], mb["model"], mb["analysis"]) == (ma["roi"], ma["model"], "intra")
+        assert mb["scans"][RUN]["n_test"] == ma["scans"][RUN]["n_test"]
+        log = (shared / mb["train_log"]).resolve()
+        assert log == (pipeline["shared"][model] / "log.tsv").resolve() and log.is_file()
+    rows = collect_metrics(
+        sorted(pipeline["shared"]["neurobolt"].parent.parent.glob("roi-*/model-*/metrics.json"))
+    )
+    assert len(rows) == 65 * 2 and set(rows["roi"]) == set(pipeline["all_rois"])
+
+
+def test_whole_brain_prediction_is_a_voxel_map_on_the_atlas_grid(pipeline, tmp_path):
+    """fmri.rois: all + shared heads: one model predicts every component; the predicted BOLD
+    covers every voxel of the atlas, on the atlas's grid."""
+    out = {
+        "timeseries": tmp_path / "rec_desc-predicted_timeseries.tsv",
+        "bold": tmp_path / "rec_desc-predicted_bold.nii.gz",
+    }
+    side = pr.run_predict(
+        {
+            "eeg": pipeline["files"]["vhdr"],
+            "models": [pipeline["shared"]["neurobolt"] / "model.pt"],
+            "atlas_maps": pipeline["atlas"]["maps"],
+            "atlas_labels": pipeline["atlas"]["labels"],
+        },
+        out,
+        {"cfg": {}, "eeg": pipeline["config"]["eeg"], "window_s": 16},
+    )
+    table = pd.read_csv(out["timeseries"], sep="\t")
+    assert list(table.columns[2:]) == pipeline["all_rois"]
+    assert side["VoxelMap"]["ROIs"] == pipeline["all_rois"][:64]
+    assert side["VoxelMap"]["NotBackProjected"] == ["global signal"]
+    maps = nib.load(pipeline["atlas"]["maps"])
+    img = nib.load(out["bold"])
+    assert img.shape == (*maps.shape[:3], len(table))
+    np.testing.assert_allclose(img.affine, maps.affine)
+    data = img.get_fdata(dtype=np.float32)
+    in_atlas = (np.abs(maps.get_fdata()) > 0).any(axis=3)
+    moving = data.std(axis=3) > 0
+    assert in_atlas.sum() > 100 and (moving == in_atlas).all()
+    # Each voxel is the predicted series weighted by the maps (here: one voxel, every ROI).
+    voxel = tuple(np.argwhere(in_atlas)[0])
+    weights = maps.get_fdata()[voxel]
+    expected = table[pipeline["all_rois"][:64]].to_numpy() @ weights
+    np.testing.assert_allclose(data[voxel], expected, rtol=1e-3, atol=1e-5)
 
 
 @pytest.fixture(scope="session")

@@ -100,6 +100,8 @@ def pages(small_dataset, tmp_path_factory):
             "simulation": simulation_json(small_dataset),
             "predicted": [predicted],
             "measured": [p["rois"]],
+            "atlas_maps": p["atlas"]["maps"],
+            "atlas_labels": p["atlas"]["labels"],
         },
         {"html": group},
         {"cfg": cfg["report"]},
@@ -145,6 +147,7 @@ def test_group_report_compares_the_eeg_only_prediction_with_evaluate(pages):
     text = pages["group"].read_text(encoding="utf-8")
     assert "Predictions from EEG alone" in text and "R from evaluate" in text
     assert "R vs simulator ceiling" in text and "Table 1" in text
+    assert "measured vs predicted maps, test R per region" in text
     metrics = json.loads(
         (pages["group"].parent / "sub-02" / "ses-01" / "func")
         .joinpath(f"{RUN}_desc-predicted_timeseries.json")

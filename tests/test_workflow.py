@@ -35,7 +35,8 @@ SLURM_SCRIPTS = REPO / "tests" / "slurm"
 
 RUN = "sub-02_ses-01_task-rest"  # the scan whose input the rerun scenario touches
 N_RUNS = 4  # 3 subjects, the first with two sessions
-MODELS = 2  # neurobolt and ridge_bandpower, one ROI (Cuneus)
+MODELS = 2  # neurobolt and ridge_bandpower, each one model for both ROIs (model.heads: shared)
+ROIS = 2  # Cuneus and the null ROI (the demo's)
 ROI_SIGNALS = roi_signals_suffix()  # atlas-DiFuMo_scale-64_timeseries
 
 
@@ -47,7 +48,7 @@ def workdir(tmp_path_factory):
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["simulate"].update(n_subjects=3, n_two_session=1, duration_s=120)
     config["train"].update(epochs=1, warmup_epochs=0, inter_counts=[2, 1, 1])
-    config["evaluate"].update(rois=["Cuneus"], n_permutations=100)
+    config["evaluate"].update(n_permutations=100)
     (wd / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     return wd
 
@@ -82,12 +83,13 @@ def test_demo_runs_then_has_nothing_to_do(demo):
     assert len(runs) == N_RUNS
     metrics = pd.read_csv(results / "group" / "metrics.tsv", sep="\t")
     assert list(metrics.columns[:7]) == ["analysis", "scan", "roi", "model", "r", "mse", "n_test"]
-    # 4 scans intra + 1 test scan inter, for 2 models.
-    assert len(metrics) == (N_RUNS + 1) * MODELS
+    # 4 scans intra + 1 test scan inter, for 2 models and 2 ROIs (one row per scan x ROI x
+    # model whether the ROIs share a model or not).
+    assert len(metrics) == (N_RUNS + 1) * MODELS * ROIS
     assert set(metrics["model"]) == {"neurobolt", "ridge_bandpower"}
     assert (results / "group" / "table.tsv").exists()
     assert (demo / "logs" / "simulate" / "simulate.log").exists()
-    bench = demo / "logs" / "train_intra" / RUN / "Cuneus" / "neurobolt.benchmark.tsv"
+    bench = demo / "logs" / "train_intra" / RUN / "shared" / "neurobolt.benchmark.tsv"
     assert "max_rss" in bench.read_text()
     # The inter-subject test scan, predicted from its raw EEG alone, gives evaluate's R.
     (held_out,) = metrics.loc[metrics["analysis"] == "inter", "scan"].unique()
@@ -100,7 +102,9 @@ def test_demo_runs_then_has_nothing_to_do(demo):
     kept = json.loads((func / f"{held_out}_{ROI_SIGNALS}.json").read_text())
     r = compare_with_measured(predicted, measured, kept_volumes=kept["KeptVolumes"])
     inter = metrics[(metrics["analysis"] == "inter") & (metrics["model"] == "neurobolt")]
-    assert abs(r["r"].iloc[0] - inter["r"].iloc[0]) < 0.02
+    assert r["roi"].tolist() == ["Cuneus", "Cerebellum Crus II"]
+    for roi, r_predicted in zip(r["roi"], r["r"], strict=True):
+        assert abs(r_predicted - inter.loc[inter["roi"] == roi, "r"].iloc[0]) < 0.02, roi
     assert (results / "report.html").exists()
     assert sorted(p.name for p in results.glob("sub-*.html")) == [
         "sub-01.html",
@@ -485,3 +489,38 @@ def test_paper_config_plans_the_full_experiment(tmp_path):
     assert int(counts["evaluate_intra"]) == 29 * 7 * 5
     assert int(counts["train_inter"]) == 7 * 5
     assert int(counts["clean_eeg"]) == 29 and int(counts["windows"]) == 29
+
+
+def test_whole_brain_config_plans_one_shared_model_per_scan(tmp_path):
+    """fmri.rois: all + model.heads: shared: every DiFuMo-64 component and the global signal
+    are modelled by one model per (scan, model) intra-subject and one per model inter-subject,
+    each ROI's metrics.json in its own folder (the whole-brain run itself: test_predict.py)."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["fmri"]["rois"] = "all"
+    config["evaluate"]["rois"] = []
+    config["model"]["heads"] = "shared"
+    (tmp_path / "wb.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    base = [SNAKEMAKE, "group_metrics", "--snakefile", str(REPO / "Snakefile")]
+    base += ["--directory", str(tmp_path), "--configfile", str(tmp_path / "wb.yaml")]
+    out = subprocess.run(
+        [*base, "-n", "--cores", "2", "--quiet", "rules"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout + out.stderr, flags=re.M))
+    n_runs, n_models = 5, len(config["evaluate"]["models"])
+    assert int(counts["train_intra"]) == int(counts["evaluate_intra"]) == n_runs * n_models
+    assert int(counts["train_inter"]) == int(counts["evaluate_inter"]) == n_models
+    summary = subprocess.run(
+        [*base, "--detailed-summary"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert summary.returncode == 0, summary.stderr[-3000:]
+    metrics = set(
+        re.findall(r"models/inter/roi-(\w+)/model-neurobolt/metrics\.json", summary.stdout)
+    )
+    assert len(metrics) == 65 and {"Caudate", "Cuneus", "GlobalSignal"} <= metrics

@@ -589,7 +589,8 @@ def extract_roi_signals(
         raise FMRIInputError(f"{len(labels)} labels for {maps.shape[3]} atlas maps")
 
     # Targets.
-    rois = list(opts["rois"])
+    # fmri.rois: all = every component of this atlas, then the global signal
+    rois = [*labels, GLOBAL_SIGNAL] if opts["rois"] == "all" else list(opts["rois"])
     want_global = any(is_global_signal(r) for r in rois)
     target_idx = match_rois([r for r in rois if not is_global_signal(r)], labels)
 

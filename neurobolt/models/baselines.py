@@ -5,7 +5,7 @@ in the delta, theta, alpha, beta and gamma bands in every 1 s patch; then two
 sets of features per channel and band: the patches weighted by the canonical
 HRF (the classic EEG-informed fMRI regressor), and the mean in four 4 s lag
 bins. A ridge regression on the standardised features is fitted on the
-training windows with its regularisation chosen by validation R.
+training windows with its regularisation chosen by validation R, for every ROI at once.
 """
 
 from __future__ import annotations
@@ -58,9 +58,16 @@ def bandpower_features(x: np.ndarray, *, sfreq: float = 200.0, n_lag_bins: int =
 
 @dataclass
 class RidgeBandpower:
-    """Ridge regression on :func:`bandpower_features` (closed form, alpha chosen on val)."""
+    """Ridge regression on :func:`bandpower_features` (closed form, alpha chosen on val).
 
-    alpha: float = 1.0
+    Every ROI (column of the targets) is fitted in one solve with the same features: one
+    SVD of the design, then each ROI's coefficients for every alpha; each ROI keeps the
+    alpha with its best validation R, so a multi-ROI fit gives each ROI exactly the model
+    a one-ROI fit would. A NaN target is missing: the ROIs with the same missing rows share
+    one SVD of their rows.
+    """
+
+    alpha: float | np.ndarray = 1.0
     mean: np.ndarray | None = None
     scale: np.ndarray | None = None
     coef: np.ndarray | None = None
@@ -70,24 +77,44 @@ class RidgeBandpower:
         return (bandpower_features(x) - self.mean) / self.scale
 
     def fit(self, x_train, y_train, x_val, y_val, *, alphas=ALPHAS) -> dict:
-        """Fit on training windows; pick alpha by mean validation R. Returns {alpha: val R}."""
-        from ..train import pearson_r
+        """Fit on training windows; pick alpha per ROI by validation R.
+
+        Returns
+        -------
+        scores : dict
+            ``{alpha: [validation R of each ROI]}``.
+        """
+        from ..heads import masked_pearson_r
 
         feats = bandpower_features(x_train)
         self.mean, self.scale = feats.mean(0), feats.std(0) + 1e-8
         a = (feats - self.mean) / self.scale
         y = np.asarray(y_train, float).reshape(len(a), -1)
-        y_mean = y.mean(0)
-        u, s, vt = np.linalg.svd(a, full_matrices=False)
-        uty = u.T @ (y - y_mean)
         v_val = self._design(x_val)
-        scores = {}
-        for alpha in alphas:
-            coef = vt.T @ ((s / (s**2 + alpha))[:, None] * uty)
-            pred = v_val @ coef + y_mean
-            scores[alpha] = float(np.mean(pearson_r(pred, y_val)))
-        self.alpha = max(scores, key=scores.get)
-        self.coef = vt.T @ ((s / (s**2 + self.alpha))[:, None] * uty)
+        n_out = y.shape[1]
+        coefs = np.zeros((len(alphas), a.shape[1], n_out))
+        y_mean = np.zeros(n_out)
+        finite = np.isfinite(y)
+        patterns: dict[bytes, list[int]] = {}
+        for j in range(n_out):  # ROIs with the same missing rows share one SVD
+            patterns.setdefault(finite[:, j].tobytes(), []).append(j)
+        for cols in patterns.values():
+            rows = finite[:, cols[0]]
+            if rows.sum() < 2:
+                continue  # no target to fit: a constant prediction (coef 0)
+            y_mean[cols] = y[rows][:, cols].mean(0)
+            u, s, vt = np.linalg.svd(a[rows], full_matrices=False)
+            uty = u.T @ (y[rows][:, cols] - y_mean[cols])
+            for k, alpha in enumerate(alphas):
+                coefs[k][:, cols] = vt.T @ ((s / (s**2 + alpha))[:, None] * uty)
+        scores = {
+            alpha: masked_pearson_r(v_val @ coefs[k] + y_mean, y_val).tolist()
+            for k, alpha in enumerate(alphas)
+        }
+        table = np.nan_to_num(np.array(list(scores.values())), nan=-np.inf)  # (alphas, rois)
+        best = table.argmax(0)
+        self.alpha = np.asarray(alphas, float)[best]
+        self.coef = coefs[best, :, np.arange(n_out)].T
         self.intercept = y_mean
         return scores
 
@@ -103,8 +130,8 @@ class RidgeBandpower:
         }
 
     def load_state_dict(self, state: dict) -> RidgeBandpower:
-        """Restore from :meth:`state_dict`."""
+        """Restore from :meth:`state_dict` (a scalar ``alpha``: one for every ROI)."""
         for key, value in state.items():
             arr = value.numpy()
-            setattr(self, key, float(arr) if key == "alpha" else arr)
+            setattr(self, key, float(arr) if key == "alpha" and arr.ndim == 0 else arr)
         return self

@@ -17,8 +17,15 @@ from neurobolt import derivatives as nbderiv
 from neurobolt import predict as nbpredict
 from neurobolt import simulate as nbsim
 from neurobolt import transfer as nbtransfer
+from neurobolt.fmri import whole_brain as nbwhole
 
 validate(config, "../schemas/config.schema.yaml")
+try:  # fmri.rois: all -> every atlas component + the global signal, named before any job
+    config["fmri"]["rois"] = nbwhole.expand_rois(
+        config["fmri"]["rois"], config["fmri"]["atlas"]
+    )
+except ValueError as err:
+    raise WorkflowError(str(err)) from None
 
 RESULTS = Path(config["results_dir"])
 ENV = "../../envs/neurobolt.yaml"
@@ -427,6 +434,20 @@ def roi_name(wildcards):
     return ROI_BY_LABEL[wildcards.roi]
 
 
+#: model.heads: shared trains one model per (scan, model) / model for every ROI at once
+SHARED = config["model"]["heads"] == "shared"
+#: a train_intra/train_inter job's folder in models/<analysis>/[<run>/] (and its log's)
+TRAIN_UNIT = "shared" if SHARED else "roi-{roi}"
+LOG_UNIT = "shared" if SHARED else "{roi}"
+#: the ROI folders an evaluate job writes: its own (per_roi) or every modelled ROI's
+EVAL_LABELS = list(ROI_BY_LABEL) if SHARED else ["{roi}"]
+
+
+def train_rois(wildcards):
+    """The ROIs (atlas names) a training job fits: its {roi}, or all of them (shared)."""
+    return list(MODEL_ROIS) if SHARED else [roi_name(wildcards)]
+
+
 def model_metrics():
     """Every metrics.json the configured analyses produce."""
     out = []
@@ -581,6 +602,9 @@ def predict_model_dirs(name):
     scan = None if name in HELD_OUT else PREDICT_CFG["intra_scan"]
     model = PREDICT_CFG["model"]
     labels = [nbids.filename_label(roi) for roi in PREDICT_ROIS]
+    if SHARED:  # one model predicts every ROI
+        base = RESULTS / "models" / ("inter" if scan is None else f"intra/{scan}")
+        return [base / "shared" / f"model-{model}"]
     if scan is None:
         return [inter_dir(label, model) for label in labels]
     return [intra_dir(scan, label, model) for label in labels]
@@ -676,6 +700,8 @@ def report_inputs(wildcards):
     }
     if SIMULATE and not MULTI:  # the ceilings of the simulated runs
         inputs["simulation"] = nbsim.simulation_json(BIDS_ROOT)
+    if HELD_OUT:  # the atlas of the measured vs predicted maps
+        inputs.update(sim_atlas_files(sorted(RUNS)[0]))
     return inputs
 
 

@@ -1,4 +1,7 @@
-"""Training and evaluation: per (scan, ROI, model) intra-subject, per (ROI, model) inter-subject."""
+"""Training and evaluation: per (scan, ROI, model) intra-subject and per (ROI, model)
+inter-subject with model.heads: per_roi; per (scan, model) and per model, every ROI at once,
+with model.heads: shared. Either way each ROI's predictions.tsv and metrics.json land in
+models/<analysis>/[<run>/]roi-<label>/model-<model>/."""
 
 
 localrules:
@@ -9,13 +12,13 @@ rule train_intra:
     input:
         stores=store_of,
     output:
-        model=RESULTS / "models/intra/{run}/roi-{roi}/model-{model}/model.pt",
-        splits=RESULTS / "models/intra/{run}/roi-{roi}/model-{model}/splits.tsv",
-        log=RESULTS / "models/intra/{run}/roi-{roi}/model-{model}/log.tsv",
+        model=RESULTS / f"models/intra/{{run}}/{TRAIN_UNIT}/model-{{model}}/model.pt",
+        splits=RESULTS / f"models/intra/{{run}}/{TRAIN_UNIT}/model-{{model}}/splits.tsv",
+        log=RESULTS / f"models/intra/{{run}}/{TRAIN_UNIT}/model-{{model}}/log.tsv",
     log:
-        "logs/train_intra/{run}/{roi}/{model}.log",
+        f"logs/train_intra/{{run}}/{LOG_UNIT}/{{model}}.log",
     benchmark:
-        "logs/train_intra/{run}/{roi}/{model}.benchmark.tsv"
+        f"logs/train_intra/{{run}}/{LOG_UNIT}/{{model}}.benchmark.tsv"
     conda:
         ENV
     threads: TRAIN_THREADS
@@ -25,7 +28,7 @@ rule train_intra:
         gpu=1,
     params:
         analysis="intra",
-        roi=roi_name,
+        rois=train_rois,
         model_name="{model}",
         model=config["model"],
         train=config["train"],
@@ -36,17 +39,23 @@ rule train_intra:
 
 rule evaluate_intra:
     input:
-        model=RESULTS / "models/intra/{run}/roi-{roi}/model-{model}/model.pt",
-        splits=RESULTS / "models/intra/{run}/roi-{roi}/model-{model}/splits.tsv",
+        model=RESULTS / f"models/intra/{{run}}/{TRAIN_UNIT}/model-{{model}}/model.pt",
+        splits=RESULTS / f"models/intra/{{run}}/{TRAIN_UNIT}/model-{{model}}/splits.tsv",
         stores=store_of,
     output:
-        predictions=RESULTS
-        / "models/intra/{run}/roi-{roi}/model-{model}/predictions.tsv",
-        metrics=RESULTS / "models/intra/{run}/roi-{roi}/model-{model}/metrics.json",
+        predictions=[
+            RESULTS
+            / f"models/intra/{{run}}/roi-{label}/model-{{model}}/predictions.tsv"
+            for label in EVAL_LABELS
+        ],
+        metrics=[
+            RESULTS / f"models/intra/{{run}}/roi-{label}/model-{{model}}/metrics.json"
+            for label in EVAL_LABELS
+        ],
     log:
-        "logs/evaluate_intra/{run}/{roi}/{model}.log",
+        f"logs/evaluate_intra/{{run}}/{LOG_UNIT}/{{model}}.log",
     benchmark:
-        "logs/evaluate_intra/{run}/{roi}/{model}.benchmark.tsv"
+        f"logs/evaluate_intra/{{run}}/{LOG_UNIT}/{{model}}.benchmark.tsv"
     conda:
         ENV
     threads: 1
@@ -64,13 +73,13 @@ rule train_inter:
     input:
         stores=all_stores,
     output:
-        model=RESULTS / "models/inter/roi-{roi}/model-{model}/model.pt",
-        splits=RESULTS / "models/inter/roi-{roi}/model-{model}/splits.tsv",
-        log=RESULTS / "models/inter/roi-{roi}/model-{model}/log.tsv",
+        model=RESULTS / f"models/inter/{TRAIN_UNIT}/model-{{model}}/model.pt",
+        splits=RESULTS / f"models/inter/{TRAIN_UNIT}/model-{{model}}/splits.tsv",
+        log=RESULTS / f"models/inter/{TRAIN_UNIT}/model-{{model}}/log.tsv",
     log:
-        "logs/train_inter/{roi}/{model}.log",
+        f"logs/train_inter/{LOG_UNIT}/{{model}}.log",
     benchmark:
-        "logs/train_inter/{roi}/{model}.benchmark.tsv"
+        f"logs/train_inter/{LOG_UNIT}/{{model}}.benchmark.tsv"
     priority: 1  # the longest jobs: started first, they shorten the whole run
     conda:
         ENV
@@ -81,7 +90,7 @@ rule train_inter:
         gpu=1,
     params:
         analysis="inter",
-        roi=roi_name,
+        rois=train_rois,
         model_name="{model}",
         model=config["model"],
         train=config["train"],
@@ -91,16 +100,22 @@ rule train_inter:
 
 rule evaluate_inter:
     input:
-        model=RESULTS / "models/inter/roi-{roi}/model-{model}/model.pt",
-        splits=RESULTS / "models/inter/roi-{roi}/model-{model}/splits.tsv",
+        model=RESULTS / f"models/inter/{TRAIN_UNIT}/model-{{model}}/model.pt",
+        splits=RESULTS / f"models/inter/{TRAIN_UNIT}/model-{{model}}/splits.tsv",
         stores=all_stores,
     output:
-        predictions=RESULTS / "models/inter/roi-{roi}/model-{model}/predictions.tsv",
-        metrics=RESULTS / "models/inter/roi-{roi}/model-{model}/metrics.json",
+        predictions=[
+            RESULTS / f"models/inter/roi-{label}/model-{{model}}/predictions.tsv"
+            for label in EVAL_LABELS
+        ],
+        metrics=[
+            RESULTS / f"models/inter/roi-{label}/model-{{model}}/metrics.json"
+            for label in EVAL_LABELS
+        ],
     log:
-        "logs/evaluate_inter/{roi}/{model}.log",
+        f"logs/evaluate_inter/{LOG_UNIT}/{{model}}.log",
     benchmark:
-        "logs/evaluate_inter/{roi}/{model}.benchmark.tsv"
+        f"logs/evaluate_inter/{LOG_UNIT}/{{model}}.benchmark.tsv"
     conda:
         ENV
     threads: 1

@@ -50,6 +50,7 @@ rule report:
     params:
         cfg=config["report"],
         control_rois=config["evaluate"].get("control_rois", ["Cerebellum Crus II"]),
+        atlas=config["fmri"]["atlas"],
     script:
         "../scripts/report.py"
 
