@@ -198,3 +198,22 @@ def test_kfold_without_gaps_and_overlap_rule_is_caught(memoriser, gap_s, exclude
         assert sum(v < 0.01 for v in p) >= 3, p
     else:
         assert abs(z) < 2.33, z
+
+
+def test_holdout_gap0_cannot_leak_into_test(memoriser):
+    """In holdout the test block (last) borders only validation, so even with ``gap_s: 0``
+    and the overlap rule off no training window shares EEG with a test window and the
+    same memoriser stays at chance (80 test volumes per scan, the 10 % test share).
+    Validation windows do share EEG with the test block then; only model selection
+    sees them, which this fixed-bandwidth memoriser does not use."""
+    series = {}
+    for i, (kernel, y, onsets, tr_, sfreq) in enumerate(memoriser):
+        labels = sp.intra_split(
+            onsets, np.ones(len(y), bool), tr=tr_, sfreq=sfreq, gap_s=0, exclude_overlap=False
+        )
+        train, test = labels == "train", labels == "test"
+        assert onsets[test].min() - onsets[train].max() >= 16 * sfreq  # no shared EEG
+        pred = kernel[np.ix_(test, train)] @ (y[train] - y[train].mean())
+        series[i] = (pred, y[test])
+    print(f"memoriser, holdout, gap 0 s, overlap rule off: z = {leak_z(series):.2f}")
+    assert abs(leak_z(series)) < 2.33, leak_z(series)
