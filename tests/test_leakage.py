@@ -6,7 +6,10 @@ series), not white noise: a leak through the slow haemodynamics or through share
 then shows up as it would on real data, and "at chance" is judged by the calibrated
 per-scan test (effective degrees of freedom), not by ``1 / sqrt(n)``.
 
-Positive control: a split bug that also trains on the test volumes must trip the check.
+Positive controls: a split bug that also trains on the test volumes must trip the check,
+and so must blocked k-fold with ``gap_s: 0`` and the overlap rule off under a model that
+memorises each window's EEG (training windows then share 14 of 16 s of EEG with the
+test windows at each block edge); the defaults, and either guard alone, must not.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import warnings
 
 import numpy as np
 import pytest
-from synthetic import SCANS, outputs, synthetic_store
+from synthetic import ROIS, SCANS, outputs, synthetic_store
 
 from neurobolt import evaluate as ev
+from neurobolt import splits as sp
 from neurobolt import stats
+from neurobolt import store as st
 from neurobolt import train as tr
 from neurobolt import validate as va
 
@@ -111,3 +116,104 @@ def test_validate_warns_about_short_gaps():
     (finding,) = va.check_gap({"gap_s": 10})
     assert finding.severity == "warning" and "train.gap_s" in finding.file
     assert va.check_gap({"gap_s": 20}) == [] and va.check_gap(None) == []
+
+
+@pytest.fixture(scope="module")
+def memoriser(stores):
+    """Per store: the memorising model's kernel between all windows, and the null ROI.
+
+    The model is a kernel regression on the window's broadband log power spectrum
+    (50–100 Hz, 4 channels, 1/16 Hz bins): ``pred_i = sum_j exp((c_ij - 1) / 0.1) (y_j -
+    mean y)`` over the training windows ``j`` (``c``: correlation of the spectra). Windows
+    that share 14 of 16 s of EEG correlate at ≈ 0.6, windows that share none at 0 ± 0.02,
+    so it predicts the targets of the training windows whose EEG overlaps the test window
+    and nothing elsewhere: a memoriser, as an over-fitted network is at its worst.
+    """
+    out = []
+    for path in stores:
+        with st.WindowStore(path) as s:
+            rows = s.valid_indices()
+            x = np.stack([s.raw_window(i) for i in rows]).astype(float)
+            y, onsets = s.targets[rows, ROIS.index(NULL)], s.onsets[rows]
+            tr_, sfreq = s.tr, s.sfreq
+        spec = np.abs(np.fft.rfft(x - x.mean(-1, keepdims=True), axis=-1)[..., 1:]) ** 2
+        feat = np.log(spec[..., spec.shape[-1] // 2 :]).reshape(len(x), -1)
+        feat -= feat.mean(1, keepdims=True)
+        feat /= np.linalg.norm(feat, axis=1, keepdims=True)
+        out.append((np.exp((feat @ feat.T - 1) / 0.1), y, onsets, tr_, sfreq))
+    return out
+
+
+def _kfold_series(kernel, y, onsets, tr_, sfreq, *, gap_s, exclude_overlap, folds=40):
+    """The memoriser's blocked k-fold test series of one scan (every volume tested once).
+
+    Each fold's prediction and truth are centred within its test block and joined (the
+    pooled within-block R of :func:`neurobolt.evaluate.run_evaluate`).
+    """
+    labels = sp.intra_kfold_split(
+        onsets,
+        np.ones(len(y), bool),
+        tr=tr_,
+        sfreq=sfreq,
+        folds=folds,
+        val_fraction=0.0125,  # 10 volumes: room for 20-volume test blocks and 10-volume gaps
+        gap_s=gap_s,
+        exclude_overlap=exclude_overlap,
+    )
+    pred, true = np.zeros(len(y)), np.zeros(len(y))
+    for fold in labels:
+        train, test = fold == "train", fold == "test"
+        p = kernel[np.ix_(test, train)] @ (y[train] - y[train].mean())
+        pred[test], true[test] = p - p.mean(), y[test] - y[test].mean()
+    return pred, true
+
+
+@pytest.mark.parametrize(
+    ("gap_s", "exclude_overlap", "leaks"),
+    [(0.0, False, True), (20.0, True, False), (0.0, True, False), (20.0, False, False)],
+    ids=["gap0-overlap-off", "defaults", "gap0-only", "overlap-off-only"],
+)
+def test_kfold_without_gaps_and_overlap_rule_is_caught(memoriser, gap_s, exclude_overlap, leaks):
+    """Positive control of the guards in blocked k-fold, on a memorising model.
+
+    With ``gap_s: 0`` and the overlap rule off, the ~7 training windows after each test
+    block share EEG with its last test windows; the null ROI is BOLD-like (lag-1
+    autocorrelation ≈ 0.8), so their targets predict the neighbouring test targets and
+    the memoriser scores R > 0 on a ROI independent of the EEG. 40 folds (20-volume test
+    blocks, so ~2–3 of every 20 test volumes leak) and pooling over the whole scan make
+    the leak decisive. Unlike what the check assumes (a prediction independent of the
+    truth under the null), here the leaking predictions copy neighbouring truth; the
+    check must see it (z ≈ 9, 4 of 5 scans at p < .01), while the default gaps + overlap
+    rule, and either guard alone, keep the same model at chance (|z| < 1.5).
+    """
+    series = {
+        i: _kfold_series(*scan, gap_s=gap_s, exclude_overlap=exclude_overlap)
+        for i, scan in enumerate(memoriser)
+    }
+    z = leak_z(series)
+    print(f"memoriser, blocked 40-fold, gap {gap_s} s, overlap rule {exclude_overlap}: z = {z:.2f}")
+    if leaks:
+        assert z > 5, z
+        p = [stats.scan_p(pred, true, tr=2.1) for pred, true in series.values()]
+        assert sum(v < 0.01 for v in p) >= 3, p
+    else:
+        assert abs(z) < 2.33, z
+
+
+def test_holdout_gap0_cannot_leak_into_test(memoriser):
+    """In holdout the test block (last) borders only validation, so even with ``gap_s: 0``
+    and the overlap rule off no training window shares EEG with a test window and the
+    same memoriser stays at chance (80 test volumes per scan, the 10 % test share).
+    Validation windows do share EEG with the test block then; only model selection
+    sees them, which this fixed-bandwidth memoriser does not use."""
+    series = {}
+    for i, (kernel, y, onsets, tr_, sfreq) in enumerate(memoriser):
+        labels = sp.intra_split(
+            onsets, np.ones(len(y), bool), tr=tr_, sfreq=sfreq, gap_s=0, exclude_overlap=False
+        )
+        train, test = labels == "train", labels == "test"
+        assert onsets[test].min() - onsets[train].max() >= 16 * sfreq  # no shared EEG
+        pred = kernel[np.ix_(test, train)] @ (y[train] - y[train].mean())
+        series[i] = (pred, y[test])
+    print(f"memoriser, holdout, gap 0 s, overlap rule off: z = {leak_z(series):.2f}")
+    assert abs(leak_z(series)) < 2.33, leak_z(series)
