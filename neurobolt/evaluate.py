@@ -158,7 +158,7 @@ def _test_rows(model, record: Mapping, table: pd.DataFrame, stores, keys, rois) 
     )
     columns = {f"truth:{j}": true[:, j] for j in range(len(rois))}
     columns |= {f"prediction:{j}": pred[:, j] for j in range(len(rois))}
-    return rows.assign(**columns), test.paths
+    return pd.concat([rows, pd.DataFrame(columns, index=rows.index)], axis=1), test.paths
 
 
 def _fold_metrics(rows: pd.DataFrame, **options) -> dict:

@@ -638,6 +638,10 @@ def run_train(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
     write_text(outputs["log"], merged.to_csv(sep="\t", index=False))
     record = {**records[0], "folds": [p.name for p in paths]}
     record["best_val_r"] = float(np.mean([r["best_val_r"] for r in records]))
+    if records[0].get("val_r"):  # per ROI: the folds' mean, as best_val_r
+        record["val_r"] = {
+            roi: float(np.mean([r["val_r"][roi] for r in records])) for roi in records[0]["val_r"]
+        }
     save_checkpoint(outputs["model"], record)
     return record
 
