@@ -184,11 +184,14 @@ def remove_bcg(
     sfreq: float,
     r_peaks,
     *,
-    n_components: int = 4,
+    n_components: int | None = None,
     joint: bool = True,
     snr_threshold: float = 2.0,
     pre: float = 0.1,
     copy: bool = True,
+    method: str = "aligned",
+    window: int = 30,
+    max_shift: float = 0.02,
 ) -> np.ndarray:
     """Remove the cardiac-locked (BCG) artifact with an optimal basis set.
 
@@ -200,10 +203,21 @@ def remove_bcg(
         Sampling rate (Hz) of ``data`` and ``r_peaks``.
     r_peaks : array of int
         R-peak samples (from :func:`detect_r_peaks`).
-    n_components : int
+    n_components : int | None
         Most principal components fitted to each beat besides the mean
         artifact. Components that do not stand ``snr_threshold`` times above
         the noise floor are dropped.
+    method : {"aligned", "obs"}
+        ``"aligned"`` (default): per channel and per beat, the channel's template (mean
+        of its ``window`` neighbouring beats, each aligned) is moved by the beat's own
+        sub-sample latency and scaled by its own gain, both fitted by Gauss-Newton to
+        the beat (:func:`neurobolt.eeg.bcg_fit.fit_beats`), then the residual's
+        per-channel OBS (``n_components``, gated by ``snr_threshold``) is removed.
+        ``"obs"``: the OBS alone (``joint`` chooses its kind).
+    window : int
+        Beats averaged into a template (``"aligned"``).
+    max_shift : float
+        Largest latency change fitted per beat (s; ``"aligned"``).
     joint : bool
         Multichannel components with per-beat coefficients shared by all
         channels, after spatial whitening (default). False: the classic
@@ -231,10 +245,26 @@ def remove_bcg(
             snr_threshold=snr_threshold,
             pre=pre,
             copy=copy,
+            method=method,
+            window=window,
+            max_shift=max_shift,
         )
 
 
-def _remove_bcg(data, sfreq, r_peaks, *, n_components, joint, snr_threshold, pre, copy):
+def _remove_bcg(
+    data,
+    sfreq,
+    r_peaks,
+    *,
+    n_components,
+    joint,
+    snr_threshold,
+    pre,
+    copy,
+    method,
+    window,
+    max_shift,
+):
     arr = np.asarray(data)
     one = arr.ndim == 1
     x = arr[None] if one else arr
@@ -260,11 +290,20 @@ def _remove_bcg(data, sfreq, r_peaks, *, n_components, joint, snr_threshold, pre
     valid = (np.arange(length)[None, :] < region[:, None]) & (pos >= 0) & (pos < n_times)
     epochs *= valid[:, None, :]
     count = np.maximum(valid.sum(axis=0), 1)
-    mean = epochs.sum(axis=0) / count  # (C, L)
-    resid = (epochs - mean[None]) * valid[:, None, :]
-    del epochs
+    if method == "aligned":
+        from .bcg_fit import fit_beats
 
-    fit = np.broadcast_to(mean, resid.shape).copy()
+        fit0 = fit_beats(epochs, valid, sfreq, window=window, max_shift=max_shift)
+        resid = (epochs - fit0) * valid[:, None, :]
+        fit = fit0
+        joint = False
+    else:
+        mean = epochs.sum(axis=0) / count  # (C, L)
+        resid = (epochs - mean[None]) * valid[:, None, :]
+        fit = np.broadcast_to(mean, resid.shape).copy()
+    del epochs
+    if n_components is None:
+        n_components = 0 if method == "aligned" else 4
     if n_components > 0:
         if joint:
             white, unwhite = _whitener(resid)
@@ -280,6 +319,10 @@ def _remove_bcg(data, sfreq, r_peaks, *, n_components, joint, snr_threshold, pre
                 if comps.shape[0]:
                     fit[:, c, :] += (resid[:, c, :] @ comps.T) @ comps
     fit *= valid[:, None, :]
+    # Zero-mean per beat: the estimate never takes the slow EEG with it.
+    n_valid = np.maximum(valid.sum(axis=1), 1)[:, None]
+    fit -= (fit.sum(axis=2) / n_valid)[:, :, None]
+    fit *= valid[:, None, :]
     for b in range(n_beats):
         lo = start[b]
         a = max(0, -lo)
@@ -289,3 +332,45 @@ def _remove_bcg(data, sfreq, r_peaks, *, n_components, joint, snr_threshold, pre
     if out is not x:
         return out[0] if one else out
     return arr
+
+
+def cardiac_events_from_eeg(
+    data: np.ndarray, sfreq: float, *, min_rr: float = 0.4, band=(2.0, 12.0)
+) -> np.ndarray:
+    """Cardiac events from the BCG itself, for a missing or unusable ECG.
+
+    The EEG channels are band-passed (``band``), their first principal component (the
+    BCG, present on every channel and locked to the heartbeat) is taken, and its beats
+    are found like an ECG's (:func:`detect_r_peaks`). The events mark the same phase
+    of every heartbeat (the BCG's largest deflection, some 200-300 ms after the R-peak),
+    which is all the BCG removal needs.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_times)
+        EEG (V), gradient artifact already removed.
+    sfreq : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    events : ndarray of int
+    """
+    x = _bandpass(np.atleast_2d(np.asarray(data, float)), sfreq, *band)
+    x = x - x.mean(axis=1, keepdims=True)
+    cov = x @ x.T
+    w, u = np.linalg.eigh(cov)
+    comp = u[:, -1] @ x
+    # the heartbeat's rhythm: keep the polarity whose peaks are the most regular
+    best = None
+    for sign in (1.0, -1.0):
+        try:
+            ev = detect_r_peaks(sign * comp, sfreq, min_rr=min_rr)
+        except ValueError:
+            continue
+        cv = np.std(np.diff(ev)) / np.mean(np.diff(ev)) if ev.size > 3 else np.inf
+        if best is None or cv < best[0]:
+            best = (cv, ev)
+    if best is None:
+        raise ValueError("cardiac_events_from_eeg: no heartbeat rhythm found in the EEG")
+    return best[1]
