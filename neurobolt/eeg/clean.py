@@ -477,6 +477,7 @@ def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, retur
         cfg=cfg,
         apply_stages=_apply_stages,
         out_stages_for=lambda rate: resample_stages(rate, sfreq_out, passband=cfg["passband"]),
+        skip_without_ecg=cfg["missing_ecg"] == "skip_bcg",
     )
     if stage_qc["bcg"]["events"] == "none" and ecg_idx is not None:
         if cfg["missing_ecg"] == "error":

@@ -85,6 +85,7 @@ def clean_array(
     cfg: dict[str, Any],
     apply_stages,
     out_stages_for,
+    skip_without_ecg: bool = False,
 ) -> tuple[np.ndarray, dict, np.ndarray | None]:
     """Clean ``n_eeg`` channels read with ``src(i)`` (the ECG is ``src(n_eeg)``).
 
@@ -152,7 +153,7 @@ def clean_array(
             source = "ecg"
         except ValueError as err:
             logger.warning("no usable heartbeats in the ECG (%s)", err)
-    if events is None and bcg_cfg["fallback"] == "eeg":
+    if events is None and bcg_cfg["fallback"] == "eeg" and (has_ecg or not skip_without_ecg):
         try:
             events = cardiac_events_from_eeg(data[:n_eeg], rate)
             source = "eeg"
