@@ -76,7 +76,7 @@ def main(argv=None) -> int:
             else:
                 names = rec["ch_names"]
                 fixed = remove_fmri_gradient_artifact(
-                    raw, rec["onsets"], picks=names, copy=False, verbose=False
+                    raw, rec["onsets"], picks=names, tr_tol=2, copy=False, verbose=False
                 )
                 out = resample(fixed.get_data(picks=names[:-1]), sf, 200.0)
                 ecg = resample(fixed.get_data(picks=["ECG"])[0], sf, 1000.0, passband=100.0)

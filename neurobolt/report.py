@@ -839,7 +839,7 @@ def run_subject_report(
     inputs : mapping
         Parallel lists over the subject's runs (in ``params["runs"]`` order): ``raw``
         (BIDS ``_eeg.vhdr``), ``bold`` (raw BOLD; its sidecar gives TR and slice timing),
-        ``clean`` (``_desc-clean_eeg.fif``), ``qc`` (``_desc-clean_qc.json``), ``rois``
+        ``clean`` (``_desc-clean_eeg.vhdr``), ``qc`` (``_desc-clean_qc.json``), ``rois``
         (``_atlas-*_timeseries.tsv``; its sidecar is read), ``confounds`` (fMRIPrep
         confounds TSV); and ``metrics``: every ``metrics.json`` of models that may
         involve these runs (``predictions.tsv`` and ``log.tsv`` next to them are read).
@@ -850,7 +850,8 @@ def run_subject_report(
         (the ``eeg`` section), ``rois`` (the modelled ROIs), ``confounds`` (confound
         columns shown).
     """
-    import mne
+
+    from .eeg.brainvision import read_clean_eeg
 
     opts = _options(params.get("cfg"))
     runs = list(params["runs"])
@@ -920,7 +921,7 @@ def run_subject_report(
         raw = _bids_raw(lists["raw"][i])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            clean = mne.io.read_raw_fif(lists["clean"][i], preload=True, verbose=False)
+            clean = read_clean_eeg(lists["clean"][i])
         sig = eeg_qc_signals(
             raw,
             clean,

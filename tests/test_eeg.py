@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from scipy import signal as sps
 
 from neurobolt.eeg.bcg import detect_r_peaks, remove_bcg
+from neurobolt.eeg.brainvision import clean_eeg_sidecars, read_clean_eeg
 from neurobolt.eeg.clean import EEGInputError, clean_raw, resample, run_clean_eeg
 from neurobolt.eeg.gradient import remove_gradient
 from neurobolt.eeg.markers import MarkerError, validate_volume_onsets
@@ -257,7 +259,10 @@ def _run_paths(root: Path, sub: str, out: Path):
         "eeg": root / f"sub-{sub}/ses-01/eeg/{stem}_eeg.vhdr",
         "bold": root / f"sub-{sub}/ses-01/func/{stem}_bold.nii.gz",
     }
-    outputs = {"eeg": out / f"{stem}_desc-clean_eeg.fif", "qc": out / f"{stem}_desc-clean_qc.json"}
+    outputs = {
+        "eeg": out / f"{stem}_desc-clean_eeg.vhdr",
+        "qc": out / f"{stem}_desc-clean_qc.json",
+    }
     return stem, inputs, outputs
 
 
@@ -291,7 +296,7 @@ def test_run_clean_eeg_end_to_end(sim_root, tmp_path):
     # sub-02 has an inverted ECG lead.
     stem, inputs, outputs = _run_paths(sim_root, "02", tmp_path)
     qc = run_clean_eeg(inputs, outputs, {})
-    clean = mne.io.read_raw_fif(outputs["eeg"], preload=True, verbose=False)
+    clean = read_clean_eeg(outputs["eeg"])
     assert clean.info["sfreq"] == 200.0
     assert len(clean.ch_names) == 26 and "ECG" not in clean.ch_names and "FC1" not in clean.ch_names
     _, _, r = _versus_truth(clean, sim_root, stem, "02")
@@ -317,7 +322,7 @@ def test_slice_period_of_a_fraction_of_a_sample_is_cleaned(tmp_path):
     qc = run_clean_eeg(inputs, outputs, {})
     assert qc["gradient"]["slice_timing_source"] == "SliceTiming"
     assert qc["n_slices"] == 30
-    clean = mne.io.read_raw_fif(outputs["eeg"], preload=True, verbose=False)
+    clean = read_clean_eeg(outputs["eeg"])
     est, ref, r = _versus_truth(clean, root, stem, "01")
     assert r > 0.9, r
     assert np.median(est.std(axis=1)) < 1.5 * np.median(ref.std(axis=1))
@@ -422,3 +427,27 @@ def test_dummy_markers_are_counted_on_top_of_the_bold_volumes(sim_root, tmp_path
     with pytest.raises(EEGInputError, match=r"expected 30 volume markers .* found 28"):
         run_clean_eeg(inputs, outputs, {}, dummy_markers=2)
     assert not outputs["eeg"].exists()
+
+
+def test_clean_eeg_is_a_bids_brainvision_derivative(tmp_path):
+    """BrainVision with markers, channels.tsv and eeg.json; float32 keeps µV precision."""
+    from neurobolt.eeg.brainvision import write_clean_eeg
+
+    rng = np.random.default_rng(0)
+    data = rng.normal(0, 20e-6, (3, 2000)) + 1e-3  # a 1 mV offset: relative precision matters
+    raw = mne.io.RawArray(data, mne.create_info(["FP1", "CZ", "O2"], 200.0, "eeg"), verbose=False)
+    raw.set_annotations(mne.Annotations([1.0, 3.0, 5.0], 0.0, ["Response/R128"] * 3))
+    vhdr = tmp_path / "sub-01_task-rest_desc-clean_eeg.vhdr"
+    paths = write_clean_eeg(raw, vhdr, sidecar={"SoftwareFilters": {"notch": "none"}})
+    assert paths == clean_eeg_sidecars(vhdr) and all(p.is_file() for p in paths.values())
+    back = read_clean_eeg(vhdr)
+    assert back.ch_names == ["FP1", "CZ", "O2"] and back.info["sfreq"] == 200.0
+    assert np.max(np.abs(back.get_data() - data)) < 1e-9  # 1 nV
+    from neurobolt.eeg.markers import find_volume_markers
+
+    np.testing.assert_array_equal(find_volume_markers(back), [200, 600, 1000])
+    tsv = pd.read_csv(paths["channels"], sep="\t")
+    assert list(tsv["name"]) == ["FP1", "CZ", "O2"] and set(tsv["type"]) == {"EEG"}
+    side = json.loads(paths["json"].read_text())
+    assert side["SamplingFrequency"] == 200.0 and side["EEGChannelCount"] == 3
+    assert side["SoftwareFilters"] == {"notch": "none"}

@@ -113,6 +113,9 @@ class GradientPlan:
     obs_components: int = 6
     synchronised: bool = True
     obs_highpass: float = 8.0
+    seg_pos: np.ndarray | None = None
+    input_ratio: float = 1.0
+    phase_harmonics: int = 2
     basis: tuple | None = None
     obs_fullband: bool = False
     stats: dict = field(default_factory=dict)
@@ -144,8 +147,9 @@ class GradientPlan:
             Slice starts as fractions of the TR (sorted, in [0, 1)); None: one segment.
         window : int
             Volumes averaged into a template.
-        select : {"local", "correlation"}
-            Neighbouring volumes, or the best-correlated ones (FARM).
+        select : {"local", "correlation", "hybrid"}
+            Neighbouring volumes, the best-correlated ones (FARM), or the best-correlated
+            among the 3 x ``window`` nearest.
         obs_components : int
             Principal components of the residual fitted per volume (0: none).
         clocks : {"auto", "synchronised", "unsynchronised"}
@@ -176,6 +180,9 @@ class GradientPlan:
                 edges = np.insert(edges, 0, 0)
         else:
             edges = np.array([0, length])
+        seg_pos = edges[:-1].astype(float)
+        if slice_fractions is not None and len(slice_fractions) > 1 and edges.size - 1 == fr.size:
+            seg_pos = fr * slope
         sync = clocks != "unsynchronised"
         if not sync:
             # Unsynchronised clocks: the markers carry their sampling's rounding; the volumes
@@ -188,6 +195,7 @@ class GradientPlan:
             length=length,
             region=region,
             seg_edges=edges,
+            seg_pos=seg_pos,
             delays=delays,
             window=int(window),
             select=str(select),
@@ -222,17 +230,23 @@ class GradientPlan:
     def _align(self, x: np.ndarray, sign: float) -> np.ndarray:
         return shift_segments(x, self._bounds(), sign * self.delays.ravel())
 
-    def _templates(self, z: np.ndarray) -> np.ndarray:
+    def _templates(self, z: np.ndarray, width: int | None = None) -> np.ndarray:
         """Local (or correlation-selected) mean of other volumes, per volume (n_v, L)."""
         n_v = self.n_volumes
-        nbr = _neighbours(n_v, self.window)
-        if self.select == "correlation" and n_v > self.window + 1:
+        nbr = _neighbours(n_v, width or self.window)
+        if width is None and self.select in ("correlation", "hybrid") and n_v > self.window + 1:
             zc = z - z.mean(axis=1, keepdims=True)
             zc /= np.linalg.norm(zc, axis=1, keepdims=True) + 1e-30
             corr = zc @ zc.T
             np.fill_diagonal(corr, -np.inf)
+            if self.select == "hybrid":
+                # the best-correlated among the 3 x window nearest volumes
+                far = np.abs(np.arange(n_v)[:, None] - np.arange(n_v)[None, :])
+                corr = np.where(far <= 1.5 * self.window, corr, -np.inf)
             nbr = np.argsort(-corr, axis=1)[:, : self.window]
-            return z[nbr].mean(axis=1)
+            weights = np.zeros((n_v, n_v))
+            np.put_along_axis(weights, nbr, 1.0 / self.window, axis=1)
+            return weights @ z
         csum = np.zeros((n_v + 1, z.shape[1]))
         np.cumsum(z, axis=0, out=csum[1:])
         first, last = nbr[:, 0], nbr[:, -1]
@@ -262,8 +276,54 @@ class GradientPlan:
             resid_hp = _highpass_rows(zc - est, self.rate, self.obs_highpass)
             coef = resid_hp @ np.linalg.pinv(hp_basis)
             est = demean(est + coef @ (full_basis if self.obs_fullband else hp_basis))
+        if self.phase_harmonics > 0 and self.input_ratio > 1 and not self.synchronised:
+            est = demean(est + self._phase_fit(zc - est))
         self.stats["gain_sd"] = float(np.std(gain))
         return est
+
+    def phases(self) -> np.ndarray:
+        """Sampling phase (in [0, 1) input samples) of every slice's artifact onset."""
+        pos = self.starts[:, None] + self.delays + self.seg_pos[None, :]
+        return np.mod(pos * self.input_ratio, 1.0)
+
+    def _phase_fit(self, resid: np.ndarray) -> np.ndarray:
+        """The part of the residual explained by each slice's sampling phase (aliasing).
+
+        Where the recording sampled the artifact before decimation, the part of it above
+        the Nyquist frequency folded into the EEG band with a factor ``exp(2i pi k phi)``
+        (``phi``: the slice onset's sub-sample phase at the input rate). With
+        unsynchronised clocks ``phi`` changes from slice to slice, so this part is not in
+        any template; it is fitted here, pooled over all slices (each moved to a common
+        sub-sample position) as ``sum_k a_k(t) cos(2 pi k phi) + b_k(t) sin(2 pi k phi)``.
+        """
+        from .align import shift
+
+        e = self.seg_edges
+        n_s = e.size - 1
+        if n_s < 2:
+            return np.zeros_like(resid)
+        ls = int(np.min(np.diff(e))) - 1
+        pad = 10
+        off = self.seg_pos - e[:-1]
+        res_p = np.pad(resid, ((0, 0), (pad, pad + ls)))
+        stack = np.empty((self.n_volumes, n_s, ls))
+        for s in range(n_s):
+            seg = res_p[:, e[s] : e[s] + ls + 2 * pad]
+            stack[:, s] = shift(seg, -off[s])[:, pad : pad + ls]
+        phi = self.phases()
+        cols = []
+        for k in range(1, self.phase_harmonics + 1):
+            cols += [np.cos(2 * np.pi * k * phi), np.sin(2 * np.pi * k * phi)]
+        design = np.stack(cols, axis=-1).reshape(-1, len(cols))
+        design = design - design.mean(axis=0)
+        obs = stack.reshape(-1, ls)
+        coef, *_ = np.linalg.lstsq(design, obs - obs.mean(axis=0), rcond=None)
+        fit = (design @ coef).reshape(self.n_volumes, n_s, ls)
+        out = np.zeros((self.n_volumes, resid.shape[1] + 2 * pad + ls))
+        for s in range(n_s):
+            seg = np.pad(fit[:, s], ((0, 0), (pad, pad)))
+            out[:, e[s] : e[s] + ls + 2 * pad] += shift(seg, off[s])
+        return out[:, pad : pad + resid.shape[1]]
 
     def fit_basis(self, refs: np.ndarray, *, snr: float = 3.0) -> GradientPlan:
         """Optimal basis set of the artifact's changes, pooled over reference channels.

@@ -10,8 +10,9 @@ the size of the recording itself.
 ``run_clean_eeg`` does the file I/O for the Snakemake rule: it checks the
 BIDS files (truncated ``.eeg``, ``.vhdr`` channel names against
 ``channels.tsv``), reads the recording with mne-bids, takes the TR, slice
-timing and number of volumes from the BOLD run, and writes
-``<run>_desc-clean_eeg.fif`` and ``<run>_desc-clean_qc.json`` atomically.
+timing and number of volumes from the BOLD run, and writes the BIDS derivative
+``<run>_desc-clean_eeg.vhdr/.vmrk/.eeg`` (+ ``_channels.tsv``, ``_eeg.json``) and
+``<run>_desc-clean_qc.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 from scipy import signal as sps
 
 from ..provenance import atomic_path, provenance, write_json
+from .brainvision import write_clean_eeg
 from .gradient import blas_single_thread, detect_n_slices
 from .markers import MarkerError, find_volume_markers, volume_onsets
 from .stage import clean_array
@@ -66,10 +68,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "notch": None,
     "gradient": {
         "slice_templates": True,
-        "window": 40,
+        "window": 30,
         "align": True,
         "clocks": "auto",
-        "select": "local",
+        "select": "correlation",
         "n_ref": 4,
         "obs_components": 6,
         "obs_highpass": 20.0,
@@ -79,7 +81,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "n_components": 0,
         "joint": True,
         "snr_threshold": 2.0,
-        "window": 30,
+        "window": 60,
         "max_shift": 0.02,
         "fallback": "eeg",
     },
@@ -709,7 +711,9 @@ def run_clean_eeg(
         ``RepetitionTime`` and ``SliceTiming``; optional ``bold_json`` to name
         the sidecar explicitly.
     outputs : mapping
-        ``eeg``: ``<run>_desc-clean_eeg.fif``; ``qc``: ``<run>_desc-clean_qc.json``.
+        ``eeg``: ``<run>_desc-clean_eeg.vhdr`` (BrainVision, with ``.vmrk``, ``.eeg``,
+        ``<run>_desc-clean_channels.tsv`` and ``<run>_desc-clean_eeg.json`` next to it;
+        a ``.fif`` name writes FIF as before); ``qc``: ``<run>_desc-clean_qc.json``.
     params : mapping
         The ``eeg`` config section.
     dummy_markers : int
@@ -725,7 +729,7 @@ def run_clean_eeg(
     import mne_bids
 
     vhdr = Path(inputs["eeg"])
-    out_fif, out_qc = Path(outputs["eeg"]), Path(outputs["qc"])
+    out_eeg, out_qc = Path(outputs["eeg"]), Path(outputs["qc"])
     bids_path = mne_bids.get_bids_path_from_fname(vhdr)
     channels_tsv = bids_path.copy().update(suffix="channels", extension=".tsv").fpath
     if vhdr.suffix.lower() == ".vhdr":
@@ -759,12 +763,33 @@ def run_clean_eeg(
             **provenance(dict(params)),
         }
     )
-    with atomic_path(out_fif) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the temporary name does not end in _eeg.fif
-        clean.save(tmp, overwrite=True, verbose=False)
+    cfg = _merge_config(params)
+    band = cfg["bandpass"]
+    sidecar = {
+        "TaskName": bids_path.task or "rest",
+        "SoftwareFilters": {
+            "gradient and BCG artifact removal": "neurobolt.eeg (see the QC JSON)",
+            "band-pass (Hz)": band or "none",
+            "notch (Hz)": cfg["notch"] or "none",
+            "anti-aliasing low-pass (Hz)": cfg["passband"] or 0.4 * float(cfg["sfreq"]),
+        },
+        "_low_cutoff": float(band[0]) if band else "n/a",
+        "_high_cutoff": float(band[1]) if band else "n/a",
+        "Sources": [str(vhdr)],
+        "GeneratedBy": [{"Name": "neurobolt", "Description": "clean_eeg stage"}],
+        "neurobolt": provenance(dict(params)),
+    }
+    if out_eeg.suffix.lower() == ".fif":  # older layouts
+        with atomic_path(out_eeg) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clean.save(tmp, overwrite=True, verbose=False)
+        written = [out_eeg]
+    else:
+        written = list(write_clean_eeg(clean, out_eeg, sidecar=sidecar).values())
     try:
         write_json(out_qc, qc)
     except BaseException:
-        out_fif.unlink(missing_ok=True)
+        for path in written:
+            Path(path).unlink(missing_ok=True)
         raise
     return qc

@@ -109,7 +109,7 @@ def remove_gradient(
     n_slices: int | None = None,
     slice_timing=None,
     tr: float | None = None,
-    window: int = 40,
+    window: int = 30,
     align: bool = True,
     n_ref: int = 4,
     gate: bool | None = None,
@@ -117,7 +117,7 @@ def remove_gradient(
     obs_highpass: float = 20.0,
     copy: bool = True,
     clocks: str = "auto",
-    select: str = "local",
+    select: str = "correlation",
 ) -> np.ndarray:
     """Remove the MR gradient artifact from EEG recorded during fMRI.
 
@@ -158,8 +158,9 @@ def remove_gradient(
         If False, write the result into ``data`` (which must be float).
     clocks : {"auto", "synchronised", "unsynchronised"}
         ``auto``: synchronised when every marker interval is the same.
-    select : {"local", "correlation"}
-        Template volumes: the neighbours, or the best-correlated (FARM).
+    select : {"local", "correlation", "hybrid"}
+        Template volumes: the neighbours, the best-correlated (FARM, default), or the
+        best-correlated among the 3 x ``window`` nearest.
 
     Returns
     -------

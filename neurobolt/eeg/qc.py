@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal as sps
 
-__all__ = ["alpha_ratio", "band_power", "locked_rms", "median"]
+__all__ = ["alpha_ratio", "background", "band_power", "locked_rms", "median"]
 
 
 def welch(x: np.ndarray, sfreq: float):
@@ -57,3 +57,17 @@ def median(a) -> float:
     a = np.asarray(a, float)
     a = a[np.isfinite(a)]
     return float(np.median(a)) if a.size else float("nan")
+
+
+def background(x: np.ndarray, sfreq: float, freqs) -> np.ndarray:
+    """Power of the spectral background around each line (median of ±1 Hz, lines excluded)."""
+    x = np.atleast_2d(x)
+    f, p, df = welch(x, sfreq)
+    out = np.full((x.shape[0], len(freqs)), np.nan)
+    for j, f0 in enumerate(freqs):
+        if f0 >= 0.45 * sfreq:
+            continue
+        m = (np.abs(f - f0) <= 1.0) & (np.abs(f - f0) > 0.3)
+        line = np.abs(f - f0) <= max(0.1, df / 2)
+        out[:, j] = np.median(p[:, m], axis=1) * df * line.sum()
+    return out

@@ -28,7 +28,7 @@ from scipy import signal as sps
 
 from .aas import GradientPlan
 from .bcg import cardiac_events_from_eeg, detect_r_peaks, remove_bcg
-from .qc import alpha_ratio, band_power, locked_rms, median
+from .qc import alpha_ratio, background, band_power, locked_rms, median
 
 logger = logging.getLogger("neurobolt.eeg.stage")
 
@@ -119,6 +119,7 @@ def clean_array(
         clocks=clocks,
     )
     plan.obs_highpass = float(g["obs_highpass"])
+    plan.input_ratio = float(q)
     scan = slice(int(plan.starts[0]), int(min(plan.starts[-1] + plan.length, data.shape[1])))
     power = np.mean(np.diff(data[:n_eeg, scan], axis=1) ** 2, axis=1)
     refs = np.argsort(power)[::-1][: int(min(g["n_ref"], n_eeg))]
@@ -215,6 +216,7 @@ def clean_array(
     timing["bcg"] = time.perf_counter() - t0
 
     after_lines = band_power(out[:, scan_out], sfreq_out, slice_freqs + vol_freqs)
+    backgr = background(out[:, scan_out], sfreq_out, slice_freqs + vol_freqs)
 
     def lines(freqs, offset):
         rows = []
@@ -226,6 +228,7 @@ def clean_array(
                     "before_uv2": median(before_lines[:, k]) * 1e12,
                     "after_uv2": median(after_lines[:, k]) * 1e12,
                     "after_to_before": median(after_lines[:, k] / before_lines[:, k]),
+                    "after_to_background": median(after_lines[:, k] / backgr[:, k]),
                 }
             )
         return rows
