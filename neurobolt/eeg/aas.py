@@ -116,6 +116,7 @@ class GradientPlan:
     seg_pos: np.ndarray | None = None
     input_ratio: float = 1.0
     phase_harmonics: int = 2
+    volume_slices: bool = True
     basis: tuple | None = None
     obs_fullband: bool = False
     stats: dict = field(default_factory=dict)
@@ -255,7 +256,7 @@ class GradientPlan:
         tmpl[inside] -= z[inside]
         return tmpl / nbr.shape[1]
 
-    def estimate(self, z: np.ndarray) -> np.ndarray:
+    def estimate(self, z: np.ndarray, *, full: bool = True) -> np.ndarray:
         """Artifact estimate (n_v, L) of aligned epochs ``z``: gain-fitted template + OBS.
 
         Every row is zero-mean over the volume's region.
@@ -276,15 +277,66 @@ class GradientPlan:
             resid_hp = _highpass_rows(zc - est, self.rate, self.obs_highpass)
             coef = resid_hp @ np.linalg.pinv(hp_basis)
             est = demean(est + coef @ (full_basis if self.obs_fullband else hp_basis))
-        if self.phase_harmonics > 0 and self.input_ratio > 1 and not self.synchronised:
-            est = demean(est + self._phase_fit(zc - est))
         self.stats["gain_sd"] = float(np.std(gain))
+        if not full:
+            return est
+        if self.phase_harmonics > 0 and self.input_ratio > 1 and not self.synchronised:
+            # Aliasing also has a mean (folded onto 0 Hz) that changes with the sampling
+            # phase: fitted on the residual with its mean, and kept in the estimate.
+            est = est + self._phase_fit((z - est) * valid)
+        if self.volume_slices:
+            est = est + demean(self._volume_slice_fit(demean(z - est)))
         return est
 
     def phases(self) -> np.ndarray:
         """Sampling phase (in [0, 1) input samples) of every slice's artifact onset."""
         pos = self.starts[:, None] + self.delays + self.seg_pos[None, :]
         return np.mod(pos * self.input_ratio, 1.0)
+
+    def _slice_geometry(self):
+        e = self.seg_edges
+        ls = int(np.max(np.diff(e)))
+        return e, ls, 10, self.seg_pos - e[:-1]
+
+    def _slice_stack(self, resid: np.ndarray) -> np.ndarray:
+        """(n_v, n_s, ls) slice epochs of ``resid``, each moved to a common sub-sample place."""
+        from .align import shift
+
+        e, ls, pad, off = self._slice_geometry()
+        res_p = np.pad(resid, ((0, 0), (pad, pad + ls)))
+        stack = np.empty((self.n_volumes, e.size - 1, ls))
+        for s in range(e.size - 1):
+            seg = res_p[:, e[s] : e[s] + ls + 2 * pad]
+            stack[:, s] = shift(seg, -off[s])[:, pad : pad + ls]
+        return stack
+
+    def _slice_unstack(self, fit: np.ndarray, n_times: int) -> np.ndarray:
+        """Inverse of :meth:`_slice_stack`: (n_v, n_s, ls) back to (n_v, n_times)."""
+        from .align import shift
+
+        e, ls, pad, off = self._slice_geometry()
+        out = np.zeros((self.n_volumes, n_times + ls))
+        for s in range(e.size - 1):
+            seg = np.pad(fit[:, s], ((0, 0), (pad, pad)))
+            own = e[s + 1] - e[s]  # each sample belongs to one slice only
+            out[:, e[s] : e[s] + own] = shift(seg, off[s])[:, pad : pad + own]
+        return out[:, :n_times]
+
+    def _volume_slice_fit(self, resid: np.ndarray) -> np.ndarray:
+        """Each volume's own mean slice residual (what changed in this volume's slices).
+
+        The slices of one volume share its head position and, when the triggers jitter
+        per volume, its sampling phase; the mean of the volume's aligned slices (each
+        moved to a common sub-sample place) is removed from each of them. It costs the
+        EEG a notch of width 1/TR at the slice frequency and its harmonics (about
+        1/n_slices of its power there).
+        """
+        if self.seg_edges.size - 1 < 4:
+            return np.zeros_like(resid)
+        stack = self._slice_stack(resid)
+        mean = stack.mean(axis=1, keepdims=True)
+        mean -= mean.mean(axis=2, keepdims=True)
+        return self._slice_unstack(np.broadcast_to(mean, stack.shape), resid.shape[1])
 
     def _phase_fit(self, resid: np.ndarray) -> np.ndarray:
         """The part of the residual explained by each slice's sampling phase (aliasing).
@@ -296,20 +348,10 @@ class GradientPlan:
         any template; it is fitted here, pooled over all slices (each moved to a common
         sub-sample position) as ``sum_k a_k(t) cos(2 pi k phi) + b_k(t) sin(2 pi k phi)``.
         """
-        from .align import shift
-
-        e = self.seg_edges
-        n_s = e.size - 1
-        if n_s < 2:
+        if self.seg_edges.size - 1 < 2:
             return np.zeros_like(resid)
-        ls = int(np.min(np.diff(e))) - 1
-        pad = 10
-        off = self.seg_pos - e[:-1]
-        res_p = np.pad(resid, ((0, 0), (pad, pad + ls)))
-        stack = np.empty((self.n_volumes, n_s, ls))
-        for s in range(n_s):
-            seg = res_p[:, e[s] : e[s] + ls + 2 * pad]
-            stack[:, s] = shift(seg, -off[s])[:, pad : pad + ls]
+        stack = self._slice_stack(resid)
+        n_s, ls = stack.shape[1], stack.shape[2]
         phi = self.phases()
         cols = []
         for k in range(1, self.phase_harmonics + 1):
@@ -319,11 +361,7 @@ class GradientPlan:
         obs = stack.reshape(-1, ls)
         coef, *_ = np.linalg.lstsq(design, obs - obs.mean(axis=0), rcond=None)
         fit = (design @ coef).reshape(self.n_volumes, n_s, ls)
-        out = np.zeros((self.n_volumes, resid.shape[1] + 2 * pad + ls))
-        for s in range(n_s):
-            seg = np.pad(fit[:, s], ((0, 0), (pad, pad)))
-            out[:, e[s] : e[s] + ls + 2 * pad] += shift(seg, off[s])
-        return out[:, pad : pad + resid.shape[1]]
+        return self._slice_unstack(fit, resid.shape[1])
 
     def fit_basis(self, refs: np.ndarray, *, snr: float = 3.0) -> GradientPlan:
         """Optimal basis set of the artifact's changes, pooled over reference channels.
@@ -362,7 +400,9 @@ class GradientPlan:
     def _valid_tile(self, n: int) -> np.ndarray:
         return np.tile(self._valid(), (n, 1))
 
-    def estimate_delays(self, refs: np.ndarray, *, n_iter: int = 3) -> GradientPlan:
+    def estimate_delays(
+        self, refs: np.ndarray, *, n_iter: int = 3, per_slice: bool = True
+    ) -> GradientPlan:
         """Per-slice delays by Gauss-Newton cross-correlation on reference channels.
 
         Only for unsynchronised clocks (with synchronised ones the markers' sub-sample
@@ -380,13 +420,16 @@ class GradientPlan:
             den = np.zeros(self.delays.shape)
             for x in refs:
                 z = self._epochs(self._align(x, -1.0))
-                est = self.estimate(z)
+                est = self.estimate(z, full=False)
                 zc = z - (z * valid).sum(1, keepdims=True) / valid.sum(1, keepdims=True)
                 d1 = np.gradient(est, axis=1)
                 r = (zc - est) * valid
                 # z ≈ est(t - e) ≈ est - e est'  →  e = -<r, est'> / <est', est'>
                 np.add.at(num.T, seg_of, -(r * d1).T)
                 np.add.at(den.T, seg_of, (d1 * d1 * valid).T)
+            if not per_slice:
+                num = np.repeat(num.sum(axis=1, keepdims=True), num.shape[1], axis=1)
+                den = np.repeat(den.sum(axis=1, keepdims=True), den.shape[1], axis=1)
             step = np.clip(num / np.maximum(den, 1e-300), -0.5, 0.5)
             self.delays = self.delays + step
             if np.max(np.abs(step)) < 1e-3:
@@ -394,7 +437,38 @@ class GradientPlan:
         self.stats["slice_delay_sd"] = float(
             np.std(self.delays - self.delays.mean(1, keepdims=True))
         )
+        self.stats["volume_delay_sd"] = float(np.std(self.delays.mean(axis=1)))
         return self
+
+    def triggers_jitter(self, refs: np.ndarray, *, threshold: float = 0.05) -> bool:
+        """Whether the artifact moves against regular markers (per-volume delays).
+
+        Markers that are exactly regular suggest synchronised clocks, but a recording
+        whose artifact still jitters from volume to volume (by more than ``threshold``
+        input samples, sd) is handled as unsynchronised.
+        """
+        probe = GradientPlan(
+            rate=self.rate,
+            starts=self.starts,
+            length=self.length,
+            region=self.region,
+            seg_edges=self.seg_edges,
+            delays=self.delays.copy(),
+            window=self.window,
+            select=self.select,
+            obs_components=0,
+            synchronised=False,
+            seg_pos=self.seg_pos,
+            input_ratio=self.input_ratio,
+        )
+        probe.estimate_delays(refs, per_slice=False)
+        sd = probe.stats["volume_delay_sd"] * self.input_ratio
+        self.stats["trigger_jitter_sd_input_samples"] = float(sd)
+        if sd > threshold:
+            self.synchronised = False
+            self.delays = probe.delays
+            return True
+        return False
 
     def correct(self, x: np.ndarray) -> np.ndarray:
         """One channel with the gradient artifact removed (float64 copy)."""

@@ -293,7 +293,12 @@ def _remove_bcg(
     if method == "aligned":
         from .bcg_fit import fit_beats
 
-        fit0 = fit_beats(epochs, valid, sfreq, window=window, max_shift=max_shift)
+        # a few channels at a time: the beats' work arrays stay small
+        fit0 = np.empty_like(epochs)
+        for c0 in range(0, n_ch, 4):
+            fit0[:, c0 : c0 + 4] = fit_beats(
+                epochs[:, c0 : c0 + 4], valid, sfreq, window=window, max_shift=max_shift
+            )
         resid = (epochs - fit0) * valid[:, None, :]
         fit = fit0
         joint = False
@@ -318,10 +323,6 @@ def _remove_bcg(
                 comps = _components(resid[:, c, :], n_components, snr_threshold)
                 if comps.shape[0]:
                     fit[:, c, :] += (resid[:, c, :] @ comps.T) @ comps
-    fit *= valid[:, None, :]
-    # Zero-mean per beat: the estimate never takes the slow EEG with it.
-    n_valid = np.maximum(valid.sum(axis=1), 1)[:, None]
-    fit -= (fit.sum(axis=2) / n_valid)[:, :, None]
     fit *= valid[:, None, :]
     for b in range(n_beats):
         lo = start[b]

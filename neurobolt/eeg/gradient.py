@@ -178,7 +178,8 @@ def remove_gradient(
         one = arr.ndim == 1
         x = arr[None] if one else arr
         onsets = np.asarray(volume_onsets, dtype=np.int64)
-        if clocks == "auto":
+        auto = clocks == "auto"
+        if auto:
             clocks = "synchronised" if np.ptp(np.diff(onsets)) == 0 else "unsynchronised"
         period = float(np.median(np.diff(onsets)))
         tr_s = float(tr) if tr else period / sfreq
@@ -200,6 +201,8 @@ def remove_gradient(
         )
         plan.obs_highpass = float(obs_highpass)
         refs = choose_reference_channels(x, onsets, n_ref=n_ref)
+        if align and auto and plan.synchronised:
+            plan.triggers_jitter(x[refs])
         if align:
             plan.estimate_delays(x[refs])
         plan.fit_basis(x[refs])

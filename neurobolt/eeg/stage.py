@@ -123,6 +123,9 @@ def clean_array(
     scan = slice(int(plan.starts[0]), int(min(plan.starts[-1] + plan.length, data.shape[1])))
     power = np.mean(np.diff(data[:n_eeg, scan], axis=1) ** 2, axis=1)
     refs = np.argsort(power)[::-1][: int(min(g["n_ref"], n_eeg))]
+    if g["align"] and str(g["clocks"]) == "auto" and clocks == "synchronised":
+        if plan.triggers_jitter(data[refs]):
+            clocks = "unsynchronised (artifact jitters against regular markers)"
     if g["align"]:
         plan.estimate_delays(data[refs])
     plan.fit_basis(data[refs])
