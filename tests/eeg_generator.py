@@ -295,7 +295,7 @@ def make_recording(
     for a in range(3):
         f0 = rng.uniform(20.0, 60.0)
         b, a_ = sps.iirpeak(f0, 2.0, fs=sfreq)
-        vib[a] = sps.lfilter(b, a_, gfield[a] - gfield[a].mean())
+        vib[a] = sps.lfilter(b, a_, gfield[a])  # G is 0 before the scan: no start transient
     vib /= vib.std(axis=1, keepdims=True) / dgdt.std(axis=1, keepdims=True)
     base_v = rng.normal(0, 1, (n_ch + 1, 3)) * 0.5
     sens_v = rng.normal(0, 0.1, (n_ch + 1, 3, 6))

@@ -117,6 +117,7 @@ class GradientPlan:
     input_ratio: float = 1.0
     phase_harmonics: int = 2
     volume_slices: bool = True
+    per_slice_delays: bool = False
     basis: tuple | None = None
     obs_fullband: bool = False
     stats: dict = field(default_factory=dict)
@@ -269,14 +270,17 @@ class GradientPlan:
             return (a - a.sum(axis=1, keepdims=True) / cnt) * valid
 
         zc = demean(z)
-        tc = demean(self._templates(z))
+        t_full = self._templates(z) * valid
+        tc = demean(t_full)
         gain = np.einsum("vl,vl->v", zc, tc) / np.maximum(np.einsum("vl,vl->v", tc, tc), 1e-300)
-        est = gain[:, None] * tc
+        # The gain is fitted without the means (the volume's own mean is its slow EEG);
+        # the template keeps its mean (the artifact's own, averaged over other volumes).
+        est = gain[:, None] * t_full
         if self.basis is not None and self.basis[0].shape[0]:
             hp_basis, full_basis = self.basis
-            resid_hp = _highpass_rows(zc - est, self.rate, self.obs_highpass)
+            resid_hp = _highpass_rows(zc - demean(est), self.rate, self.obs_highpass)
             coef = resid_hp @ np.linalg.pinv(hp_basis)
-            est = demean(est + coef @ (full_basis if self.obs_fullband else hp_basis))
+            est = est + demean(coef @ (full_basis if self.obs_fullband else hp_basis))
         self.stats["gain_sd"] = float(np.std(gain))
         if not full:
             return est
@@ -295,17 +299,21 @@ class GradientPlan:
 
     def _slice_geometry(self):
         e = self.seg_edges
-        ls = int(np.max(np.diff(e)))
-        return e, ls, 10, self.seg_pos - e[:-1]
+        lens = np.diff(e)
+        med = np.median(lens)
+        # slice segments proper (a silent gap makes the last one longer: left out)
+        use = np.abs(lens - med) <= 1
+        ls = int(np.max(lens[use]))
+        return e, ls, 10, self.seg_pos - e[:-1], use
 
     def _slice_stack(self, resid: np.ndarray) -> np.ndarray:
         """(n_v, n_s, ls) slice epochs of ``resid``, each moved to a common sub-sample place."""
         from .align import shift
 
-        e, ls, pad, off = self._slice_geometry()
+        e, ls, pad, off, use = self._slice_geometry()
         res_p = np.pad(resid, ((0, 0), (pad, pad + ls)))
-        stack = np.empty((self.n_volumes, e.size - 1, ls))
-        for s in range(e.size - 1):
+        stack = np.zeros((self.n_volumes, e.size - 1, ls))
+        for s in np.flatnonzero(use):
             seg = res_p[:, e[s] : e[s] + ls + 2 * pad]
             stack[:, s] = shift(seg, -off[s])[:, pad : pad + ls]
         return stack
@@ -314,9 +322,9 @@ class GradientPlan:
         """Inverse of :meth:`_slice_stack`: (n_v, n_s, ls) back to (n_v, n_times)."""
         from .align import shift
 
-        e, ls, pad, off = self._slice_geometry()
+        e, ls, pad, off, use = self._slice_geometry()
         out = np.zeros((self.n_volumes, n_times + ls))
-        for s in range(e.size - 1):
+        for s in np.flatnonzero(use):
             seg = np.pad(fit[:, s], ((0, 0), (pad, pad)))
             own = e[s + 1] - e[s]  # each sample belongs to one slice only
             out[:, e[s] : e[s] + own] = shift(seg, off[s])[:, pad : pad + own]
@@ -334,7 +342,8 @@ class GradientPlan:
         if self.seg_edges.size - 1 < 4:
             return np.zeros_like(resid)
         stack = self._slice_stack(resid)
-        mean = stack.mean(axis=1, keepdims=True)
+        use = self._slice_geometry()[4]
+        mean = stack[:, use].mean(axis=1, keepdims=True)
         mean -= mean.mean(axis=2, keepdims=True)
         return self._slice_unstack(np.broadcast_to(mean, stack.shape), resid.shape[1])
 
@@ -352,7 +361,10 @@ class GradientPlan:
             return np.zeros_like(resid)
         stack = self._slice_stack(resid)
         n_s, ls = stack.shape[1], stack.shape[2]
-        phi = self.phases()
+        use = self._slice_geometry()[4]
+        stack = stack[:, use]
+        n_s = stack.shape[1]
+        phi = self.phases()[:, use]
         cols = []
         for k in range(1, self.phase_harmonics + 1):
             cols += [np.cos(2 * np.pi * k * phi), np.sin(2 * np.pi * k * phi)]
@@ -360,7 +372,8 @@ class GradientPlan:
         design = design - design.mean(axis=0)
         obs = stack.reshape(-1, ls)
         coef, *_ = np.linalg.lstsq(design, obs - obs.mean(axis=0), rcond=None)
-        fit = (design @ coef).reshape(self.n_volumes, n_s, ls)
+        fit = np.zeros((self.n_volumes, use.size, ls))
+        fit[:, use] = (design @ coef).reshape(self.n_volumes, n_s, ls)
         return self._slice_unstack(fit, resid.shape[1])
 
     def fit_basis(self, refs: np.ndarray, *, snr: float = 3.0) -> GradientPlan:
@@ -401,7 +414,7 @@ class GradientPlan:
         return np.tile(self._valid(), (n, 1))
 
     def estimate_delays(
-        self, refs: np.ndarray, *, n_iter: int = 3, per_slice: bool = True
+        self, refs: np.ndarray, *, n_iter: int = 3, per_slice: bool | None = None
     ) -> GradientPlan:
         """Per-slice delays by Gauss-Newton cross-correlation on reference channels.
 
@@ -411,6 +424,8 @@ class GradientPlan:
         """
         if self.synchronised:
             return self
+        if per_slice is None:
+            per_slice = self.per_slice_delays
         refs = np.atleast_2d(np.asarray(refs, dtype=np.float64))
         e = self.seg_edges
         seg_of = np.repeat(np.arange(e.size - 1), np.diff(e))

@@ -295,13 +295,12 @@ def _remove_bcg(
 
         # a few channels at a time: the beats' work arrays stay small
         fit0 = np.empty_like(epochs)
-        for c0 in range(0, n_ch, 4):
-            fit0[:, c0 : c0 + 4] = fit_beats(
-                epochs[:, c0 : c0 + 4], valid, sfreq, window=window, max_shift=max_shift
+        for c0 in range(0, n_ch, 16):
+            fit0[:, c0 : c0 + 16] = fit_beats(
+                epochs[:, c0 : c0 + 16], valid, sfreq, window=window, max_shift=max_shift
             )
         resid = (epochs - fit0) * valid[:, None, :]
         fit = fit0
-        joint = False
     else:
         mean = epochs.sum(axis=0) / count  # (C, L)
         resid = (epochs - mean[None]) * valid[:, None, :]

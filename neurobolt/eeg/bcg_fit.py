@@ -39,6 +39,7 @@ def fit_beats(
     window: int = 30,
     max_shift: float = 0.02,
     n_iter: int = 3,
+    shrink: bool = True,
 ) -> np.ndarray:
     """Artifact estimate of every beat and channel (same shape as ``epochs``).
 
@@ -56,6 +57,10 @@ def fit_beats(
         Largest fitted latency change (s).
     n_iter : int
         Alternations of template and per-beat fit.
+    shrink : bool
+        Shrink each channel's latency towards the beat's common latency and its gain
+        towards 1 by their estimation noise (empirical Bayes), so channels with a weak
+        BCG are not fitted to their EEG.
 
     Returns
     -------
@@ -90,6 +95,24 @@ def fit_beats(
             step = np.where(ok, -coef[..., 2] / np.where(ok, g, 1.0), 0.0)
             tau = np.clip(tau + np.clip(step, -1.0, 1.0), -lim, lim)
             gain = np.where(ok, np.clip(g, 0.2, 5.0), 1.0)
+            if shrink:
+                # Estimation noise of each beat's latency and gain (least-squares
+                # covariance), and shrinkage: of the latency towards the beat's common
+                # latency over channels, of the gain towards 1, by how much the channel's
+                # beat-to-beat spread exceeds that noise (empirical Bayes).
+                yy = np.einsum("bct,bct->bc", epochs * v, epochs * v)
+                dof = np.maximum(v.sum(axis=2) - 3.0, 1.0)
+                rvar = np.maximum(yy - np.einsum("bci,bci->bc", coef, rhs), 0.0) / dof
+                inv = np.linalg.inv(gram)
+                var_t = rvar * inv[..., 2, 2] / np.maximum(gain, 0.2) ** 2
+                var_g = rvar * inv[..., 1, 1]
+                w = 1.0 / np.maximum(var_t, 1e-12)
+                common = (w * tau).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True)
+                dev = tau - common
+                s_t = np.maximum((dev**2).mean(axis=0) - var_t.mean(axis=0), 0.0)
+                tau = common + dev * s_t / (s_t + var_t)
+                s_g = np.maximum(((gain - 1.0) ** 2).mean(axis=0) - var_g.mean(axis=0), 0.0)
+                gain = 1.0 + (gain - 1.0) * s_g / (s_g + var_g)
         del aligned
     # The template keeps its mean (the BCG's own, averaged over ``window`` beats, in which
     # slow EEG cancels); each beat's fitted constant (its slow EEG) is not subtracted.
