@@ -179,6 +179,39 @@ def bcg_epochs(
     return times, (average - average[:, base].mean(axis=1, keepdims=True)) * 1e6
 
 
+def eeg_qc_table(qc: Mapping[str, Any]) -> pd.DataFrame:
+    """The collateral-damage figures that ``clean_eeg`` wrote in its QC JSON, as a table.
+
+    Alpha power kept by the BCG step, the cardiac-locked residual, the residual power at
+    the slice- and volume-frequency harmonics (after / before), the clock handling and
+    any completed volume markers. Nothing is recomputed.
+    """
+    g = qc.get("gradient", {}) or {}
+    b = qc.get("bcg", {}) or {}
+    rows = [
+        ("clocks", g.get("clocks", "n/a")),
+        ("completed volume markers", qc.get("completed_markers", 0)),
+        ("heartbeats from", b.get("events", "n/a")),
+        ("alpha (8-12 Hz) power kept by the BCG step", b.get("alpha_power_kept", "n/a")),
+        (
+            "cardiac-locked residual before / after (µV)",
+            f"{b.get('locked_rms_before_uv', float('nan')):.2f} /"
+            f" {b.get('locked_rms_after_uv', float('nan')):.2f}",
+        ),
+    ]
+    for kind in ("slice_lines", "volume_lines"):
+        for line in (g.get(kind) or [])[:3]:
+            rows.append(
+                (
+                    f"{kind.split('_')[0]} harmonic {line['freq_hz']:.2f} Hz: after / before",
+                    f"{line.get('after_to_before', float('nan')):.3g}",
+                )
+            )
+    cond = qc.get("conditioning", {}) or {}
+    rows.append(("band-pass / notch (Hz)", f"{cond.get('bandpass_hz')} / {cond.get('notch_hz')}"))
+    return pd.DataFrame(rows, columns=["QC", "value"])
+
+
 def eeg_qc_signals(
     raw,
     clean,
@@ -971,6 +1004,11 @@ def run_subject_report(
             f"{run}: volume-marker timing",
             section=run,
             fmt=fmt,
+        )
+        report.add_html(
+            _table_html(eeg_qc_table(qc_json)),
+            title=f"{run}: EEG cleaning QC (written by clean_eeg)",
+            section=run,
         )
         roi_table = pd.read_csv(lists["rois"][i], sep="\t")
         roi_side = _read_json(lists["rois"][i].with_suffix(".json"))

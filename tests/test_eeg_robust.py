@@ -119,3 +119,53 @@ def test_cardiac_events_from_eeg_without_ecg():
     lag = np.array([ev[ev >= p][0] - p for p in true[:-2] if np.any(ev >= p)])
     assert abs(ev.size - true.size) <= 2
     assert np.mean(np.abs(lag - np.median(lag)) <= 0.02 * sf) >= 0.9
+
+
+def test_bandpass_notch_and_completed_marker_are_recorded():
+    rec = make_recording(n_channels=4, duration=60, seed=8)
+    raw = _raw(rec)
+    # drop one volume marker inside the scan: a gap of two TRs is completed
+    ann = raw.annotations
+    raw.set_annotations(ann[[i for i in range(len(ann)) if i != 10]])
+    cfg = {"channels": rec["ch_names"][:-1], "bandpass": [0.1, 75.0], "notch": [50.0]}
+    clean, qc = clean_raw(
+        raw, config=cfg, tr=rec["tr"], slice_timing=rec["slice_timing"], return_qc=True
+    )
+    assert qc["completed_markers"] == 1 and qc["n_volumes"] == len(rec["onsets"])
+    assert qc["conditioning"] == {"bandpass_hz": [0.1, 75.0], "notch_hz": [50.0]}
+    from neurobolt.eeg.qc import band_power
+
+    off, _ = clean_raw(
+        _raw(rec),
+        config={"channels": rec["ch_names"][:-1]},
+        tr=rec["tr"],
+        slice_timing=rec["slice_timing"],
+        return_qc=True,
+    )
+    line_on = np.median(band_power(clean.get_data(), 200.0, [50.0]))
+    line_off = np.median(band_power(off.get_data(), 200.0, [50.0]))
+    assert line_on < 0.01 * line_off
+
+
+def test_subject_page_qc_table_reads_the_qc_json():
+    from neurobolt.report import eeg_qc_table
+
+    qc = {
+        "completed_markers": 2,
+        "gradient": {
+            "clocks": "synchronised",
+            "slice_lines": [{"freq_hz": 16.0, "after_to_before": 0.001}],
+        },
+        "bcg": {
+            "events": "ecg",
+            "alpha_power_kept": 0.97,
+            "locked_rms_before_uv": 30.0,
+            "locked_rms_after_uv": 1.5,
+        },
+        "conditioning": {"bandpass_hz": None, "notch_hz": None},
+    }
+    table = dict(eeg_qc_table(qc).values.tolist())
+    assert table["completed volume markers"] == 2
+    assert table["alpha (8-12 Hz) power kept by the BCG step"] == 0.97
+    assert table["cardiac-locked residual before / after (µV)"] == "30.00 / 1.50"
+    assert table["slice harmonic 16.00 Hz: after / before"] == "0.001"

@@ -98,9 +98,12 @@ def clean_array(
     rate, dec = intermediate_rate(sfreq, sfreq_out)
     q = sfreq / rate
     n_ch = n_eeg + int(has_ecg)
-    lowered = [apply_stages(src(i), dec) for i in range(n_ch)]
-    data = np.stack(lowered)
-    del lowered
+    first = apply_stages(src(0), dec)
+    data = np.empty((n_ch, first.size))
+    data[0] = first
+    del first
+    for i in range(1, n_ch):
+        data[i] = apply_stages(src(i), dec)
     timing["decimate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
