@@ -124,6 +124,16 @@ def main(argv=None) -> int:
             raw = _raw(rec)
             c0, w0 = time.process_time(), time.perf_counter()
             if method == "neurobolt":
+                import neurobolt.eeg.stage as stage
+
+                found = {}
+
+                def _capture(ecg, rate, _orig=detect_r_peaks, _found=found):
+                    peaks = _orig(ecg, rate)
+                    _found["peaks"] = peaks / rate
+                    return peaks
+
+                stage.detect_r_peaks = _capture
                 clean, qc = clean_raw(
                     raw,
                     config={"channels": rec["ch_names"][:-1]},
@@ -132,7 +142,8 @@ def main(argv=None) -> int:
                     return_qc=True,
                 )
                 out = clean.get_data()
-                peaks = None
+                stage.detect_r_peaks = detect_r_peaks
+                peaks = found.get("peaks")
             else:
                 names = rec["ch_names"]
                 if method.startswith("mne"):

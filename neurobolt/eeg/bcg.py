@@ -190,7 +190,7 @@ def remove_bcg(
     pre: float = 0.1,
     copy: bool = True,
     method: str = "aligned",
-    window: int = 60,
+    window: int = 100,
     max_shift: float = 0.02,
 ) -> np.ndarray:
     """Remove the cardiac-locked (BCG) artifact with an optimal basis set.

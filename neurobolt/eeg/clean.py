@@ -68,7 +68,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "notch": None,
     "gradient": {
         "slice_templates": True,
-        "window": 30,
+        "window": 60,
         "align": True,
         "clocks": "auto",
         "select": "correlation",
@@ -81,7 +81,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "n_components": 0,
         "joint": True,
         "snr_threshold": 2.0,
-        "window": 60,
+        "window": 100,
         "max_shift": 0.02,
         "fallback": "eeg",
     },

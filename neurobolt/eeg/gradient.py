@@ -109,7 +109,7 @@ def remove_gradient(
     n_slices: int | None = None,
     slice_timing=None,
     tr: float | None = None,
-    window: int = 30,
+    window: int = 60,
     align: bool = True,
     n_ref: int = 4,
     gate: bool | None = None,
