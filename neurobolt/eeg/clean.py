@@ -33,7 +33,14 @@ import numpy as np
 from scipy import signal as sps
 
 from ..provenance import atomic_path, provenance, write_json
-from .brainvision import write_clean_eeg
+from .brainvision import (  # noqa: F401 - re-exported (validate imports them from here)
+    EEGInputError,
+    brainvision_files,
+    check_brainvision,
+    check_channel_names,
+    check_eeg_size,
+    write_clean_eeg,
+)
 from .gradient import blas_single_thread, detect_n_slices
 from .markers import MarkerError, find_volume_markers, volume_onsets
 from .stage import clean_array
@@ -89,10 +96,6 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 _NON_EEG_TYPES = {"ecg", "eog", "emg", "stim", "misc", "resp", "bio", "gsr", "temperature"}
-
-
-class EEGInputError(ValueError):
-    """An input file of the EEG stage is unusable (nothing was written)."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -542,130 +545,6 @@ def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, retur
 # ------------------------------------------------------------------------------------------
 # File I/O
 # ------------------------------------------------------------------------------------------
-
-
-def _vhdr_fields(vhdr: Path) -> dict[str, str]:
-    fields = {}
-    for line in vhdr.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = line.strip()
-        if "=" in line and not line.startswith(";"):
-            key, value = line.split("=", 1)
-            fields.setdefault(key.strip(), value.strip())
-    return fields
-
-
-def brainvision_files(vhdr: str | Path) -> dict[str, Path]:
-    """The data and marker files a BrainVision header names (``DataFile``, ``MarkerFile``)."""
-    vhdr = Path(vhdr)
-    fields = _vhdr_fields(vhdr)
-    return {
-        "eeg": vhdr.parent / fields.get("DataFile", vhdr.with_suffix(".eeg").name),
-        "vmrk": vhdr.parent / fields.get("MarkerFile", vhdr.with_suffix(".vmrk").name),
-    }
-
-
-def check_eeg_size(vhdr: str | Path, *, eeg_json: str | Path | None = None) -> int:
-    """Refuse a truncated BrainVision ``.eeg`` file from its size alone (nothing is read).
-
-    The size must be a whole number of samples (channels x bytes per value, from the
-    ``.vhdr``) and, when the BIDS ``eeg.json`` gives ``RecordingDuration``, hold that
-    many seconds of data (within 1 s).
-
-    Returns
-    -------
-    n_times : int
-        Samples in the file (0 when the binary format is not a fixed-size one).
-
-    Raises
-    ------
-    EEGInputError
-        With the file, its size and what the header expects.
-    """
-    vhdr = Path(vhdr)
-    if not vhdr.is_file():
-        raise EEGInputError(f"{vhdr}: the EEG header file does not exist")
-    fields = _vhdr_fields(vhdr)
-    data_file = brainvision_files(vhdr)["eeg"]
-    if not data_file.is_file():
-        raise EEGInputError(f"{vhdr}: its data file {data_file} does not exist")
-    sizes = {"INT_16": 2, "UINT_16": 2, "INT_32": 4, "IEEE_FLOAT_32": 4}
-    fmt = fields.get("BinaryFormat", "INT_16").upper()
-    n_ch = int(fields.get("NumberOfChannels", "0") or 0)
-    if fmt not in sizes or n_ch <= 0:
-        return 0
-    frame = sizes[fmt] * n_ch
-    size = data_file.stat().st_size
-    if size == 0 or size % frame:
-        raise EEGInputError(
-            f"{data_file}: truncated EEG data file: {size} bytes is not a whole number of"
-            f" samples ({n_ch} channels x {sizes[fmt]} bytes = {frame} bytes per sample)."
-            " Re-export or re-copy the recording."
-        )
-    n_times = size // frame
-    interval = float(fields.get("SamplingInterval", "0") or 0)  # microseconds
-    if eeg_json is not None and Path(eeg_json).is_file() and interval > 0:
-        duration = json.loads(Path(eeg_json).read_text(encoding="utf-8")).get("RecordingDuration")
-        sfreq = 1e6 / interval
-        # 1 s of slack: converters round RecordingDuration (a cut inside the scan is also
-        # found by the volume markers, which then run past the end of the data).
-        if isinstance(duration, int | float) and n_times / sfreq < duration - 1.0:
-            raise EEGInputError(
-                f"{data_file}: truncated EEG data file: it holds {n_times / sfreq:.3f} s"
-                f" ({size} bytes = {n_times} samples of {n_ch} channels x {sizes[fmt]} bytes)"
-                f" but {Path(eeg_json).name} gives RecordingDuration {duration:g} s."
-                " Re-export or re-copy the recording."
-            )
-    return n_times
-
-
-def check_channel_names(vhdr: str | Path, channels_tsv: str | Path) -> None:
-    """Refuse ``.vhdr`` channel names that disagree with the BIDS ``channels.tsv``.
-
-    Raises
-    ------
-    EEGInputError
-        Naming both files and the channels found in only one of them.
-    """
-    import pandas as pd
-
-    tsv = pd.read_csv(channels_tsv, sep="\t", dtype=str, keep_default_na=False)
-    tsv_names = [str(n) for n in tsv["name"]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        hdr = mne.io.read_raw_brainvision(vhdr, preload=False, verbose=False)
-    vhdr_names = list(hdr.ch_names)
-    if vhdr_names != tsv_names:
-        only_v = [n for n in vhdr_names if n not in tsv_names]
-        only_t = [n for n in tsv_names if n not in vhdr_names]
-        if only_v or only_t:
-            detail = (
-                f"only in the .vhdr: {', '.join(only_v) or 'none'}; only in channels.tsv:"
-                f" {', '.join(only_t) or 'none'}"
-            )
-        else:
-            detail = "the same names in a different order"
-        raise EEGInputError(
-            f"{vhdr}: channel names disagree with {channels_tsv} ({detail}). Make"
-            " channels.tsv list the recording's channels, in the recording's order."
-        )
-
-
-def check_brainvision(
-    vhdr: str | Path,
-    channels_tsv: str | Path | None = None,
-    *,
-    eeg_json: str | Path | None = None,
-) -> None:
-    """Refuse a truncated ``.eeg`` file or ``.vhdr`` channel names that disagree with BIDS.
-
-    Raises
-    ------
-    EEGInputError
-        With the file and the problem.
-    """
-    check_eeg_size(vhdr, eeg_json=eeg_json)
-    if channels_tsv is not None and Path(channels_tsv).is_file():
-        check_channel_names(vhdr, channels_tsv)
 
 
 def _bold_meta(inputs: Mapping[str, Any]) -> dict[str, Any]:
