@@ -108,7 +108,6 @@ def test_aligned_bcg_beats_obs_on_variable_bcg():
     assert r_al > r_obs and e_al < e_obs
 
 
-@pytest.mark.xfail(strict=True, reason="the BCG-based fallback still finds extra events (blinks)")
 def test_cardiac_events_from_eeg_without_ecg():
     rec = make_recording(duration=90, seed=7, line_noise=False)
     sf = 200.0
