@@ -43,7 +43,6 @@ BIDSIGNORE = [
     "runs.json",
     "validation*.tsv",
     "*_windows.h5",
-    "*_desc-clean_eeg.fif",
     "*_desc-clean_qc.json",
     "figures/",
     ".snakemake/",

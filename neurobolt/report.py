@@ -178,6 +178,39 @@ def bcg_epochs(
     return times, (average - average[:, base].mean(axis=1, keepdims=True)) * 1e6
 
 
+def eeg_qc_table(qc: Mapping[str, Any]) -> pd.DataFrame:
+    """The collateral-damage figures that ``clean_eeg`` wrote in its QC JSON, as a table.
+
+    Alpha power kept by the BCG step, the cardiac-locked residual, the residual power at
+    the slice- and volume-frequency harmonics (after / before), the clock handling and
+    any completed volume markers. Nothing is recomputed.
+    """
+    g = qc.get("gradient", {}) or {}
+    b = qc.get("bcg", {}) or {}
+    rows = [
+        ("clocks", g.get("clocks", "n/a")),
+        ("completed volume markers", qc.get("completed_markers", 0)),
+        ("heartbeats from", b.get("events", "n/a")),
+        ("alpha (8-12 Hz) power kept by the BCG step", b.get("alpha_power_kept", "n/a")),
+        (
+            "cardiac-locked residual before / after (µV)",
+            f"{b.get('locked_rms_before_uv', float('nan')):.2f} /"
+            f" {b.get('locked_rms_after_uv', float('nan')):.2f}",
+        ),
+    ]
+    for kind in ("slice_lines", "volume_lines"):
+        for line in (g.get(kind) or [])[:3]:
+            rows.append(
+                (
+                    f"{kind.split('_')[0]} harmonic {line['freq_hz']:.2f} Hz: after / before",
+                    f"{line.get('after_to_before', float('nan')):.3g}",
+                )
+            )
+    cond = qc.get("conditioning", {}) or {}
+    rows.append(("band-pass / notch (Hz)", f"{cond.get('bandpass_hz')} / {cond.get('notch_hz')}"))
+    return pd.DataFrame(rows, columns=["QC", "value"])
+
+
 def eeg_qc_signals(
     raw,
     clean,
@@ -849,7 +882,7 @@ def run_subject_report(
     inputs : mapping
         Parallel lists over the subject's runs (in ``params["runs"]`` order): ``raw``
         (BIDS ``_eeg.vhdr``), ``bold`` (raw BOLD; its sidecar gives TR and slice timing),
-        ``clean`` (``_desc-clean_eeg.fif``), ``qc`` (``_desc-clean_qc.json``), ``rois``
+        ``clean`` (``_desc-clean_eeg.vhdr``), ``qc`` (``_desc-clean_qc.json``), ``rois``
         (``_atlas-*_timeseries.tsv``; its sidecar is read), ``confounds`` (fMRIPrep
         confounds TSV); and ``metrics``: every ``metrics.json`` of models that may
         involve these runs (``predictions.tsv`` and ``log.tsv`` next to them are read).
@@ -861,7 +894,8 @@ def run_subject_report(
         (the ``eeg`` section), ``rois`` (the modelled ROIs), ``confounds`` (confound
         columns shown).
     """
-    import mne
+
+    from .eeg.brainvision import read_clean_eeg
 
     opts = _options(params.get("cfg"))
     runs = list(params["runs"])
@@ -938,7 +972,7 @@ def run_subject_report(
         raw = _bids_raw(lists["raw"][i])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            clean = mne.io.read_raw_fif(lists["clean"][i], preload=True, verbose=False)
+            clean = read_clean_eeg(lists["clean"][i])
         sig = eeg_qc_signals(
             raw,
             clean,
@@ -991,6 +1025,11 @@ def run_subject_report(
             section=run,
             png=png(run, "markers_eeg"),
             fmt=fmt,
+        )
+        report.add_html(
+            _table_html(eeg_qc_table(qc_json)),
+            title=f"{run}: EEG cleaning QC (written by clean_eeg)",
+            section=run,
         )
         roi_table = pd.read_csv(lists["rois"][i], sep="\t")
         roi_side = _read_json(lists["rois"][i].with_suffix(".json"))

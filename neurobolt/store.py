@@ -650,7 +650,7 @@ def run_windows(inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: M
     Parameters
     ----------
     inputs : mapping
-        ``eeg`` (the EEG stage's ``<run>_desc-clean_eeg.fif``, with its volume markers
+        ``eeg`` (the EEG stage's ``<run>_desc-clean_eeg.vhdr``, with its volume markers
         kept as annotations), ``rois`` (the fMRI stage's ``<run>_atlas-*_timeseries.tsv``;
         its JSON sidecar lies next to it).
     outputs : mapping
@@ -662,6 +662,7 @@ def run_windows(inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: M
     import mne
     import pandas as pd
 
+    from .eeg.brainvision import read_clean_eeg
     from .eeg.markers import find_volume_markers
 
     unknown = set(params) - set(DEFAULTS)
@@ -672,7 +673,7 @@ def run_windows(inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: M
     sidecar_path = roi_path.with_suffix(".json")
     sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
     table = pd.read_csv(roi_path, sep="\t")
-    raw = mne.io.read_raw_fif(eeg_path, preload=True, verbose=False)
+    raw = read_clean_eeg(eeg_path)
     markers = find_volume_markers(raw, marker=params["marker"])
     names = f"{eeg_path} and {roi_path}"
     alignment = align_volumes(

@@ -760,14 +760,25 @@ def check_eeg(
     dummy = int(store.get("dummy_markers") or 0)
     expected = None if n_volumes is None else n_volumes + dummy
     try:
-        volume_onsets(
-            raw,
-            marker=cfg["volume_marker"],
-            tr=tr,
-            n_volumes=expected,
-            tolerance=float(cfg["marker_tolerance"]),
-            run=name,
+        completed = (
+            volume_onsets(
+                raw,
+                marker=cfg["volume_marker"],
+                tr=tr,
+                n_volumes=expected,
+                tolerance=float(cfg["marker_tolerance"]),
+                run=name,
+            ).size
+            - find_volume_markers(raw, marker=cfg["volume_marker"]).size
         )
+        if completed > 0:
+            add(
+                marker_file,
+                f"{completed} missing volume marker(s) in gaps of a whole number of TRs; the"
+                " EEG stage completes them (listed in the QC JSON as completed_markers)",
+                "check the marker file; nothing to do if the completion is right",
+                severity="warning",
+            )
     except MarkerError as err:
         text = _strip(err, name)
         text = re.sub(r"\nFix the marker file.*$", "", text, flags=re.S)

@@ -46,6 +46,7 @@ VALIDATOR_CONFIG = {
         "/atlas-*_description.json",
         "/**/*_atlas-*_timeseries.*",
         "/**/*_desc-predicted_*",
+        "/**/*_desc-clean_*",
     ],
 }
 
@@ -172,7 +173,7 @@ def validate_derivative(root: Path, tmp_path: Path) -> tuple[list[dict], list[Pa
     errors = json.loads(out.stdout)["issues"]["errors"]
     derivative_files = [
         p
-        for pattern in ("*_atlas-*_timeseries.*", "*_desc-predicted_*")
+        for pattern in ("*_atlas-*_timeseries.*", "*_desc-predicted_*", "*_desc-clean_*")
         for p in root.rglob(pattern)
     ]
     return errors, derivative_files
@@ -204,7 +205,11 @@ def make_derivative(root: Path, source: Path) -> None:
         func / f"{run}_desc-predicted_timeseries.tsv",
         func / f"{run}_desc-predicted_timeseries.json",
         func / f"{run}_desc-predicted_bold.nii.gz",
-        eeg / f"{run}_desc-clean_eeg.fif",
+        eeg / f"{run}_desc-clean_eeg.vhdr",
+        eeg / f"{run}_desc-clean_eeg.vmrk",
+        eeg / f"{run}_desc-clean_eeg.eeg",
+        eeg / f"{run}_desc-clean_channels.tsv",
+        eeg / f"{run}_desc-clean_eeg.json",
         eeg / f"{run}_desc-clean_qc.json",
         root / "sub-01" / "figures" / f"{run}_desc-spectra_eeg.png",
         root / "models" / "intra" / run / "roi-Cuneus" / "model-neurobolt" / "model.pt",
@@ -229,7 +234,7 @@ def test_derivative_folder_passes_the_bids_validator(tmp_path):
     make_derivative(root, source)
     errors, derivative_files = validate_derivative(root, tmp_path)
     assert errors == [], _summary(errors)
-    assert len(derivative_files) == 5
+    assert len(derivative_files) == 11  # ROI signals 2, predicted 3, cleaned EEG 5 + its QC
     assert all(bids_derivative_name(p.name) for p in derivative_files), derivative_files
     # The validator does look: a stray file .bidsignore does not cover, and a source given
     # as a plain path (not a URI), are errors.

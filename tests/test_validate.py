@@ -451,5 +451,5 @@ def test_the_workflow_stops_at_validation_before_any_heavy_work(broken, tmp_path
     results = workdir / "results"
     assert not (results / "validation_first.tsv").exists()
     assert not (results / "validation.tsv").exists()
-    assert not list(results.rglob("*_desc-clean_eeg.fif"))
+    assert not list(results.rglob("*_desc-clean_eeg.*"))
     assert not list(results.rglob("*_timeseries.tsv"))

@@ -184,11 +184,14 @@ def remove_bcg(
     sfreq: float,
     r_peaks,
     *,
-    n_components: int = 4,
+    n_components: int | None = None,
     joint: bool = True,
     snr_threshold: float = 2.0,
     pre: float = 0.1,
     copy: bool = True,
+    method: str = "aligned",
+    window: int = 100,
+    max_shift: float = 0.02,
 ) -> np.ndarray:
     """Remove the cardiac-locked (BCG) artifact with an optimal basis set.
 
@@ -200,10 +203,21 @@ def remove_bcg(
         Sampling rate (Hz) of ``data`` and ``r_peaks``.
     r_peaks : array of int
         R-peak samples (from :func:`detect_r_peaks`).
-    n_components : int
+    n_components : int | None
         Most principal components fitted to each beat besides the mean
         artifact. Components that do not stand ``snr_threshold`` times above
         the noise floor are dropped.
+    method : {"aligned", "obs"}
+        ``"aligned"`` (default): per channel and per beat, the channel's template (mean
+        of its ``window`` neighbouring beats, each aligned) is moved by the beat's own
+        sub-sample latency and scaled by its own gain, both fitted by Gauss-Newton to
+        the beat (:func:`neurobolt.eeg.bcg_fit.fit_beats`), then the residual's
+        per-channel OBS (``n_components``, gated by ``snr_threshold``) is removed.
+        ``"obs"``: the OBS alone (``joint`` chooses its kind).
+    window : int
+        Beats averaged into a template (``"aligned"``).
+    max_shift : float
+        Largest latency change fitted per beat (s; ``"aligned"``).
     joint : bool
         Multichannel components with per-beat coefficients shared by all
         channels, after spatial whitening (default). False: the classic
@@ -231,10 +245,26 @@ def remove_bcg(
             snr_threshold=snr_threshold,
             pre=pre,
             copy=copy,
+            method=method,
+            window=window,
+            max_shift=max_shift,
         )
 
 
-def _remove_bcg(data, sfreq, r_peaks, *, n_components, joint, snr_threshold, pre, copy):
+def _remove_bcg(
+    data,
+    sfreq,
+    r_peaks,
+    *,
+    n_components,
+    joint,
+    snr_threshold,
+    pre,
+    copy,
+    method,
+    window,
+    max_shift,
+):
     arr = np.asarray(data)
     one = arr.ndim == 1
     x = arr[None] if one else arr
@@ -260,11 +290,24 @@ def _remove_bcg(data, sfreq, r_peaks, *, n_components, joint, snr_threshold, pre
     valid = (np.arange(length)[None, :] < region[:, None]) & (pos >= 0) & (pos < n_times)
     epochs *= valid[:, None, :]
     count = np.maximum(valid.sum(axis=0), 1)
-    mean = epochs.sum(axis=0) / count  # (C, L)
-    resid = (epochs - mean[None]) * valid[:, None, :]
-    del epochs
+    if method == "aligned":
+        from .bcg_fit import fit_beats
 
-    fit = np.broadcast_to(mean, resid.shape).copy()
+        # a few channels at a time: the beats' work arrays stay small
+        fit0 = np.empty_like(epochs)
+        for c0 in range(0, n_ch, 16):
+            fit0[:, c0 : c0 + 16] = fit_beats(
+                epochs[:, c0 : c0 + 16], valid, sfreq, window=window, max_shift=max_shift
+            )
+        resid = (epochs - fit0) * valid[:, None, :]
+        fit = fit0
+    else:
+        mean = epochs.sum(axis=0) / count  # (C, L)
+        resid = (epochs - mean[None]) * valid[:, None, :]
+        fit = np.broadcast_to(mean, resid.shape).copy()
+    del epochs
+    if n_components is None:
+        n_components = 0 if method == "aligned" else 4
     if n_components > 0:
         if joint:
             white, unwhite = _whitener(resid)
@@ -289,3 +332,55 @@ def _remove_bcg(data, sfreq, r_peaks, *, n_components, joint, snr_threshold, pre
     if out is not x:
         return out[0] if one else out
     return arr
+
+
+def cardiac_events_from_eeg(
+    data: np.ndarray, sfreq: float, *, min_rr: float = 0.45, band=(3.0, 12.0)
+) -> np.ndarray:
+    """Cardiac events from the BCG itself, for a missing or unusable ECG.
+
+    The EEG channels are band-passed (``band``: above blinks and slow EEG), spatially
+    whitened, and their first principal component (the BCG, present on every channel
+    and locked to the heartbeat) is taken. Its energy (smoothed over 0.2 s) peaks once
+    per beat; a matched filter with the median beat of those first peaks then places
+    every beat on the same phase of the BCG (its largest deflection, some 200-300 ms
+    after the R-peak), which is all the BCG removal needs.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_times)
+        EEG (V), gradient artifact already removed.
+    sfreq : float
+        Sampling rate (Hz).
+    min_rr : float
+        Shortest accepted interval between beats (s).
+    band : tuple of float
+        Band (Hz) in which the BCG is looked for.
+
+    Returns
+    -------
+    events : ndarray of int
+    """
+    x = _bandpass(np.atleast_2d(np.asarray(data, float)), sfreq, *band)
+    if x.shape[1] < int(5 * sfreq):
+        raise ValueError("cardiac_events_from_eeg: the EEG is shorter than 5 s")
+    x = x - x.mean(axis=1, keepdims=True)
+    # robust scaling per channel, then the first principal component
+    x /= np.median(np.abs(x), axis=1, keepdims=True) + 1e-30
+    w, u = np.linalg.eigh(x @ x.T)
+    comp = u[:, -1] @ x
+    dist = int(min_rr * sfreq)
+    energy = _moving_mean(comp**2, int(0.2 * sfreq))
+    base, top = np.median(energy), np.percentile(energy, 99)
+    cand, _ = sps.find_peaks(energy, height=base + 0.2 * (top - base), distance=dist)
+    if cand.size < 5:
+        raise ValueError("cardiac_events_from_eeg: no heartbeat rhythm found in the EEG")
+    half = int(0.3 * sfreq)
+    inner = cand[(cand > half) & (cand < comp.size - half)]
+    tmpl = np.median(np.stack([comp[c - half : c + half + 1] for c in inner]), axis=0)
+    score = sps.oaconvolve(comp, tmpl[::-1], mode="same")
+    s_top = np.median(score[inner])
+    peaks, _ = sps.find_peaks(score, height=0.4 * s_top, distance=dist)
+    if peaks.size < 5:
+        raise ValueError("cardiac_events_from_eeg: no heartbeat rhythm found in the EEG")
+    return peaks.astype(np.int64)

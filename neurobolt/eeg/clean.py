@@ -10,8 +10,9 @@ the size of the recording itself.
 ``run_clean_eeg`` does the file I/O for the Snakemake rule: it checks the
 BIDS files (truncated ``.eeg``, ``.vhdr`` channel names against
 ``channels.tsv``), reads the recording with mne-bids, takes the TR, slice
-timing and number of volumes from the BOLD run, and writes
-``<run>_desc-clean_eeg.fif`` and ``<run>_desc-clean_qc.json`` atomically.
+timing and number of volumes from the BOLD run, and writes the BIDS derivative
+``<run>_desc-clean_eeg.vhdr/.vmrk/.eeg`` (+ ``_channels.tsv``, ``_eeg.json``) and
+``<run>_desc-clean_qc.json``.
 """
 
 from __future__ import annotations
@@ -30,17 +31,19 @@ from typing import Any
 import mne
 import numpy as np
 from scipy import signal as sps
-from tqdm.auto import tqdm
 
 from ..provenance import atomic_path, provenance, write_json
-from .bcg import detect_r_peaks, remove_bcg
-from .gradient import (
-    GradientRemover,
-    blas_single_thread,
-    choose_reference_channels,
-    detect_n_slices,
+from .brainvision import (  # noqa: F401 - re-exported (validate imports them from here)
+    EEGInputError,
+    brainvision_files,
+    check_brainvision,
+    check_channel_names,
+    check_eeg_size,
+    write_clean_eeg,
 )
-from .markers import MarkerError, volume_onsets
+from .gradient import blas_single_thread, detect_n_slices
+from .markers import MarkerError, find_volume_markers, volume_onsets
+from .stage import clean_array
 
 logger = logging.getLogger("neurobolt.eeg.clean")
 
@@ -68,23 +71,31 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "missing_ecg": "error",
     "sfreq": 200.0,
     "passband": None,
+    "bandpass": None,
+    "notch": None,
     "gradient": {
         "slice_templates": True,
-        "window": 30,
+        "window": 60,
         "align": True,
+        "clocks": "auto",
+        "select": "correlation",
         "n_ref": 4,
-        "obs_components": 4,
-        "obs_highpass": 70.0,
+        "obs_components": 6,
+        "obs_highpass": 20.0,
     },
-    "bcg": {"n_components": 4, "joint": True, "snr_threshold": 2.0, "iterations": 3},
+    "bcg": {
+        "method": "aligned",
+        "n_components": 0,
+        "joint": True,
+        "snr_threshold": 2.0,
+        "window": 100,
+        "max_shift": 0.02,
+        "fallback": "eeg",
+    },
     "max_memory_mb": 16000,
 }
 
 _NON_EEG_TYPES = {"ecg", "eog", "emg", "stim", "misc", "resp", "bio", "gsr", "temperature"}
-
-
-class EEGInputError(ValueError):
-    """An input file of the EEG stage is unusable (nothing was written)."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -189,106 +200,6 @@ def resample(
     return _apply_stages(
         np.asarray(data, float), resample_stages(sfreq, sfreq_out, passband=passband)
     )
-
-
-# ------------------------------------------------------------------------------------------
-# Quality control helpers
-# ------------------------------------------------------------------------------------------
-
-
-def _welch(x: np.ndarray, sfreq: float):
-    """Welch PSD with 8 s segments (or the whole signal): ``(freqs, psd, resolution)``."""
-    x = np.atleast_2d(x)
-    nper = int(min(x.shape[-1], round(8.0 * sfreq)))
-    f, p = sps.welch(x, sfreq, nperseg=nper, axis=-1)
-    return f, p, f[1] - f[0]
-
-
-def _band_power(x: np.ndarray, sfreq: float, freqs, *, half_width: float = 0.1) -> np.ndarray:
-    """Power (V²) in ``±half_width`` Hz around each frequency, per channel (n_ch, n_freqs)."""
-    x = np.atleast_2d(x)
-    f, p, df = _welch(x, sfreq)
-    out = np.full((x.shape[0], len(freqs)), np.nan)
-    for j, f0 in enumerate(freqs):
-        if f0 >= 0.45 * sfreq:
-            continue
-        m = np.abs(f - f0) <= max(half_width, df / 2)
-        out[:, j] = p[:, m].sum(axis=1) * df
-    return out
-
-
-def _background(x: np.ndarray, sfreq: float, freqs) -> np.ndarray:
-    """Power of the spectral background around each line (median of ±1 Hz, lines excluded)."""
-    x = np.atleast_2d(x)
-    f, p, df = _welch(x, sfreq)
-    out = np.full((x.shape[0], len(freqs)), np.nan)
-    for j, f0 in enumerate(freqs):
-        if f0 >= 0.45 * sfreq:
-            continue
-        m = (np.abs(f - f0) <= 1.0) & (np.abs(f - f0) > 0.3)
-        line = np.abs(f - f0) <= max(0.1, df / 2)
-        out[:, j] = np.median(p[:, m], axis=1) * df * line.sum()
-    return out
-
-
-def _locked_rms(x: np.ndarray, peaks: np.ndarray, sfreq: float) -> float:
-    """Median over channels of the RMS (µV) of the R-peak-locked average, 0-0.7 s."""
-    length = int(0.7 * sfreq)
-    peaks = peaks[(peaks >= 0) & (peaks + length <= x.shape[-1])]
-    if peaks.size < 2:
-        return float("nan")
-    avg = np.zeros((x.shape[0], length))
-    for p in peaks:
-        avg += x[:, p : p + length]
-    avg /= peaks.size
-    avg -= avg.mean(axis=1, keepdims=True)
-    return float(np.median(np.sqrt((avg**2).mean(axis=1))) * 1e6)
-
-
-def _median(a) -> float:
-    a = np.asarray(a, float)
-    a = a[np.isfinite(a)]
-    return float(np.median(a)) if a.size else float("nan")
-
-
-def _slice_projector(remover: GradientRemover, sfreq: float, sfreq_out: float, n_out: int):
-    """The slice templates' effect on slow signals, as an operator at the output rate.
-
-    The slice template of a volume is the mean of its slice epochs, so it also
-    subtracts the slice-periodic part of everything else recorded during that
-    volume, e.g. the BCG's mean over the volume. Returns ``proj(y)`` giving,
-    for each volume, the least-squares fit of ``y`` (n_ch, n_out) by a
-    constant and the slice-frequency harmonics below 0.45 × ``sfreq_out``
-    over the samples the slice epochs cover; None without slice templates.
-    """
-    if not remover.n_slices:
-        return None
-    r = sfreq_out / sfreq
-    period = float(np.median(np.diff(remover.slice_start))) / sfreq
-    if remover.n_slices < 2 or period <= 0:
-        return None
-    n_harm = int(np.floor(0.45 * sfreq_out * period))
-    blocks = []
-    for onset in remover.onsets:
-        a = (onset + remover.slice_start[0]) * r
-        b = (onset + remover.slice_start[-1] + remover.slice_len) * r
-        lo, hi = int(np.ceil(a)), min(int(np.floor(b)), n_out)
-        if hi - lo < 2 * n_harm + 2:
-            continue
-        t = (np.arange(lo, hi) - a) / sfreq_out
-        cols = [np.ones_like(t)]
-        for h in range(1, n_harm + 1):
-            cols += [np.cos(2 * np.pi * h * t / period), np.sin(2 * np.pi * h * t / period)]
-        basis = np.stack(cols, axis=1)
-        blocks.append((lo, hi, basis, np.linalg.pinv(basis)))
-
-    def proj(y: np.ndarray) -> np.ndarray:
-        out = np.zeros_like(y)
-        for lo, hi, basis, pinv in blocks:
-            out[:, lo:hi] = (y[:, lo:hi] @ pinv.T) @ basis.T
-        return out
-
-    return proj
 
 
 # ------------------------------------------------------------------------------------------
@@ -521,6 +432,7 @@ def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, retur
         tolerance=float(cfg["marker_tolerance"]),
         run=run,
     )
+    completed = int(onsets.size - find_volume_markers(raw, marker=cfg["volume_marker"]).size)
     keep_idx, keep_names, missing = _select_channels(raw, cfg, run)
     ecg_idx = _find_ecg(raw, cfg, run)
     if ecg_idx is None and cfg["missing_ecg"] == "error":
@@ -534,179 +446,74 @@ def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, retur
     src = _Source(raw, picks)
     timing["read"] = time.perf_counter() - t_start
 
-    # Gradient plan, shared by all channels; delays from the channels with the largest artifact.
-    t0 = time.perf_counter()
     g = cfg["gradient"]
-    use_slices = bool(g["slice_templates"])
-    slice_source = "SliceTiming" if slice_timing is not None else "n_slices"
-    if use_slices and slice_timing is None and n_slices is None:
-        # No slice timing given: find the slice period in the artifact itself.
-        stop = int(min(onsets[min(20, onsets.size - 1)] + 1, raw.n_times))
-        probe = np.stack([src(i, slice(int(onsets[0]), stop)) for i in range(len(keep_idx))])
-        n_slices = detect_n_slices(probe, sfreq, onsets - onsets[0])
-        slice_source = "detected" if n_slices else "none"
-        del probe
-    remover = GradientRemover.from_onsets(
-        onsets,
-        sfreq,
-        raw.n_times,
-        n_slices=n_slices if use_slices else None,
-        slice_timing=slice_timing if use_slices else None,
-        tr=tr,
-        window=int(g["window"]),
-        obs_components=int(g["obs_components"]),
-        obs_highpass=float(g["obs_highpass"]),
-    )
-    ref_names: list[str] = []
-    if g["align"]:
-        span = slice(int(onsets[0]), int(min(onsets[min(10, onsets.size - 1)] + 1, raw.n_times)))
-        probe = np.stack([src(i, span) for i in range(len(keep_idx))])
-        order = choose_reference_channels(probe, np.array([0, probe.shape[1] - 1]), n_ref=99)
-        refs = order[: int(g["n_ref"])]
-        del probe
-        remover.estimate_delays(np.stack([src(i) for i in refs]))
-        ref_names = [keep_names[i] for i in refs]
-
-    stages = resample_stages(sfreq, sfreq_out, passband=cfg["passband"])
-    det_stages, det_rate = stages[:-1], sfreq
-    for up, down, _taps in det_stages:
-        det_rate = det_rate * up / down
-    scan = slice(int(onsets[0]), int(min(onsets[-1] + remover.vol_len, raw.n_times)))
-    t_gradient = time.perf_counter() - t0
-
-    # ECG first: R-peaks for the BCG step.
-    t0 = time.perf_counter()
-    peaks_out = None
-    hr = None
-    ecg_name = raw.ch_names[ecg_idx] if ecg_idx is not None else None
-    if ecg_idx is not None:
-        ecg = _apply_stages(remover.correct(src(len(keep_idx))), det_stages)
-        try:
-            peaks = detect_r_peaks(ecg, det_rate)
-        except ValueError as err:
-            if cfg["missing_ecg"] == "error":
-                raise EEGInputError(
-                    f"{run}: no heartbeats found in the ECG channel {ecg_name!r} ({err}). Set"
-                    " `eeg.missing_ecg: skip_bcg` to clean without BCG removal."
-                ) from err
-            peaks = None
-        if peaks is not None:
-            hr = 60.0 / (np.median(np.diff(peaks)) / det_rate)
-            peaks_out = np.round(peaks * sfreq_out / det_rate).astype(np.int64)
-        del ecg
-    t_rpeaks = time.perf_counter() - t0
-
-    # EEG channels: gradient → resample, one at a time.
-    t0 = time.perf_counter()
-    out = None
-    # slice epochs may group several slices (a slice period of a fraction of a sample)
-    n_slices = remover.n_slices * max(int(remover.stats.get("slices_per_epoch", 1)), 1)
-    slice_f = n_slices / (remover.vol_len / sfreq) if n_slices else None
-    vol_f = sfreq / float(np.median(np.diff(onsets)))
-    slice_freqs = [slice_f * k for k in range(1, 7)] if slice_f else []
-    vol_freqs = [vol_f * k for k in range(1, 7)]
-    before_rows = []
-    for c in tqdm(range(len(keep_idx)), desc=f"clean {run}", unit="channel", leave=False):
-        x = src(c)
-        if det_stages:
-            before_rows.append(
-                _band_power(_apply_stages(x[scan], det_stages), det_rate, slice_freqs + vol_freqs)
-            )
+    if tr is None:
+        tr_eff = float(np.median(np.diff(onsets)) / sfreq)
+    else:
+        tr_eff = float(tr)
+    slice_source = "none"
+    fractions = None
+    if g["slice_templates"]:
+        if slice_timing is not None and len(slice_timing) > 1:
+            fractions = np.unique(np.round(np.asarray(slice_timing, float), 6)) / tr_eff
+            slice_source = "SliceTiming"
         else:
-            before_rows.append(_band_power(x[scan], sfreq, slice_freqs + vol_freqs))
-        y = _apply_stages(remover.correct(x), stages)
-        if out is None:
-            out = np.empty((len(keep_idx), y.size))
-        out[c] = y
-    del x, y
-    t_gradient += time.perf_counter() - t0
-
-    # BCG on the resampled EEG.
-    t0 = time.perf_counter()
-    bcg_cfg = cfg["bcg"]
-    scan_out = slice(
-        int(round(scan.start * sfreq_out / sfreq)), int(round(scan.stop * sfreq_out / sfreq))
+            if n_slices is None:
+                stop = int(min(onsets[min(20, onsets.size - 1)] + 1, raw.n_times))
+                probe = np.stack(
+                    [src(i, slice(int(onsets[0]), stop)) for i in range(len(keep_idx))]
+                )
+                n_slices = detect_n_slices(probe, sfreq, onsets - onsets[0])
+                slice_source = "detected" if n_slices else "none"
+                del probe
+            else:
+                slice_source = "n_slices"
+            if n_slices and int(n_slices) > 1:
+                fractions = np.arange(int(n_slices)) / int(n_slices)
+    out, stage_qc, peaks_out = clean_array(
+        src,
+        len(keep_idx),
+        ecg_idx is not None,
+        sfreq=sfreq,
+        sfreq_out=sfreq_out,
+        onsets=onsets,
+        tr=tr,
+        slice_fractions=fractions,
+        cfg=cfg,
+        apply_stages=_apply_stages,
+        out_stages_for=lambda rate: resample_stages(rate, sfreq_out, passband=cfg["passband"]),
+        skip_without_ecg=cfg["missing_ecg"] == "skip_bcg",
     )
-    bcg_qc: dict[str, Any] = {"removed": False}
-    if peaks_out is not None and out.shape[0]:
-        before = _locked_rms(out, peaks_out, sfreq_out)
-        hr_f = hr / 60.0
-        card_before = _band_power(out[:, scan_out], sfreq_out, [hr_f, 2 * hr_f])
-        opts = {
-            "n_components": int(bcg_cfg["n_components"]),
-            "joint": bool(bcg_cfg["joint"]),
-            "snr_threshold": float(bcg_cfg["snr_threshold"]),
-        }
-        # The slice templates also removed the BCG's slice-periodic part (mostly its mean over
-        # each volume); put that part of the BCG estimate back and re-estimate, a few times.
-        proj = _slice_projector(remover, sfreq, sfreq_out, out.shape[1])
-        if proj is not None and int(bcg_cfg["iterations"]) > 0:
-            base = out.copy()
-            for _ in range(int(bcg_cfg["iterations"])):
-                fit = out - remove_bcg(out, sfreq_out, peaks_out, **opts)
-                out = base + proj(fit)
-            del base, fit
-        remove_bcg(out, sfreq_out, peaks_out, copy=False, **opts)
-        card_after = _band_power(out[:, scan_out], sfreq_out, [hr_f, 2 * hr_f])
-        bcg_qc = {
-            "removed": True,
-            "locked_rms_before_uv": before,
-            "locked_rms_after_uv": _locked_rms(out, peaks_out, sfreq_out),
-            "cardiac_power_before_uv2": [_median(v) * 1e12 for v in card_before.T],
-            "cardiac_power_after_uv2": [_median(v) * 1e12 for v in card_after.T],
-            "cardiac_freqs_hz": [hr_f, 2 * hr_f],
-        }
-    timing["bcg"] = time.perf_counter() - t0
-    timing["gradient"] = t_gradient
-    timing["rpeaks"] = t_rpeaks
-
-    # Quality control: residual lines after cleaning vs before.
-    before = np.concatenate(before_rows, axis=0) if before_rows else None
-    after = _band_power(out[:, scan_out], sfreq_out, slice_freqs + vol_freqs)
-    backgr = _background(out[:, scan_out], sfreq_out, slice_freqs + vol_freqs)
-
-    def lines(freqs, offset):
-        rows = []
-        for j, f in enumerate(freqs):
-            k = offset + j
-            b = before[:, k] if before is not None else np.full(out.shape[0], np.nan)
-            a, bg = after[:, k], backgr[:, k]
-            rows.append(
-                {
-                    "freq_hz": float(f),
-                    "before_uv2": _median(b) * 1e12,
-                    "after_uv2": _median(a) * 1e12,
-                    "after_to_before": _median(a / b),
-                    "after_to_background": _median(a / bg),
-                }
+    if stage_qc["bcg"]["events"] == "none" and ecg_idx is not None:
+        if cfg["missing_ecg"] == "error":
+            raise EEGInputError(
+                f"{run}: no heartbeats found in the ECG channel {raw.ch_names[ecg_idx]!r}. Set"
+                " `eeg.missing_ecg: skip_bcg` to clean without BCG removal."
             )
-        return rows
-
+    timing.update(stage_qc.pop("timing"))
     timing["total"] = time.perf_counter() - t_start
     dropped = [n for i, n in enumerate(raw.ch_names) if i not in keep_idx]
+    stage_qc["gradient"]["reference_channels"] = [
+        keep_names[i] for i in stage_qc["gradient"]["reference_channels"]
+    ]
+    stage_qc["gradient"]["slice_templates"] = fractions is not None
+    stage_qc["gradient"]["slice_timing_source"] = slice_source
+    bcg_qc = stage_qc["bcg"]
     qc = {
         "run": run,
         "n_volumes": int(onsets.size),
-        "tr_s": float(tr) if tr else float(np.median(np.diff(onsets)) / sfreq),
-        "n_slices": n_slices,
+        "tr_s": tr_eff,
         "sfreq_in": sfreq,
         "sfreq_out": sfreq_out,
         "duration_s": raw.n_times / sfreq,
         "channels": keep_names,
         "missing_channels": missing,
         "dropped_channels": dropped,
-        "ecg_channel": ecg_name,
-        "heart_rate_bpm": float(hr) if hr else None,
-        "n_beats": int(peaks_out.size) if peaks_out is not None else 0,
-        "gradient": {
-            "slice_templates": remover.n_slices > 0,
-            "slice_timing_source": slice_source if remover.n_slices else "none",
-            "reference_channels": ref_names,
-            **remover.stats,
-            "slice_lines": lines(slice_freqs, 0),
-            "volume_lines": lines(vol_freqs, len(slice_freqs)),
-        },
-        "bcg": bcg_qc,
+        "ecg_channel": raw.ch_names[ecg_idx] if ecg_idx is not None else None,
+        "heart_rate_bpm": bcg_qc.get("heart_rate_bpm"),
+        "n_beats": int(bcg_qc.get("n_beats", 0)),
+        "completed_markers": completed,
+        **stage_qc,
         "processing_time_s": timing,
         "realtime_factor": (raw.n_times / sfreq) / timing["total"],
     }
@@ -738,130 +545,6 @@ def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, retur
 # ------------------------------------------------------------------------------------------
 # File I/O
 # ------------------------------------------------------------------------------------------
-
-
-def _vhdr_fields(vhdr: Path) -> dict[str, str]:
-    fields = {}
-    for line in vhdr.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = line.strip()
-        if "=" in line and not line.startswith(";"):
-            key, value = line.split("=", 1)
-            fields.setdefault(key.strip(), value.strip())
-    return fields
-
-
-def brainvision_files(vhdr: str | Path) -> dict[str, Path]:
-    """The data and marker files a BrainVision header names (``DataFile``, ``MarkerFile``)."""
-    vhdr = Path(vhdr)
-    fields = _vhdr_fields(vhdr)
-    return {
-        "eeg": vhdr.parent / fields.get("DataFile", vhdr.with_suffix(".eeg").name),
-        "vmrk": vhdr.parent / fields.get("MarkerFile", vhdr.with_suffix(".vmrk").name),
-    }
-
-
-def check_eeg_size(vhdr: str | Path, *, eeg_json: str | Path | None = None) -> int:
-    """Refuse a truncated BrainVision ``.eeg`` file from its size alone (nothing is read).
-
-    The size must be a whole number of samples (channels x bytes per value, from the
-    ``.vhdr``) and, when the BIDS ``eeg.json`` gives ``RecordingDuration``, hold that
-    many seconds of data (within 1 s).
-
-    Returns
-    -------
-    n_times : int
-        Samples in the file (0 when the binary format is not a fixed-size one).
-
-    Raises
-    ------
-    EEGInputError
-        With the file, its size and what the header expects.
-    """
-    vhdr = Path(vhdr)
-    if not vhdr.is_file():
-        raise EEGInputError(f"{vhdr}: the EEG header file does not exist")
-    fields = _vhdr_fields(vhdr)
-    data_file = brainvision_files(vhdr)["eeg"]
-    if not data_file.is_file():
-        raise EEGInputError(f"{vhdr}: its data file {data_file} does not exist")
-    sizes = {"INT_16": 2, "UINT_16": 2, "INT_32": 4, "IEEE_FLOAT_32": 4}
-    fmt = fields.get("BinaryFormat", "INT_16").upper()
-    n_ch = int(fields.get("NumberOfChannels", "0") or 0)
-    if fmt not in sizes or n_ch <= 0:
-        return 0
-    frame = sizes[fmt] * n_ch
-    size = data_file.stat().st_size
-    if size == 0 or size % frame:
-        raise EEGInputError(
-            f"{data_file}: truncated EEG data file: {size} bytes is not a whole number of"
-            f" samples ({n_ch} channels x {sizes[fmt]} bytes = {frame} bytes per sample)."
-            " Re-export or re-copy the recording."
-        )
-    n_times = size // frame
-    interval = float(fields.get("SamplingInterval", "0") or 0)  # microseconds
-    if eeg_json is not None and Path(eeg_json).is_file() and interval > 0:
-        duration = json.loads(Path(eeg_json).read_text(encoding="utf-8")).get("RecordingDuration")
-        sfreq = 1e6 / interval
-        # 1 s of slack: converters round RecordingDuration (a cut inside the scan is also
-        # found by the volume markers, which then run past the end of the data).
-        if isinstance(duration, int | float) and n_times / sfreq < duration - 1.0:
-            raise EEGInputError(
-                f"{data_file}: truncated EEG data file: it holds {n_times / sfreq:.3f} s"
-                f" ({size} bytes = {n_times} samples of {n_ch} channels x {sizes[fmt]} bytes)"
-                f" but {Path(eeg_json).name} gives RecordingDuration {duration:g} s."
-                " Re-export or re-copy the recording."
-            )
-    return n_times
-
-
-def check_channel_names(vhdr: str | Path, channels_tsv: str | Path) -> None:
-    """Refuse ``.vhdr`` channel names that disagree with the BIDS ``channels.tsv``.
-
-    Raises
-    ------
-    EEGInputError
-        Naming both files and the channels found in only one of them.
-    """
-    import pandas as pd
-
-    tsv = pd.read_csv(channels_tsv, sep="\t", dtype=str, keep_default_na=False)
-    tsv_names = [str(n) for n in tsv["name"]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        hdr = mne.io.read_raw_brainvision(vhdr, preload=False, verbose=False)
-    vhdr_names = list(hdr.ch_names)
-    if vhdr_names != tsv_names:
-        only_v = [n for n in vhdr_names if n not in tsv_names]
-        only_t = [n for n in tsv_names if n not in vhdr_names]
-        if only_v or only_t:
-            detail = (
-                f"only in the .vhdr: {', '.join(only_v) or 'none'}; only in channels.tsv:"
-                f" {', '.join(only_t) or 'none'}"
-            )
-        else:
-            detail = "the same names in a different order"
-        raise EEGInputError(
-            f"{vhdr}: channel names disagree with {channels_tsv} ({detail}). Make"
-            " channels.tsv list the recording's channels, in the recording's order."
-        )
-
-
-def check_brainvision(
-    vhdr: str | Path,
-    channels_tsv: str | Path | None = None,
-    *,
-    eeg_json: str | Path | None = None,
-) -> None:
-    """Refuse a truncated ``.eeg`` file or ``.vhdr`` channel names that disagree with BIDS.
-
-    Raises
-    ------
-    EEGInputError
-        With the file and the problem.
-    """
-    check_eeg_size(vhdr, eeg_json=eeg_json)
-    if channels_tsv is not None and Path(channels_tsv).is_file():
-        check_channel_names(vhdr, channels_tsv)
 
 
 def _bold_meta(inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -907,7 +590,9 @@ def run_clean_eeg(
         ``RepetitionTime`` and ``SliceTiming``; optional ``bold_json`` to name
         the sidecar explicitly.
     outputs : mapping
-        ``eeg``: ``<run>_desc-clean_eeg.fif``; ``qc``: ``<run>_desc-clean_qc.json``.
+        ``eeg``: ``<run>_desc-clean_eeg.vhdr`` (BrainVision, with ``.vmrk``, ``.eeg``,
+        ``<run>_desc-clean_channels.tsv`` and ``<run>_desc-clean_eeg.json`` next to it;
+        a ``.fif`` name writes FIF as before); ``qc``: ``<run>_desc-clean_qc.json``.
     params : mapping
         The ``eeg`` config section.
     dummy_markers : int
@@ -923,7 +608,7 @@ def run_clean_eeg(
     import mne_bids
 
     vhdr = Path(inputs["eeg"])
-    out_fif, out_qc = Path(outputs["eeg"]), Path(outputs["qc"])
+    out_eeg, out_qc = Path(outputs["eeg"]), Path(outputs["qc"])
     bids_path = mne_bids.get_bids_path_from_fname(vhdr)
     channels_tsv = bids_path.copy().update(suffix="channels", extension=".tsv").fpath
     if vhdr.suffix.lower() == ".vhdr":
@@ -957,12 +642,33 @@ def run_clean_eeg(
             **provenance(dict(params)),
         }
     )
-    with atomic_path(out_fif) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the temporary name does not end in _eeg.fif
-        clean.save(tmp, overwrite=True, verbose=False)
+    cfg = _merge_config(params)
+    band = cfg["bandpass"]
+    sidecar = {
+        "TaskName": bids_path.task or "rest",
+        "SoftwareFilters": {
+            "gradient and BCG artifact removal": "neurobolt.eeg (see the QC JSON)",
+            "band-pass (Hz)": band or "none",
+            "notch (Hz)": cfg["notch"] or "none",
+            "anti-aliasing low-pass (Hz)": cfg["passband"] or 0.4 * float(cfg["sfreq"]),
+        },
+        "_low_cutoff": float(band[0]) if band else "n/a",
+        "_high_cutoff": float(band[1]) if band else "n/a",
+        "Sources": [str(vhdr)],
+        "GeneratedBy": [{"Name": "neurobolt", "Description": "clean_eeg stage"}],
+        "neurobolt": provenance(dict(params)),
+    }
+    if out_eeg.suffix.lower() == ".fif":  # older layouts
+        with atomic_path(out_eeg) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clean.save(tmp, overwrite=True, verbose=False)
+        written = [out_eeg]
+    else:
+        written = list(write_clean_eeg(clean, out_eeg, sidecar=sidecar).values())
     try:
         write_json(out_qc, qc)
     except BaseException:
-        out_fif.unlink(missing_ok=True)
+        for path in written:
+            Path(path).unlink(missing_ok=True)
         raise
     return qc

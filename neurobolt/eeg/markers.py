@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MarkerError", "find_volume_markers", "validate_volume_onsets", "volume_onsets"]
+__all__ = [
+    "MarkerError",
+    "complete_missing_markers",
+    "find_volume_markers",
+    "validate_volume_onsets",
+    "volume_onsets",
+]
 
 _MAX_LISTED = 8
 
@@ -78,8 +84,13 @@ def validate_volume_onsets(
     run: str = "recording",
     marker: str = "R128",
     descriptions=None,
+    complete: bool = True,
 ) -> np.ndarray:
     """Check volume onsets against the TR and the BOLD run; raise :class:`MarkerError`.
+
+    A gap that is a whole number of TRs (within ``tolerance``) between otherwise regular
+    markers is completed with the missing markers (a warning names them) when
+    ``complete``; anything else irregular is refused.
 
     Parameters
     ----------
@@ -109,6 +120,8 @@ def validate_volume_onsets(
         The validated onsets.
     """
     onsets = np.sort(np.asarray(onsets, dtype=np.int64))
+    if complete:
+        onsets = complete_missing_markers(onsets, sfreq, tr=tr, tolerance=tolerance, run=run)
     n = onsets.size
     if n == 0:
         found = sorted(set(map(str, descriptions))) if descriptions is not None else []
@@ -169,6 +182,48 @@ def validate_volume_onsets(
             + "\nFix the marker file (or events.tsv) or exclude the run."
         )
     return onsets
+
+
+def complete_missing_markers(
+    onsets, sfreq: float, *, tr: float | None = None, tolerance: float = 0.002, run: str = ""
+) -> np.ndarray:
+    """Insert the markers missing from gaps that are a whole number of TRs.
+
+    Only when every other interval is regular (within ``tolerance`` of the TR) and each
+    gap is ``k * TR`` within ``tolerance``; the inserted markers are evenly spaced in the
+    gap. Anything else is returned unchanged (for :func:`validate_volume_onsets` to
+    refuse). Each completion is logged as a warning.
+    """
+    import logging
+
+    onsets = np.sort(np.asarray(onsets, dtype=np.int64))
+    if onsets.size < 3:
+        return onsets
+    d = np.diff(onsets) / sfreq
+    period = float(tr) if tr else float(np.median(d))
+    k = np.round(d / period)
+    regular = np.abs(d - period) <= tolerance
+    whole = (k >= 2) & (np.abs(d - k * period) <= tolerance * np.sqrt(k))
+    if not whole.any() or not np.all(regular | whole):
+        return onsets
+    parts = [onsets[:1]]
+    added = []
+    for i in range(d.size):
+        if whole[i]:
+            n_add = int(k[i]) - 1
+            new = onsets[i] + np.round(
+                (onsets[i + 1] - onsets[i]) * np.arange(1, n_add + 1) / k[i]
+            ).astype(np.int64)
+            parts.append(new)
+            added.extend(new.tolist())
+        parts.append(onsets[i + 1 : i + 2])
+    logging.getLogger("neurobolt.eeg.markers").warning(
+        "%s: %d missing volume marker(s) completed (gaps of a whole number of TRs) at %s",
+        run,
+        len(added),
+        _times(added, sfreq),
+    )
+    return np.concatenate(parts)
 
 
 def volume_onsets(

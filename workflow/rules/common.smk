@@ -676,7 +676,7 @@ def subject_report_inputs(wildcards):
     return {
         "raw": [RUNS[run]["vhdr"] for run in runs],
         "bold": [RUNS[run]["bold"] for run in runs],
-        "clean": [run_output(run, "eeg", "desc-clean_eeg.fif") for run in runs],
+        "clean": [run_output(run, "eeg", "desc-clean_eeg.vhdr") for run in runs],
         "qc": [run_output(run, "eeg", "desc-clean_qc.json") for run in runs],
         "rois": [roi_signals_output(run) for run in runs],
         "confounds": [RUNS[run]["confounds"] for run in runs],

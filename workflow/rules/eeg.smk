@@ -5,7 +5,11 @@ rule clean_eeg:
     input:
         unpack(clean_eeg_inputs),
     output:
-        eeg=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_eeg.fif",
+        eeg=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_eeg.vhdr",
+        eeg_data=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_eeg.eeg",
+        vmrk=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_eeg.vmrk",
+        channels=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_channels.tsv",
+        sidecar=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_eeg.json",
         qc=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_qc.json",
     log:
         "logs/clean_eeg/{subdir}/{run}.log",

@@ -3,7 +3,7 @@
 
 rule windows:
     input:
-        eeg=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_eeg.fif",
+        eeg=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_eeg.vhdr",
         rois=RESULTS / "{subdir}" / "func" / f"{{run}}_{ROI_SIGNALS}.tsv",
     output:
         store=RESULTS / "{subdir}" / "func" / "{run}_windows.h5",

@@ -1,0 +1,499 @@
+"""Gradient artifact: aligned average subtraction that follows drift and motion.
+
+The plan (:class:`GradientPlan`) is shared by all channels of a recording and works
+at any rate at which the artifact is band-limited (the EEG stage uses the
+anti-aliased 1 kHz intermediate rate; :func:`neurobolt.eeg.gradient.remove_gradient`
+the input rate). For every channel:
+
+1. **Exact alignment.** Every slice of every volume is moved by its own delay (from
+   the markers' sub-sample positions and, when the clocks are not synchronised,
+   per-slice Gauss-Newton estimates on reference channels) with a windowed-sinc
+   fractional-delay filter (:mod:`.align`), so that every volume epoch has its
+   artifact at the same place.
+2. **Local template with gain.** The template of a volume is the mean of its
+   ``window`` neighbouring aligned volumes (itself excluded; or, with
+   ``select="correlation"``, of the ``window`` volumes whose artifact correlates best
+   with its own, as FARM does) scaled by a least-squares gain fitted to the volume, so
+   a slow drift of the artifact's amplitude is followed.
+3. **Optimal basis set.** The principal components across volumes of what is left are
+   fitted to each volume and added to its artifact estimate: the changes of shape with
+   head motion (the channel sees another mix of the three gradient axes) lie in a few
+   directions.
+4. The estimate is moved back by each slice's delay and subtracted.
+
+**Slow EEG is kept by construction**: every volume's artifact estimate is made
+zero-mean before it is subtracted (the gradient artifact, a sum of ``dG/dt`` over
+complete gradient lobes, has no mean over a volume), so nothing below the volume
+frequency is removed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import signal as sps
+
+from .align import shift_segments
+
+logger = logging.getLogger("neurobolt.eeg.aas")
+
+__all__ = ["GradientPlan"]
+
+
+def _neighbours(n: int, width: int) -> np.ndarray:
+    """Indices of ``width`` neighbours of each of ``n`` epochs (itself excluded).
+
+    Centred where it fits, the nearest full window at the edges.
+    """
+    width = int(min(width, n - 1))
+    if width < 1:
+        raise ValueError(f"need at least 2 volumes for a volume template, got {n}")
+    start = np.clip(np.arange(n) - (width + 1) // 2, 0, n - (width + 1))
+    full = start[:, None] + np.arange(width + 1)[None, :]
+    keep = full != np.arange(n)[:, None]
+    has_self = ~keep.all(axis=1)
+    keep[~has_self, -1] = False
+    return full[keep].reshape(n, width)
+
+
+def _top_components(mat: np.ndarray, k: int) -> np.ndarray:
+    """Top ``k`` principal directions (k, n_cols) of the rows of ``mat`` (exact, Gram)."""
+    k = int(min(k, *mat.shape))
+    if k <= 0:
+        return np.zeros((0, mat.shape[1]))
+    if mat.shape[0] <= mat.shape[1]:
+        w, u = np.linalg.eigh(mat @ mat.T)
+        vec = u[:, np.argsort(w)[::-1][:k]].T @ mat
+    else:
+        w, v = np.linalg.eigh(mat.T @ mat)
+        vec = v[:, np.argsort(w)[::-1][:k]].T
+    norm = np.linalg.norm(vec, axis=1, keepdims=True)
+    norm[norm == 0] = 1.0
+    return vec / norm
+
+
+def _highpass_rows(x: np.ndarray, rate: float, cutoff: float) -> np.ndarray:
+    """Zero-phase Butterworth high-pass of each row (epochs are short: order 4, padded)."""
+    if cutoff <= 0:
+        return x
+    sos = sps.butter(4, cutoff, btype="highpass", fs=rate, output="sos")
+    return sps.sosfiltfilt(sos, x, axis=-1, padtype="even")
+
+
+@dataclass
+class GradientPlan:
+    """Epochs, slice segments and delays of one recording's gradient artifact.
+
+    Attributes
+    ----------
+    rate : float
+        Sampling rate (Hz) of the signals the plan corrects.
+    starts : ndarray of int, shape (n_volumes,)
+        First sample of each volume epoch.
+    length : int
+        Epoch length (samples).
+    region : ndarray of int, shape (n_volumes,)
+        Samples each volume corrects (up to the next volume).
+    seg_edges : ndarray of int, shape (n_seg + 1,)
+        Slice segment edges inside an epoch (one segment without slice timing).
+    delays : ndarray of float, shape (n_volumes, n_seg)
+        Delay of each slice's artifact behind its nominal place (samples).
+    """
+
+    rate: float
+    starts: np.ndarray
+    length: int
+    region: np.ndarray
+    seg_edges: np.ndarray
+    delays: np.ndarray
+    window: int = 20
+    select: str = "local"
+    obs_components: int = 6
+    synchronised: bool = True
+    obs_highpass: float = 8.0
+    seg_pos: np.ndarray | None = None
+    input_ratio: float = 1.0
+    phase_harmonics: int = 2
+    volume_slices: bool = True
+    per_slice_delays: bool = False
+    basis: tuple | None = None
+    obs_fullband: bool = False
+    stats: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_onsets(
+        cls,
+        onsets,
+        rate: float,
+        n_times: int,
+        *,
+        slice_fractions=None,
+        window: int = 20,
+        select: str = "local",
+        obs_components: int = 6,
+        clocks: str = "auto",
+    ) -> GradientPlan:
+        """Plan from volume onsets (in samples of ``rate``, may be fractional).
+
+        Parameters
+        ----------
+        onsets : array of float
+            Volume starts in samples at ``rate`` (sub-sample positions allowed).
+        rate : float
+            Sampling rate (Hz).
+        n_times : int
+            Length of the signals.
+        slice_fractions : array of float | None
+            Slice starts as fractions of the TR (sorted, in [0, 1)); None: one segment.
+        window : int
+            Volumes averaged into a template.
+        select : {"local", "correlation", "hybrid"}
+            Neighbouring volumes, the best-correlated ones (FARM), or the best-correlated
+            among the 3 x ``window`` nearest.
+        obs_components : int
+            Principal components of the residual fitted per volume (0: none).
+        clocks : {"auto", "synchronised", "unsynchronised"}
+            Whether the EEG and scanner clocks run in step. ``auto``: synchronised when
+            every marker interval is the same whole number of input samples (decided
+            by the caller, which passes "synchronised" or "unsynchronised").
+        """
+        on = np.asarray(onsets, dtype=np.float64)
+        if on.ndim != 1 or on.size < 3:
+            raise ValueError(f"need at least 3 volume onsets, got {on.size}")
+        if np.any(np.diff(on) <= 0):
+            raise ValueError("volume onsets must be strictly increasing")
+        idx = np.arange(on.size)
+        slope, icpt = np.polyfit(idx, on, 1)
+        starts = np.floor(on + 1e-9).astype(np.int64)
+        frac = on - starts
+        length = int(np.ceil(slope))
+        region = np.append(np.diff(starts), length).astype(np.int64)
+        region = np.minimum(region, length)
+        region[-1] = min(region[-1], n_times - starts[-1])
+        if region[-1] <= 0 or starts[0] < 0:
+            raise ValueError("volume onsets outside the data")
+        if slice_fractions is not None and len(slice_fractions) > 1:
+            fr = np.unique(np.asarray(slice_fractions, float))
+            edges = np.round(fr * slope).astype(np.int64)
+            edges = np.unique(np.clip(np.append(edges, length), 0, length))
+            if edges[0] != 0:
+                edges = np.insert(edges, 0, 0)
+        else:
+            edges = np.array([0, length])
+        seg_pos = edges[:-1].astype(float)
+        if slice_fractions is not None and len(slice_fractions) > 1 and edges.size - 1 == fr.size:
+            seg_pos = fr * slope
+        sync = clocks != "unsynchronised"
+        if not sync:
+            # Unsynchronised clocks: the markers carry their sampling's rounding; the volumes
+            # lie on a straight line (a constant clock ratio), which is the better start.
+            frac = slope * idx + icpt - starts
+        delays = np.repeat(frac[:, None], edges.size - 1, axis=1)
+        return cls(
+            rate=float(rate),
+            starts=starts,
+            length=length,
+            region=region,
+            seg_edges=edges,
+            seg_pos=seg_pos,
+            delays=delays,
+            window=int(window),
+            select=str(select),
+            obs_components=int(obs_components),
+            synchronised=sync,
+            stats={"volume_period_samples": float(slope)},
+        )
+
+    @property
+    def n_volumes(self) -> int:
+        """Number of volumes."""
+        return int(self.starts.size)
+
+    def _bounds(self) -> np.ndarray:
+        """(n_volumes * n_seg, 2) start/stop of every slice segment in the signal."""
+        e = self.seg_edges
+        lo = self.starts[:, None] + e[None, :-1]
+        hi = self.starts[:, None] + np.minimum(e[None, 1:], self.region[:, None])
+        hi = np.maximum(hi, lo)
+        return np.stack([lo.ravel(), hi.ravel()], axis=1)
+
+    def _epochs(self, x: np.ndarray) -> np.ndarray:
+        need = self.starts[-1] + self.length
+        if need > x.size:
+            x = np.concatenate([x, np.zeros(need - x.size)])
+        view = np.lib.stride_tricks.sliding_window_view(x, self.length)
+        return np.array(view[self.starts], dtype=np.float64)
+
+    def _valid(self) -> np.ndarray:
+        return np.arange(self.length)[None, :] < self.region[:, None]
+
+    def _align(self, x: np.ndarray, sign: float) -> np.ndarray:
+        return shift_segments(x, self._bounds(), sign * self.delays.ravel())
+
+    def _templates(self, z: np.ndarray, width: int | None = None) -> np.ndarray:
+        """Local (or correlation-selected) mean of other volumes, per volume (n_v, L)."""
+        n_v = self.n_volumes
+        nbr = _neighbours(n_v, width or self.window)
+        if width is None and self.select in ("correlation", "hybrid") and n_v > self.window + 1:
+            zc = z - z.mean(axis=1, keepdims=True)
+            zc /= np.linalg.norm(zc, axis=1, keepdims=True) + 1e-30
+            corr = zc @ zc.T
+            np.fill_diagonal(corr, -np.inf)
+            if self.select == "hybrid":
+                # the best-correlated among the 3 x window nearest volumes
+                far = np.abs(np.arange(n_v)[:, None] - np.arange(n_v)[None, :])
+                corr = np.where(far <= 1.5 * self.window, corr, -np.inf)
+            nbr = np.argsort(-corr, axis=1)[:, : self.window]
+            weights = np.zeros((n_v, n_v))
+            np.put_along_axis(weights, nbr, 1.0 / self.window, axis=1)
+            return weights @ z
+        csum = np.zeros((n_v + 1, z.shape[1]))
+        np.cumsum(z, axis=0, out=csum[1:])
+        first, last = nbr[:, 0], nbr[:, -1]
+        tmpl = csum[last + 1] - csum[first]
+        inside = (np.arange(n_v) >= first) & (np.arange(n_v) <= last)
+        tmpl[inside] -= z[inside]
+        return tmpl / nbr.shape[1]
+
+    def estimate(self, z: np.ndarray, *, full: bool = True) -> np.ndarray:
+        """Artifact estimate (n_v, L) of aligned epochs ``z``: gain-fitted template + OBS.
+
+        Every row is zero-mean over the volume's region.
+        """
+        valid = self._valid()
+        cnt = valid.sum(axis=1, keepdims=True)
+
+        def demean(a):
+            a = a * valid
+            return (a - a.sum(axis=1, keepdims=True) / cnt) * valid
+
+        zc = demean(z)
+        t_full = self._templates(z) * valid
+        tc = demean(t_full)
+        gain = np.einsum("vl,vl->v", zc, tc) / np.maximum(np.einsum("vl,vl->v", tc, tc), 1e-300)
+        # The gain is fitted without the means (the volume's own mean is its slow EEG);
+        # the template keeps its mean (the artifact's own, averaged over other volumes).
+        est = gain[:, None] * t_full
+        if self.basis is not None and self.basis[0].shape[0]:
+            hp_basis, full_basis = self.basis
+            resid_hp = _highpass_rows(zc - demean(est), self.rate, self.obs_highpass)
+            coef = resid_hp @ np.linalg.pinv(hp_basis)
+            est = est + demean(coef @ (full_basis if self.obs_fullband else hp_basis))
+        self.stats["gain_sd"] = float(np.std(gain))
+        if not full:
+            return est
+        if self.phase_harmonics > 0 and self.input_ratio > 1 and not self.synchronised:
+            # Aliasing also has a mean (folded onto 0 Hz) that changes with the sampling
+            # phase: fitted on the residual with its mean, and kept in the estimate.
+            est = est + self._phase_fit((z - est) * valid)
+        if self.volume_slices:
+            est = est + demean(self._volume_slice_fit(demean(z - est)))
+        return est
+
+    def phases(self) -> np.ndarray:
+        """Sampling phase (in [0, 1) input samples) of every slice's artifact onset."""
+        pos = self.starts[:, None] + self.delays + self.seg_pos[None, :]
+        return np.mod(pos * self.input_ratio, 1.0)
+
+    def _slice_geometry(self):
+        e = self.seg_edges
+        lens = np.diff(e)
+        med = np.median(lens)
+        # slice segments proper (a silent gap makes the last one longer: left out)
+        use = np.abs(lens - med) <= 1
+        ls = int(np.max(lens[use]))
+        return e, ls, 10, self.seg_pos - e[:-1], use
+
+    def _slice_stack(self, resid: np.ndarray) -> np.ndarray:
+        """(n_v, n_s, ls) slice epochs of ``resid``, each moved to a common sub-sample place."""
+        from .align import shift
+
+        e, ls, pad, off, use = self._slice_geometry()
+        res_p = np.pad(resid, ((0, 0), (pad, pad + ls)))
+        stack = np.zeros((self.n_volumes, e.size - 1, ls))
+        for s in np.flatnonzero(use):
+            seg = res_p[:, e[s] : e[s] + ls + 2 * pad]
+            stack[:, s] = shift(seg, -off[s])[:, pad : pad + ls]
+        return stack
+
+    def _slice_unstack(self, fit: np.ndarray, n_times: int) -> np.ndarray:
+        """Inverse of :meth:`_slice_stack`: (n_v, n_s, ls) back to (n_v, n_times)."""
+        from .align import shift
+
+        e, ls, pad, off, use = self._slice_geometry()
+        out = np.zeros((self.n_volumes, n_times + ls))
+        for s in np.flatnonzero(use):
+            seg = np.pad(fit[:, s], ((0, 0), (pad, pad)))
+            own = e[s + 1] - e[s]  # each sample belongs to one slice only
+            out[:, e[s] : e[s] + own] = shift(seg, off[s])[:, pad : pad + own]
+        return out[:, :n_times]
+
+    def _volume_slice_fit(self, resid: np.ndarray) -> np.ndarray:
+        """Each volume's own mean slice residual (what changed in this volume's slices).
+
+        The slices of one volume share its head position and, when the triggers jitter
+        per volume, its sampling phase; the mean of the volume's aligned slices (each
+        moved to a common sub-sample place) is removed from each of them. It costs the
+        EEG a notch of width 1/TR at the slice frequency and its harmonics (about
+        1/n_slices of its power there).
+        """
+        if self.seg_edges.size - 1 < 4:
+            return np.zeros_like(resid)
+        stack = self._slice_stack(resid)
+        use = self._slice_geometry()[4]
+        mean = stack[:, use].mean(axis=1, keepdims=True)
+        mean -= mean.mean(axis=2, keepdims=True)
+        return self._slice_unstack(np.broadcast_to(mean, stack.shape), resid.shape[1])
+
+    def _phase_fit(self, resid: np.ndarray) -> np.ndarray:
+        """The part of the residual explained by each slice's sampling phase (aliasing).
+
+        Where the recording sampled the artifact before decimation, the part of it above
+        the Nyquist frequency folded into the EEG band with a factor ``exp(2i pi k phi)``
+        (``phi``: the slice onset's sub-sample phase at the input rate). With
+        unsynchronised clocks ``phi`` changes from slice to slice, so this part is not in
+        any template; it is fitted here, pooled over all slices (each moved to a common
+        sub-sample position) as ``sum_k a_k(t) cos(2 pi k phi) + b_k(t) sin(2 pi k phi)``.
+        """
+        if self.seg_edges.size - 1 < 2:
+            return np.zeros_like(resid)
+        stack = self._slice_stack(resid)
+        n_s, ls = stack.shape[1], stack.shape[2]
+        use = self._slice_geometry()[4]
+        stack = stack[:, use]
+        n_s = stack.shape[1]
+        phi = self.phases()[:, use]
+        cols = []
+        for k in range(1, self.phase_harmonics + 1):
+            cols += [np.cos(2 * np.pi * k * phi), np.sin(2 * np.pi * k * phi)]
+        design = np.stack(cols, axis=-1).reshape(-1, len(cols))
+        design = design - design.mean(axis=0)
+        obs = stack.reshape(-1, ls)
+        coef, *_ = np.linalg.lstsq(design, obs - obs.mean(axis=0), rcond=None)
+        fit = np.zeros((self.n_volumes, use.size, ls))
+        fit[:, use] = (design @ coef).reshape(self.n_volumes, n_s, ls)
+        return self._slice_unstack(fit, resid.shape[1])
+
+    def fit_basis(self, refs: np.ndarray, *, snr: float = 3.0) -> GradientPlan:
+        """Optimal basis set of the artifact's changes, pooled over reference channels.
+
+        The residuals (aligned volume minus its gain-fitted template) of the channels with
+        the largest artifact are high-passed at ``obs_highpass`` (where the EEG is weak
+        and the artifact's slice harmonics are strong), pooled, and their principal
+        components kept while they stand ``snr`` times above the median eigenvalue; the
+        same combinations of the full-band residuals give the components fitted to every
+        channel (by least squares on the high-passed volume).
+        """
+        k = self.obs_components
+        self.basis = None
+        if k <= 0 or self.n_volumes < k + 3:
+            return self
+        rows_hp, rows = [], []
+        for x in np.atleast_2d(refs):
+            z = self._epochs(self._align(np.asarray(x, float), -1.0))
+            r = z - z.mean(axis=1, keepdims=True) - self.estimate(z)
+            rows.append(r)
+            rows_hp.append(_highpass_rows(r, self.rate, self.obs_highpass))
+        rh = np.concatenate(rows_hp) * self._valid_tile(len(rows))
+        rf = np.concatenate(rows) * self._valid_tile(len(rows))
+        scale = np.linalg.norm(rh, axis=1, keepdims=True)
+        scale[scale == 0] = 1.0
+        w, u = np.linalg.eigh((rh / scale) @ (rh / scale).T)
+        order = np.argsort(w)[::-1]
+        w, u = w[order], u[:, order]
+        floor = np.median(w[w > 0]) if np.any(w > 0) else 0.0
+        keep = int(np.sum(w[:k] > snr * floor)) if floor > 0 else 0
+        u = u[:, :keep] / scale
+        self.basis = (u.T @ rh, u.T @ rf)
+        self.stats["obs_components_kept"] = keep
+        return self
+
+    def _valid_tile(self, n: int) -> np.ndarray:
+        return np.tile(self._valid(), (n, 1))
+
+    def estimate_delays(
+        self, refs: np.ndarray, *, n_iter: int = 3, per_slice: bool | None = None
+    ) -> GradientPlan:
+        """Per-slice delays by Gauss-Newton cross-correlation on reference channels.
+
+        Only for unsynchronised clocks (with synchronised ones the markers' sub-sample
+        positions are exact). The delays are measured against each volume's own
+        artifact estimate (local template with gain, OBS) in the aligned frame.
+        """
+        if self.synchronised:
+            return self
+        if per_slice is None:
+            per_slice = self.per_slice_delays
+        refs = np.atleast_2d(np.asarray(refs, dtype=np.float64))
+        e = self.seg_edges
+        seg_of = np.repeat(np.arange(e.size - 1), np.diff(e))
+        valid = self._valid()
+        for _ in range(n_iter):
+            num = np.zeros(self.delays.shape)
+            den = np.zeros(self.delays.shape)
+            for x in refs:
+                z = self._epochs(self._align(x, -1.0))
+                est = self.estimate(z, full=False)
+                zc = z - (z * valid).sum(1, keepdims=True) / valid.sum(1, keepdims=True)
+                d1 = np.gradient(est, axis=1)
+                r = (zc - est) * valid
+                # z ≈ est(t - e) ≈ est - e est'  →  e = -<r, est'> / <est', est'>
+                np.add.at(num.T, seg_of, -(r * d1).T)
+                np.add.at(den.T, seg_of, (d1 * d1 * valid).T)
+            if not per_slice:
+                num = np.repeat(num.sum(axis=1, keepdims=True), num.shape[1], axis=1)
+                den = np.repeat(den.sum(axis=1, keepdims=True), den.shape[1], axis=1)
+            step = np.clip(num / np.maximum(den, 1e-300), -0.5, 0.5)
+            self.delays = self.delays + step
+            if np.max(np.abs(step)) < 1e-3:
+                break
+        self.stats["slice_delay_sd"] = float(
+            np.std(self.delays - self.delays.mean(1, keepdims=True))
+        )
+        self.stats["volume_delay_sd"] = float(np.std(self.delays.mean(axis=1)))
+        return self
+
+    def triggers_jitter(self, refs: np.ndarray, *, threshold: float = 0.05) -> bool:
+        """Whether the artifact moves against regular markers (per-volume delays).
+
+        Markers that are exactly regular suggest synchronised clocks, but a recording
+        whose artifact still jitters from volume to volume (by more than ``threshold``
+        input samples, sd) is handled as unsynchronised.
+        """
+        probe = GradientPlan(
+            rate=self.rate,
+            starts=self.starts,
+            length=self.length,
+            region=self.region,
+            seg_edges=self.seg_edges,
+            delays=self.delays.copy(),
+            window=self.window,
+            select=self.select,
+            obs_components=0,
+            synchronised=False,
+            seg_pos=self.seg_pos,
+            input_ratio=self.input_ratio,
+        )
+        probe.estimate_delays(refs, per_slice=False)
+        sd = probe.stats["volume_delay_sd"] * self.input_ratio
+        self.stats["trigger_jitter_sd_input_samples"] = float(sd)
+        if sd > threshold:
+            self.synchronised = False
+            self.delays = probe.delays
+            return True
+        return False
+
+    def correct(self, x: np.ndarray) -> np.ndarray:
+        """One channel with the gradient artifact removed (float64 copy)."""
+        x = np.asarray(x, dtype=np.float64)
+        aligned = self._align(x, -1.0)
+        z = self._epochs(aligned)
+        est = self.estimate(z)
+        art = np.zeros_like(x)
+        for v in range(self.n_volumes):
+            s, r = self.starts[v], self.region[v]
+            art[s : s + r] = est[v, :r]
+        art = self._align(art, 1.0)
+        return x - art
