@@ -152,22 +152,21 @@ def add_gradient_artifact(
     spt = tr * sfreq * clock_scale
     k = np.arange(int(np.ceil(spt)) + 2)
     slice_starts = np.arange(n_slices) * slice_s * sfreq * clock_scale
+    cache = {}
     for v, start in enumerate(volume_starts):
         first = int(np.floor(start))
         onsets = start + slice_starts - first
         if jitter is not None:
             onsets = onsets + jitter[v]
-        idx = np.searchsorted(onsets, k, side="right") - 1
-        tau = (k - onsets[np.maximum(idx, 0)]) / (sfreq * clock_scale)
-        ok = (idx >= 0) & (tau < n_fine / fine_sfreq)
-        if not ok.any():
+        key = onsets.tobytes()
+        if key in cache:  # synchronised clocks: every volume has the same slice timing
+            w = cache[key]
+        else:
+            w = cache[key] = _volume_waveform(onsets, k, wave, nav, fine_t, sfreq * clock_scale)
+            if len(cache) > 4:
+                cache.clear()
+        if w is None:
             continue
-        tt = tau[ok]
-        w = np.zeros((3, k.size))
-        w[:, ok] = np.stack([np.interp(tt, fine_t, a) for a in wave])
-        first_slice = ok & (idx == 0)
-        if first_slice.any():
-            w[:, first_slice] += np.stack([np.interp(tau[first_slice], fine_t, a) for a in nav])
         g = gains
         if motion is not None and motion_sensitivity is not None:
             pos = np.asarray(motion[v], float).copy()
@@ -177,6 +176,22 @@ def add_gradient_artifact(
             g = g * (1.0 + 0.04 * np.sin(2 * np.pi * start / sfreq / 240.0 + drift_phase))[:, None]
         stop = min(first + k.size, n_times)
         data[:, first:stop] += (g @ w)[:, : stop - first]
+
+
+def _volume_waveform(onsets, k, wave, nav, fine_t, rate):
+    """The three axes' waveforms at samples ``k`` of a volume whose slices start at
+    ``onsets`` (samples, fractional); None if no sample falls inside a slice."""
+    idx = np.searchsorted(onsets, k, side="right") - 1
+    tau = (k - onsets[np.maximum(idx, 0)]) / rate
+    ok = (idx >= 0) & (tau < fine_t[-1] + (fine_t[1] - fine_t[0]))
+    if not ok.any():
+        return None
+    w = np.zeros((3, k.size))
+    w[:, ok] = np.stack([np.interp(tau[ok], fine_t, a) for a in wave])
+    first_slice = ok & (idx == 0)
+    if first_slice.any():
+        w[:, first_slice] += np.stack([np.interp(tau[first_slice], fine_t, a) for a in nav])
+    return w
 
 
 def add_bcg(data, sfreq, beats_s, pos, rng, *, peak_v, easy=False, modulation=None):

@@ -92,6 +92,57 @@ def simulate_run(params: SimParams, run: SimRun, *, grid, progress=None) -> _Run
     )
 
 
+def _write_run(root: Path, params: SimParams, run: SimRun, *, grid, progress: bool) -> dict:
+    """Simulate one run, write its files; return its ``simulation.json`` entry."""
+    shape, affine, mask = grid[:3]
+    files = run_files(root, run)
+    with tqdm(total=7, desc=f"simulate {run.stem}", disable=not progress, leave=False) as bar:
+        data = simulate_run(params, run, grid=grid, progress=bar)
+        _write_eeg(data.raw, data.onsets, params, run, files, data.stimuli)
+        _write_bold(data.bold, mask, params, run, files, affine)
+        if "bold_events" in files:
+            d = params.task_design
+            first_volume = data.onsets[0] / params.sfreq
+            _write_tsv(
+                files["bold_events"],
+                pd.DataFrame(
+                    {
+                        "onset": np.round(data.stimuli / params.sfreq - first_volume, 4),
+                        "duration": d["duration_s"],
+                        "trial_type": d["trial_type"],
+                    }
+                ),
+            )
+        _write_tsv(files["confounds"], data.confounds)
+        with atomic_path(files["truth_eeg"]) as tmp:
+            data.clean_200.save(tmp, verbose=False)
+        onset_s = data.r_peaks / params.sfreq
+        _write_tsv(
+            files["truth_rpeaks"],
+            pd.DataFrame(
+                {"onset": onset_s, "duration": 0.0, "trial_type": "R", "sample": data.r_peaks}
+            ),
+        )
+        _write_tsv(files["truth_rois"], data.truth)
+        _write_tsv(files["neural_rois"], data.neural)
+        for path in files.values():
+            logger.info("wrote %s", path)
+        bar.update(1)
+    entry = {
+        "subject": run.subject,
+        "session": run.session,
+        "task": run.task,
+        "inverted_ecg": run.inverted_ecg,
+        "n_volumes": params.n_volumes,
+        "n_r_peaks": int(data.r_peaks.size),
+        **({"n_stimuli": int(data.stimuli.size)} if params.task_design else {}),
+        "ceiling": data.ceiling,
+        "traits": data.traits,
+    }
+    del data
+    return entry
+
+
 def simulate_dataset(
     bids_root: str | Path,
     *,
@@ -106,6 +157,7 @@ def simulate_dataset(
     task: str = "rest",
     voxel_mm: float = 8.0,
     progress: bool = True,
+    n_jobs: int = 1,
     **options,
 ) -> Path:
     """Write a simulated BIDS EEG-fMRI dataset with fMRIPrep-style derivatives and ground truth.
@@ -136,6 +188,9 @@ def simulate_dataset(
         Isotropic voxel size of the (MNI) BOLD grid.
     progress : bool
         Show a progress bar per run.
+    n_jobs : int
+        Runs simulated in parallel (processes; each holds one run, ~1 GB per 10 min
+        at 5 kHz). The dataset does not depend on it.
     **options
         Any other field of :class:`SimParams`, keyword only: ``channels`` (the
         EEG cap, None: :data:`DEFAULT_EEG_CHANNELS`; e.g.
@@ -186,52 +241,19 @@ def simulate_dataset(
     shape, affine, mask = grid[:3]
     _write_static(root, params, runs, grid)
     record = {"runs": {}}
-    for run in runs:
-        files = run_files(root, run)
-        with tqdm(total=7, desc=f"simulate {run.stem}", disable=not progress, leave=False) as bar:
-            data = simulate_run(params, run, grid=grid, progress=bar)
-            _write_eeg(data.raw, data.onsets, params, run, files, data.stimuli)
-            _write_bold(data.bold, mask, params, run, files, affine)
-            if "bold_events" in files:
-                d = params.task_design
-                first_volume = data.onsets[0] / params.sfreq
-                _write_tsv(
-                    files["bold_events"],
-                    pd.DataFrame(
-                        {
-                            "onset": np.round(data.stimuli / params.sfreq - first_volume, 4),
-                            "duration": d["duration_s"],
-                            "trial_type": d["trial_type"],
-                        }
-                    ),
-                )
-            _write_tsv(files["confounds"], data.confounds)
-            with atomic_path(files["truth_eeg"]) as tmp:
-                data.clean_200.save(tmp, verbose=False)
-            onset_s = data.r_peaks / params.sfreq
-            _write_tsv(
-                files["truth_rpeaks"],
-                pd.DataFrame(
-                    {"onset": onset_s, "duration": 0.0, "trial_type": "R", "sample": data.r_peaks}
-                ),
-            )
-            _write_tsv(files["truth_rois"], data.truth)
-            _write_tsv(files["neural_rois"], data.neural)
-            for path in files.values():
-                logger.info("wrote %s", path)
-            bar.update(1)
-        record["runs"][run.stem] = {
-            "subject": run.subject,
-            "session": run.session,
-            "task": run.task,
-            "inverted_ecg": run.inverted_ecg,
-            "n_volumes": params.n_volumes,
-            "n_r_peaks": int(data.r_peaks.size),
-            **({"n_stimuli": int(data.stimuli.size)} if params.task_design else {}),
-            "ceiling": data.ceiling,
-            "traits": data.traits,
-        }
-        del data
+    jobs = max(1, min(int(n_jobs), len(runs)))
+    if jobs == 1:
+        entries = [_write_run(root, params, run, grid=grid, progress=progress) for run in runs]
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        from functools import partial
+
+        one = partial(_write_run, root, params, grid=grid, progress=False)
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
+            entries = list(pool.map(one, runs))
+    for run, entry in zip(runs, entries, strict=True):
+        record["runs"][run.stem] = entry
     ceilings = pd.DataFrame([r["ceiling"] for r in record["runs"].values()])
     record = {
         "parameters": asdict(params),
@@ -278,10 +300,10 @@ def simulate_dataset(
     return root
 
 
-def run_simulate(inputs: Iterable, outputs: dict, params: dict) -> None:
+def run_simulate(inputs: Iterable, outputs: dict, params: dict, *, n_jobs: int = 1) -> None:
     """Snakemake adapter: write the simulated dataset described by the ``simulate`` section."""
     opts = {k: v for k, v in params.items() if k not in {"enabled", "root"}}
-    simulate_dataset(Path(outputs["done"]).parents[2], **opts)
+    simulate_dataset(Path(outputs["done"]).parents[2], n_jobs=n_jobs, **opts)
     missing = [str(p) for p in outputs.get("files", []) if not Path(p).exists()]
     if missing:
         raise RuntimeError(f"simulate: expected outputs were not written: {missing[:5]}")

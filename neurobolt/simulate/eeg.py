@@ -99,6 +99,7 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
     n_env = int(np.ceil((total_s + pad_s) * ENV_SFREQ)) + 1
     t_env = np.arange(n_env) / ENV_SFREQ - pad_s
     names = list(RHYTHMS)
+    fast = np.float32  # the long noise series: single precision is plenty
     if easy:
         arousal = rvt = np.zeros(n_env)
         drive = None
@@ -124,7 +125,7 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
 
     # Clean EEG: 1/f background sources + rhythms with focal topographies + channel noise.
     n_bg = 8
-    bg = pink_noise(rng, n_times, sfreq, n=n_bg)
+    bg = pink_noise(rng, n_times, sfreq, n=n_bg, dtype=fast)
     bg_topo = rng.normal(0, 1, (n_eeg, n_bg))
     bg_topo *= 9e-6 / np.sqrt((bg_topo**2).sum(axis=1, keepdims=True))
     for sl in chunks(n_times, 1 << 18):
@@ -138,7 +139,7 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
         centre = standard_positions(peaks).mean(axis=0) + traits.shift[name]
         dist = np.linalg.norm(pos - centre, axis=1)
         topo = amp * traits.amp[name] * np.exp(-0.5 * (dist / traits.width[name]) ** 2)
-        carrier = bandlimited_noise(rng, n_times, sfreq, f0 - half_bw, f0 + half_bw)[0]
+        carrier = bandlimited_noise(rng, n_times, sfreq, f0 - half_bw, f0 + half_bw, dtype=fast)[0]
         carrier *= np.interp(t, t_env, env[r])
         for sl in chunks(n_times, 1 << 18):
             clean[:, sl] += topo[:, None] * carrier[None, sl]
@@ -154,10 +155,10 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
             wave = evoked_waveform(np.arange(stop - start) / sfreq) * erp_rng.lognormal(0, 0.2)
             clean[:, start:stop] += topo[:, None] * wave[None]
     for sl in chunks(n_eeg, 8):
-        clean[sl] += pink_noise(rng, n_times, sfreq, n=sl.stop - sl.start) * 2e-6
+        clean[sl] += pink_noise(rng, n_times, sfreq, n=sl.stop - sl.start, dtype=fast) * 2e-6
 
     # EOG: blinks and slow drifts; blinks also reach the frontal electrodes (realistic).
-    eog = pink_noise(rng, n_times, sfreq, n=1)[0] * 15e-6
+    eog = pink_noise(rng, n_times, sfreq, n=1, dtype=fast)[0] * 15e-6
     leak = None if easy else blink_topography(eeg_names)
     for tb in np.cumsum(rng.uniform(2.5, 6.0, int(total_s / 2.5) + 1)):
         c = int(tb * sfreq)
@@ -262,7 +263,8 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
         add_line_noise(data, sfreq, rng, amplitude_v=params.line_noise_v)
     res = EEG_RESOLUTION_UV * 1e-6
     for sl in chunks(n_ch, 8):
-        data[sl] += rng.normal(0, params.noise_v, (sl.stop - sl.start, n_times))
+        noise = rng.standard_normal((sl.stop - sl.start, n_times), dtype=fast)
+        data[sl] += params.noise_v * noise
         data[sl] = np.round(data[sl] / res) * res
     ch_names = eeg_names + ["ECG", "EOG"]
     clean_200 = mne.io.RawArray(
