@@ -617,3 +617,24 @@ def test_gradient_artifact_follows_head_motion_and_fractional_slices():
     jitter = np.random.default_rng(1).normal(0, 0.5, (6, 32))
     unsynced = _gradient(np.zeros((6, 6)), jitter=jitter)
     assert np.abs(unsynced[:, 1] - unsynced[:, 2]).max() > 0.01 * np.abs(unsynced).max()
+
+
+def test_unsynced_run_with_a_silent_gap_and_32_slices():
+    """TR 2.0 s with a 0.2 s silent gap, 32 slices (56.25 ms = 281.25 samples), unsynchronised
+    clocks: one marker per volume, the gap free of gradient artifact, the slices not."""
+    params = SimParams(
+        duration_s=40.0, tr=2.0, n_slices=32, slice_gap_s=0.2, gradient_clock="unsynced", seed=2
+    )
+    data = sim.simulate_run(params, sim.SimRun("01", "01"), grid=sim.make_grid(params))
+    x, names = data.raw
+    assert len(data.onsets) == params.n_volumes == 20
+    np.testing.assert_allclose(np.diff(data.onsets), 10000, atol=1)  # 3 ppm: < 1 sample/TR
+    eeg = x[: len(params.channels)]
+    gap = np.concatenate([eeg[:, o + 9050 : o + 9950] for o in data.onsets[1:-1]], axis=1)
+    slices = np.concatenate([eeg[:, o + 100 : o + 8900] for o in data.onsets[1:-1]], axis=1)
+    # The gap holds only the EEG, blinks and BCG (~20 µV); the slices millivolts of artifact.
+    ratio = np.median(slices.std(axis=1) / gap.std(axis=1))
+    assert ratio > 10, ratio
+    assert np.median(gap.std(axis=1)) < 50e-6
+    with pytest.raises(ValueError, match="gradient_clock"):
+        SimParams(gradient_clock="maybe")
