@@ -201,7 +201,10 @@ def simulate_dataset(
         ``bcg_peak_v``, ``motion_scale``, ``thermal_noise`` (a second site is
         expected to differ in them as it does in ``tr``, ``marker``, ``task``
         and the cap), and ``lead_in_s``, ``lead_out_s``, ``n_dummy``,
-        ``signal_change``, ``hrf_delay_s``, ``coupling``, ``null_rois``.
+        ``signal_change``, ``hrf_delay_s``, ``coupling``, ``null_rois``; ``easy``
+        (the simple preset of the unit tests; default False: the realistic model of
+        ``docs/simulator.md``), ``gradient_clock`` (``"synced"`` or ``"unsynced"``),
+        ``slice_gap_s`` (silent gap per TR) and ``line_noise_v`` (50 Hz amplitude).
 
     Returns
     -------
