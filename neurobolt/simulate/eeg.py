@@ -129,7 +129,7 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
     bg_topo = rng.normal(0, 1, (n_eeg, n_bg))
     bg_topo *= 9e-6 / np.sqrt((bg_topo**2).sum(axis=1, keepdims=True))
     for sl in chunks(n_times, 1 << 18):
-        clean[:, sl] += bg_topo @ bg[:, sl]
+        clean[:, sl] += np.einsum("ck,kn->cn", bg_topo, bg[:, sl])
     del bg
     t = np.arange(n_times) / sfreq
     for r, name in enumerate(names):
@@ -173,7 +173,8 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
         slow = bandlimited_noise(rng, n_env, ENV_SFREQ, 0.01, 0.5, n=2)
         topo = rng.normal(0, 1, (n_eeg, 2)) * 6e-6 + 4e-6
         for sl in chunks(n_times, 1 << 18):
-            clean[:, sl] += topo @ np.stack([np.interp(t[sl], t_env, s) for s in slow])
+            slow_sl = np.stack([np.interp(t[sl], t_env, s) for s in slow])
+            clean[:, sl] += np.einsum("ck,kn->cn", topo, slow_sl)
     # Ground-truth clean EEG at 200 Hz (polyphase anti-aliased resampling), before artifacts.
     clean_200 = np.concatenate([_to_truth_rate(clean[sl], sfreq) for sl in chunks(n_eeg, 8)])
     progress.update(1)
@@ -265,7 +266,10 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
     for sl in chunks(n_ch, 8):
         noise = rng.standard_normal((sl.stop - sl.start, n_times), dtype=fast)
         data[sl] += params.noise_v * noise
-        data[sl] = np.round(data[sl] / res) * res
+        block = data[sl]  # a view: quantise in place
+        np.divide(block, res, out=block)
+        np.round(block, out=block)
+        np.multiply(block, res, out=block)
     ch_names = eeg_names + ["ECG", "EOG"]
     clean_200 = mne.io.RawArray(
         clean_200, mne.create_info(eeg_names, TRUTH_SFREQ, "eeg"), verbose=False

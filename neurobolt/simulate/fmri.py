@@ -333,8 +333,8 @@ def pipeline_ceilings(bold_vox, truth_vox, ext, motion, index, labels, *, tr, n_
     else (neural activity the EEG does not show, physiology, residual motion, thermal
     noise, the atlas mismatch) limits the R any EEG-based prediction can reach.
     """
-    y, *_ = np.linalg.lstsq(ext.T.astype(np.float64), bold_vox, rcond=None)
-    t, *_ = np.linalg.lstsq(ext.T.astype(np.float64), truth_vox, rcond=None)
+    unmix = np.linalg.pinv(ext.T.astype(np.float64))  # least squares, as NiftiMapsMasker
+    y, t = unmix @ bold_vox, unmix @ truth_vox
     out = {}
     for k, label in zip(index, labels, strict=True):
         if k == GLOBAL_SIGNAL:
