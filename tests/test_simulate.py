@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import mne
@@ -638,3 +639,18 @@ def test_unsynced_run_with_a_silent_gap_and_32_slices():
     assert np.median(gap.std(axis=1)) < 50e-6
     with pytest.raises(ValueError, match="gradient_clock"):
         SimParams(gradient_clock="maybe")
+
+
+def test_the_simulator_does_not_import_torch():
+    """The simulate rule and its parse-time run plan need no torch (the channel table lives in
+    neurobolt.channels; neurobolt.models.labram re-exports it)."""
+    code = (
+        "import sys, neurobolt.simulate as s;"
+        " s.SimParams(channels=s.SECOND_SITE_EEG_CHANNELS, task_design={}, marker='V');"
+        " assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    from neurobolt.channels import LABRAM_CHANNELS
+    from neurobolt.models.labram import LABRAM_CHANNELS as from_labram
+
+    assert from_labram is LABRAM_CHANNELS and len(LABRAM_CHANNELS) == 128
