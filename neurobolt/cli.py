@@ -26,6 +26,8 @@ def _simulate(args) -> int:
         sfreq=args.sfreq,
         seed=args.seed,
         marker=args.marker,
+        easy=args.easy,
+        n_jobs=args.jobs,
         progress=not args.quiet,
     )
     print(f"simulated dataset written to {args.bids_root}")
@@ -148,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--sfreq", type=float, default=5000.0)
     sim.add_argument("--seed", type=int, default=42)
     sim.add_argument("--marker", default="R128")
+    sim.add_argument(
+        "--easy", action="store_true", help="the simple preset of the unit tests (not realistic)"
+    )
+    sim.add_argument("--jobs", type=int, default=1, help="runs simulated in parallel")
     sim.add_argument("--quiet", action="store_true", help="no progress bars")
     sim.set_defaults(func=_simulate)
 

@@ -249,7 +249,9 @@ def sim_root(tmp_path_factory):
     from neurobolt.simulate import simulate_dataset
 
     root = tmp_path_factory.mktemp("eegsim") / "bids"
-    simulate_dataset(root, n_subjects=2, n_two_session=0, duration_s=60, seed=5, progress=False)
+    simulate_dataset(
+        root, n_subjects=2, n_two_session=0, duration_s=60, seed=5, easy=True, progress=False
+    )
     return root
 
 
@@ -330,7 +332,14 @@ def test_slice_period_of_a_fraction_of_a_sample_is_cleaned(tmp_path):
 
     root = tmp_path / "bids"
     simulate_dataset(
-        root, n_subjects=1, n_two_session=0, duration_s=120, tr=2.0, seed=5, progress=False
+        root,
+        n_subjects=1,
+        n_two_session=0,
+        duration_s=120,
+        tr=2.0,
+        seed=5,
+        easy=True,
+        progress=False,
     )
     stem, inputs, outputs = _run_paths(root, "01", tmp_path)
     qc = run_clean_eeg(inputs, outputs, {})

@@ -336,7 +336,10 @@ def test_every_writer_writes_to_a_temporary_name():
     assert not bad, bad
     # The one exception: mne-bids writes the simulated BrainVision files itself; the simulator
     # marks the dataset complete (simulation.json, atomically) only after every run is written.
-    simulate = (REPO / "neurobolt" / "simulate.py").read_text(encoding="utf-8")
+    simulate = "".join(
+        path.read_text(encoding="utf-8")
+        for path in sorted((REPO / "neurobolt" / "simulate").glob("*.py"))
+    )
     assert simulate.count("write_raw_bids(") == 1 and "not done until every run" in simulate
 
 

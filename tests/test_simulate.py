@@ -1,4 +1,9 @@
-"""Known-answer tests of the simulator: markers, artifacts, ground truth, BIDS validity."""
+"""Known-answer tests of the simulator: markers, artifacts, ground truth, BIDS validity.
+
+The shared ``small_dataset`` uses the ``easy`` preset; the realistic default is checked on
+the second-site dataset and on short in-memory runs (variability between subjects, the
+atlas mismatch, the null ROI, the gradient artifact's motion dependence).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import mne
@@ -129,6 +135,9 @@ def _regress_out(y, confounds):
 
 
 def test_ceiling_matches_an_empirical_estimate(small_dataset, small_runs, simulation_record):
+    """The ceiling is R(pipeline target, its EEG-coupled part) after the pipeline's motion
+    regression and 0.15 Hz low-pass; re-estimated here from the written files (easy preset:
+    the extraction maps are the generating ones, so the truth TSV is the coupled part)."""
     maps = nib.load(sim.atlas_files(small_dataset)["maps"]).get_fdata()
     labels = list(sim.DIFUMO64_LABELS)
     empirical = {}
@@ -137,27 +146,29 @@ def test_ceiling_matches_an_empirical_estimate(small_dataset, small_runs, simula
         bold = nib.load(files["preproc_bold"]).get_fdata()
         mask = nib.load(files["mask"]).get_fdata() > 0
         conf = pd.read_csv(files["confounds"], sep="\t", na_values="n/a")
-        keep = ~conf.filter(like="non_steady_state").any(axis=1).to_numpy()
-        motion = conf[["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]].to_numpy()[keep]
-        y = bold[mask][:, keep]
+        motion = conf[["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]].to_numpy()
+        y = bold[mask]
         comps, *_ = np.linalg.lstsq(maps[mask], y, rcond=None)
-        truth = pd.read_csv(files["truth_rois"], sep="\t")[keep]
+        truth = pd.read_csv(files["truth_rois"], sep="\t")
         signals = {label: comps[labels.index(label)] for label in truth if label != GLOBAL_SIGNAL}
         signals[GLOBAL_SIGNAL] = y.mean(axis=0)
         for label, x in signals.items():
             if label in simulation_record["null_rois"]:
                 assert np.all(truth[label] == 0)
                 continue
-            # The same motion regression on both sides: what a model can still predict.
-            r = np.corrcoef(_regress_out(x, motion), _regress_out(truth[label], motion))[0, 1]
-            empirical.setdefault(label, []).append(r)
+            a, b = (
+                sim.pipeline_process(v[:, None], motion, tr=2.1, n_dummy=2)[:, 0]
+                for v in (x, truth[label].to_numpy())
+            )
+            empirical.setdefault(label, []).append(np.corrcoef(a, b)[0, 1])
     ceilings = simulation_record["ceiling"]
+    assert simulation_record["preset"] == "easy"
     assert set(empirical) | set(simulation_record["null_rois"]) == set(ceilings)
     for label, rs in empirical.items():
         assert abs(np.mean(rs) - ceilings[label]) < 0.05, (label, np.mean(rs), ceilings[label])
-        assert 0.5 < ceilings[label] < 0.95
+        assert 0.4 < ceilings[label] < 0.95
     for label in simulation_record["null_rois"]:
-        assert ceilings[label] == 0.0
+        assert abs(ceilings[label]) < 0.3  # 55 low-passed volumes: chance level only
 
 
 def test_simulation_is_deterministic_for_a_seed():
@@ -347,11 +358,13 @@ def test_second_site_heschl_bold_follows_the_stimuli(second_site):
         )
         keep = slice(params.n_dummy, None)
         rs.append(np.corrcoef(regressor[keep], truth[HESCHL][keep])[0, 1])
-        others.append(np.corrcoef(regressor[keep], truth["Putamen"][keep])[0, 1])
-    # Measured: R = 0.60 and 0.64 (seed 11; Putamen -0.01 and 0.03); 0.42-0.60 over six
-    # 6-minute runs at other seeds/subjects.
-    assert min(rs) > 0.35, rs
-    assert max(np.abs(others)) < min(rs)
+        others.append(np.corrcoef(regressor[keep], truth["Thalamus"][keep])[0, 1])
+    # Realistic preset: the gamma bursts pass a saturating non-linearity and the subject's own
+    # HRF (not the canonical one used here), and Heschl's gyrus also follows parietal alpha and
+    # vigilance. Measured: R = 0.33 and 0.15 (seed 11; Thalamus, not gamma-driven, -0.17 and
+    # 0.01: chance correlations of 3-minute runs).
+    assert min(rs) > 0.1 and np.mean(rs) > 0.2, rs
+    assert np.mean(np.abs(others)) < np.mean(rs) - 0.1, (rs, others)
 
 
 def test_task_design_changes_only_what_the_stimuli_drive():
@@ -367,9 +380,13 @@ def test_task_design_changes_only_what_the_stimuli_drive():
     task = sim.simulate_run(SimParams(**common, task_design={"isi_s": [5, 8]}), run, grid=grid)
     assert task.stimuli.size >= 4 and rest.stimuli.size == 0
     # The stimuli have random streams of their own: everything they do not drive is unchanged
-    # (the global signal is the brain mean, Heschl's gyrus included).
+    # (the global signal is the brain mean, Heschl's gyrus included; the realistic coupling
+    # also gives Cuneus, Precuneus and Putamen some temporal gamma).
+    params = SimParams(**common)
+    driven = {k for k, (w, _) in params.coupling.items() if "gamma_temporal" in w}
+    assert HESCHL in driven and "Thalamus" not in driven
     for label in rest.truth:
-        if label in (HESCHL, GLOBAL_SIGNAL):
+        if label in driven | {GLOBAL_SIGNAL}:
             assert not np.allclose(rest.truth[label], task.truth[label])
         else:
             np.testing.assert_array_equal(rest.truth[label], task.truth[label])
@@ -441,3 +458,199 @@ def test_hrf_delay_moves_the_response_peak():
         h = canonical_hrf(100.0, delay_s=delay)
         assert np.argmax(h) / 100.0 == pytest.approx(peak, abs=0.01)
         assert h.sum() == pytest.approx(1.0) and h.min() < 0  # normalised, with an undershoot
+
+
+# --------------------------------------------------------------------------------------------
+# The realistic preset: variability, atlas mismatch, null ROI, gradient artifact and motion
+# --------------------------------------------------------------------------------------------
+
+
+def test_subjects_differ_in_alpha_frequency_and_hrf():
+    """Per-subject traits: individual alpha frequency (8-12 Hz) and HRFs per subject and ROI
+    peaking at 4-7 s, none of them the ridge baseline's canonical HRF; easy keeps one."""
+    params = SimParams(seed=42)
+    traits = [sim.draw_traits(params, f"{i:02d}") for i in range(1, 7)]
+    alphas = [t.freq["alpha_occipital"] for t in traits]
+    assert all(8.0 <= a <= 12.0 for a in alphas) and np.ptp(alphas) > 1.0, alphas
+    canonical = sim.canonical_hrf(100.0)
+    peaks, distance = [], []
+    for t in traits:
+        for roi in ("Cuneus", "Putamen", "global"):
+            h = t.hrf_kernel(roi, 100.0)
+            peak = np.argmax(h) / 100.0
+            assert 4.0 - 0.02 <= peak <= 7.0 + 0.02
+            assert peak == pytest.approx(t.hrf.get(roi, t.hrf["default"])["peak_s"], abs=0.02)
+            distance.append(np.abs(h - canonical).max() / canonical.max())
+            peaks.append(peak)
+    assert np.ptp(peaks) > 1.0
+    # Drawn HRFs: a few come close to the canonical one by chance, none is it, most are far.
+    assert min(distance) > 0 and np.median(distance) > 0.1, np.round(distance, 3)
+    # The same subject in another session keeps its traits; another site (seed) differs.
+    assert sim.draw_traits(params, "01").freq == traits[0].freq
+    assert sim.draw_traits(SimParams(seed=7), "01").freq != traits[0].freq
+    easy = [sim.draw_traits(SimParams(easy=True), s) for s in ("01", "02")]
+    assert easy[0].freq == easy[1].freq and easy[0].freq["alpha_occipital"] == 10.0
+    np.testing.assert_allclose(easy[0].hrf_kernel("Cuneus", 100.0), canonical)
+
+
+def test_simulated_alpha_peak_follows_the_subject(tmp_path):
+    """The clean occipital EEG of two subjects peaks at each one's own alpha frequency."""
+    params = SimParams(duration_s=60.0, sfreq=500.0, voxel_mm=16.0, seed=42)
+    grid = sim.make_grid(params)
+    found = {}
+    for subject in ("01", "03"):  # 9.7 and 8.0 Hz at seed 42
+        data = sim.simulate_run(params, sim.SimRun(subject, "01"), grid=grid)
+        x = data.clean_200.get_data(picks=["O1", "O2", "OZ"]).mean(axis=0)
+        psd, freqs = mne.time_frequency.psd_array_welch(x, 200.0, n_fft=1600, verbose=False)
+        band = (freqs >= 7) & (freqs <= 13)
+        found[subject] = (freqs[band][np.argmax(psd[band])], data.traits["alpha_hz"])
+    for peak, alpha in found.values():
+        assert abs(peak - alpha) < 0.6, found
+    assert abs(found["01"][0] - found["03"][0]) > 1.0, found
+
+
+def test_extraction_maps_differ_from_the_generating_maps(second_site):
+    """The written atlas is the generating maps smoothed and shifted (by ~5 mm, 0.6 voxel of
+    the 8 mm grid): correlated, but not equal, and displaced."""
+    root, _ = second_site
+    files = sim.atlas_files(root)
+    ext = nib.load(files["maps"]).get_fdata()
+    gen = nib.load(files["generating_maps"]).get_fdata()
+    assert ext.shape == gen.shape
+    ijk = np.indices(ext.shape[:3]).reshape(3, -1)
+    rs, shifts = [], []
+    for k in range(ext.shape[3]):
+        a, b = ext[..., k].ravel(), gen[..., k].ravel()
+        rs.append(np.corrcoef(a, b)[0, 1])
+        shifts.append(np.linalg.norm(ijk @ a / a.sum() - ijk @ b / b.sum()))
+    assert 0.6 < np.median(rs) < 0.99 and max(rs) < 0.999, np.percentile(rs, [0, 50, 100])
+    assert 0.25 < np.median(shifts) < 1.0, np.percentile(shifts, [0, 50, 100])
+    record = json.loads(sim.simulation_json(root).read_text(encoding="utf-8"))
+    assert record["preset"] == "realistic"
+    for ceilings in (r["ceiling"] for r in record["runs"].values()):
+        coupled = [v for k, v in ceilings.items() if k not in record["null_rois"]]
+        assert max(coupled) <= 0.75, ceilings
+
+
+def _volume_features(latents, onsets_s, band):
+    """log band power, convolved with a canonical HRF, at the volume onsets (z-scored)."""
+    x = np.log(latents.env[band] ** 2)
+    x = np.convolve(x - x.mean(), sim.canonical_hrf(10.0))[: x.size]
+    return np.interp(onsets_s, latents.t, x)
+
+
+def test_null_roi_shares_the_global_signal_but_not_the_eeg():
+    """Through the pipeline's extraction (shifted atlas, motion regression, low-pass): the
+    null ROI correlates with the global signal, not with any EEG band's power, while the
+    Cuneus (alpha-coupled) does follow the occipital alpha power."""
+    params = SimParams(duration_s=480.0, sfreq=250.0, seed=42, n_dummy=2)
+    grid = sim.make_grid(params)
+    shape, affine, mask, maps, ext = grid
+    labels = list(sim.DIFUMO64_LABELS)
+    r_gs, r_eeg, r_cuneus = [], [], []
+    for subject in ("01", "02"):
+        data = sim.simulate_run(params, sim.SimRun(subject, "01"), grid=grid)
+        y = data.bold[mask].astype(np.float64)
+        comps, *_ = np.linalg.lstsq(ext.reshape(64, -1)[:, mask.ravel()].T, y, rcond=None)
+        series = np.column_stack([comps.T, y.mean(axis=0)])
+        clean = sim.pipeline_process(series, data.motion, tr=params.tr, n_dummy=2)
+        null, cuneus, gs = (
+            clean[:, labels.index("Cerebellum Crus II")],
+            clean[:, labels.index("Cuneus")],
+            clean[:, -1],
+        )
+        onsets_s = data.onsets[2:] / params.sfreq
+        r_gs.append(np.corrcoef(null, gs)[0, 1])
+        for band in sim.RHYTHMS:
+            f = _volume_features(data.latents, onsets_s, band)
+            r_eeg.append(abs(np.corrcoef(null, f)[0, 1]))
+        alpha = _volume_features(data.latents, onsets_s, "alpha_occipital")
+        r_cuneus.append(np.corrcoef(cuneus, alpha)[0, 1])
+    assert min(r_gs) > 0.3, r_gs
+    assert max(r_eeg) < 0.25, r_eeg
+    assert max(r_cuneus) < -0.25, r_cuneus  # alpha power down, BOLD up
+
+
+def _gradient(motion, *, tr=2.0, n_slices=32, sfreq=5000.0, jitter=None):
+    n_vol = len(motion)
+    spt = int(tr * sfreq)
+    data = np.zeros((4, (n_vol + 1) * spt))
+    rng = np.random.default_rng(0)
+    gains = rng.normal(0, 1e-3, (4, 3))
+    sens = rng.normal(0, 0.08, (4, 3, 6))
+    starts = spt * np.arange(n_vol, dtype=float)
+    sim.add_gradient_artifact(
+        data,
+        sfreq,
+        starts,
+        tr=tr,
+        n_slices=n_slices,
+        gains=gains,
+        jitter=jitter,
+        motion=motion,
+        motion_sensitivity=sens,
+    )
+    return data[:, : n_vol * spt].reshape(4, n_vol, spt)
+
+
+def test_gradient_artifact_follows_head_motion_and_fractional_slices():
+    """TR 2.0 s, 32 slices at 5 kHz: a slice every 312.5 samples. Without motion every
+    volume is identical; with a slow drift of the head the change from the first volume
+    grows with the displacement; unsynchronised slice triggers break the slice periodicity."""
+    still = _gradient(np.zeros((6, 6)))
+    np.testing.assert_allclose(still[:, 1:], still[:, :-1], atol=1e-12)
+    # Slices 2 and 4 start on whole samples (625, 1250): identical; slice 3 (937.5) is the
+    # same waveform half a sample later, so it differs.
+    vol = still[0, 1]
+    np.testing.assert_allclose(vol[625:925], vol[1250:1550], atol=1e-12)
+    assert np.abs(vol[625:925] - vol[937:1237]).max() > 0.01 * np.abs(vol).max()
+    drift = np.zeros((6, 6))
+    drift[:, 0] = np.linspace(0, 1.0, 6)  # 1 mm along x
+    drift[:, 4] = np.linspace(0, 0.01, 6)  # 0.6 degree
+    moving = _gradient(drift)
+    change = np.abs(moving - moving[:, :1]).mean(axis=(0, 2))
+    assert change[0] == 0 and np.all(np.diff(change) > 0), change
+    amplitude = np.abs(moving).max(axis=2)
+    assert np.ptp(amplitude / amplitude[:, :1], axis=1).max() > 0.02
+    # Shape changes too, not only the gain: the channel's waveform is a new mix of the axes.
+    r = np.corrcoef(moving[0, 0], moving[0, -1])[0, 1]
+    assert r < 0.9999, r
+    jitter = np.random.default_rng(1).normal(0, 0.5, (6, 32))
+    unsynced = _gradient(np.zeros((6, 6)), jitter=jitter)
+    assert np.abs(unsynced[:, 1] - unsynced[:, 2]).max() > 0.01 * np.abs(unsynced).max()
+
+
+def test_unsynced_run_with_a_silent_gap_and_32_slices():
+    """TR 2.0 s with a 0.2 s silent gap, 32 slices (56.25 ms = 281.25 samples), unsynchronised
+    clocks: one marker per volume, the gap free of gradient artifact, the slices not."""
+    params = SimParams(
+        duration_s=40.0, tr=2.0, n_slices=32, slice_gap_s=0.2, gradient_clock="unsynced", seed=2
+    )
+    data = sim.simulate_run(params, sim.SimRun("01", "01"), grid=sim.make_grid(params))
+    x, names = data.raw
+    assert len(data.onsets) == params.n_volumes == 20
+    np.testing.assert_allclose(np.diff(data.onsets), 10000, atol=1)  # 3 ppm: < 1 sample/TR
+    eeg = x[: len(params.channels)]
+    gap = np.concatenate([eeg[:, o + 9050 : o + 9950] for o in data.onsets[1:-1]], axis=1)
+    slices = np.concatenate([eeg[:, o + 100 : o + 8900] for o in data.onsets[1:-1]], axis=1)
+    # The gap holds only the EEG, blinks and BCG (~20 µV); the slices millivolts of artifact.
+    ratio = np.median(slices.std(axis=1) / gap.std(axis=1))
+    assert ratio > 10, ratio
+    assert np.median(gap.std(axis=1)) < 50e-6
+    with pytest.raises(ValueError, match="gradient_clock"):
+        SimParams(gradient_clock="maybe")
+
+
+def test_the_simulator_does_not_import_torch():
+    """The simulate rule and its parse-time run plan need no torch (the channel table lives in
+    neurobolt.channels; neurobolt.models.labram re-exports it)."""
+    code = (
+        "import sys, neurobolt.simulate as s;"
+        " s.SimParams(channels=s.SECOND_SITE_EEG_CHANNELS, task_design={}, marker='V');"
+        " assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    from neurobolt.channels import LABRAM_CHANNELS
+    from neurobolt.models.labram import LABRAM_CHANNELS as from_labram
+
+    assert from_labram is LABRAM_CHANNELS and len(LABRAM_CHANNELS) == 128

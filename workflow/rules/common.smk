@@ -295,11 +295,17 @@ def file_mb(path, *, default):
     return path.stat().st_size / 1e6 if path.exists() else default
 
 
+def simulate_threads(sim):
+    """Runs simulated in parallel: 2 (one process each), or 1 for a single run."""
+    return min(2, sim["n_subjects"] + sim["n_two_session"])
+
+
 def simulate_mem_mb(sim):
     """Memory for simulating: one run's ~32 channels at the simulation rate as float64, held
-    ~3 times over, + 1 GB (measured: 1 GB for 6-minute runs at 5 kHz)."""
+    ~3 times over, + 1 GB (measured: 1 GB for 6-minute runs at 5 kHz), per parallel run.
+    """
     run_mb = 32 * sim["duration_s"] * sim["sfreq"] * 8 / 1e6
-    return per_attempt(int(1000 + 3 * run_mb))
+    return per_attempt(int(1000 + 3 * run_mb * simulate_threads(sim)))
 
 
 def simulate_runtime(sim):

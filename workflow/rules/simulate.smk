@@ -18,7 +18,7 @@ for _label, _view in VIEWS.items():
             f"logs/simulate/{_label or 'simulate'}.benchmark.tsv"
         conda:
             ENV
-        threads: 1
+        threads: simulate_threads(_view["simulate"])
         resources:
             mem_mb=simulate_mem_mb(_view["simulate"]),
             runtime=simulate_runtime(_view["simulate"]),

@@ -9,4 +9,9 @@ from neurobolt.simulate import run_simulate
 from neurobolt.logs import configure
 
 configure(snakemake.log[0])
-run_simulate(snakemake.input, dict(snakemake.output.items()), snakemake.params.cfg)
+run_simulate(
+    snakemake.input,
+    dict(snakemake.output.items()),
+    snakemake.params.cfg,
+    n_jobs=snakemake.threads,
+)
