@@ -52,7 +52,7 @@ def build(dataset: Path, out: Path) -> dict:
         "config": config,
         "files": files,
         "atlas": atlas,
-        "clean": sub / "eeg" / f"{RUN}_desc-clean_eeg.fif",
+        "clean": sub / "eeg" / f"{RUN}_desc-clean_eeg.vhdr",
         "qc": sub / "eeg" / f"{RUN}_desc-clean_qc.json",
         "rois": sub / "func" / f"{RUN}_{roi_signals_suffix()}.tsv",
         "store": sub / "func" / f"{RUN}_windows.h5",

@@ -21,6 +21,9 @@ from pathlib import Path
 
 import mne
 
+# the atlas's labels, written once in the fMRI stage (re-exported for the simulator)
+from ..fmri.whole_brain import DIFUMO64_LABELS as DIFUMO64_LABELS
+
 #: The 26 EEG channels of the paper's cap (after dropping ECG/EOG/EMG).
 PAPER_EEG_CHANNELS = (
     "FP1 FP2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T7 T8 P7 P8 FPZ FZ CZ PZ POZ OZ FT9 FT10 TP9 TP10"
@@ -50,73 +53,6 @@ TASK_DESIGN_DEFAULTS = {
     "stimulus_marker": "S1",
 }
 
-#: DiFuMo-64 component labels in atlas order (U+2019 in "Heschl’s gyrus", as the atlas has it).
-DIFUMO64_LABELS = (
-    "Superior frontal sulcus",
-    "Fusiform gyrus",
-    "Calcarine cortex posterior",
-    "Cingulate cortex posterior",
-    "Parieto-occipital sulcus superior",
-    "Insula antero-superior",
-    "Superior temporal sulcus with angular gyrus",
-    "Planum temporale",
-    "Cerebellum Crus II",
-    "Superior parts of Postcentral and Precentral gyri",
-    "Transverse sinus",
-    "Paracentral gyrus RH",
-    "Superior occipital gyrus",
-    "Cingulate gyrus mid-posterior",
-    "ventricles",
-    "Fusiform gyrus posterior",
-    "Superior frontal gyrus medial",
-    "Precuneus superior",
-    "Planum polare",
-    "Parieto-occipital sulcus middle",
-    "Cerebellum I-V",
-    "Superior fornix and isthmus",
-    "Anterior Cingulate Cortex",
-    "Descending occipital gyrus",
-    "Putamen",
-    "Cingulate gyrus mid-anterior",
-    "Superior parietal lobule posterior",
-    "Paracentral lobule",
-    "Inferior occipital gyrus",
-    "Superior rostral gyrus",
-    "Calcarine sulcus anterior",
-    "Intraparietal sulcus",
-    "Superior parietal lobule anterior",
-    "Precentral gyrus medial",
-    "Lingual gyrus anterior",
-    "Angular gyrus superior",
-    "Supramarginal gyrus",
-    "Intraparietal sulcus LH",
-    "Dorsomedial prefrontal cortex antero-superior",
-    "Precentral gyrus superior",
-    "Postcentral gyrus inferior",
-    "Lateral occipital cortex",
-    "Callosomarginal sulcus",
-    "Paracentral lobule superior",
-    "Heschl\u2019s gyrus",
-    "Occipital pole",
-    "Thalamus",
-    "Intraparietal sulcus RH",
-    "Inferior frontal sulcus",
-    "Postcentral gyrus LH",
-    "Middle frontal gyrus",
-    "Inferior frontal gyrus",
-    "Parieto-occipital sulcus anterior",
-    "Precuneus anterior",
-    "Lingual gyrus",
-    "Superior occipital sulcus",
-    "Superior parietal lobule",
-    "Middle frontal gyrus anterior",
-    "Angular gyrus inferior",
-    "Cuneus",
-    "Middle temporal gyrus",
-    "Superior frontal gyrus",
-    "Central sulcus",
-    "Caudate",
-)
 
 #: Name of the whole-brain (global) signal column, in the truth TSV and the ROI TSVs.
 GLOBAL_SIGNAL = "global signal"
