@@ -1,6 +1,6 @@
 """fMRI statistics of ROI series against the real data's ranges; one figure per line.
 
-Reads every ``*_atlas-DiFuMo64_timeseries.tsv`` under a results folder (the
+Reads every ``*_atlas-DiFuMo_scale-64_timeseries.tsv`` under a results folder (the
 ``roi_signals`` outputs: motion-regressed, 0.15 Hz low-passed, normalised) and prints, per
 scan and as the mean over scans: the lag-1 autocorrelation (mean over the atlas ROIs), the
 mean |r| between ROIs and the mean r between each ROI and the global signal, next to the
@@ -46,9 +46,9 @@ def main(argv=None) -> None:
     parser.add_argument("results", nargs="?", type=Path, default=Path("results"))
     parser.add_argument("--simulation", type=Path, default=None)
     args = parser.parse_args(argv)
-    paths = sorted(args.results.rglob("*_atlas-DiFuMo64_timeseries.tsv"))
+    paths = sorted(args.results.rglob("*_atlas-DiFuMo_scale-64_timeseries.tsv"))
     if not paths:
-        raise SystemExit(f"no *_atlas-DiFuMo64_timeseries.tsv under {args.results}")
+        raise SystemExit(f"no *_atlas-DiFuMo_scale-64_timeseries.tsv under {args.results}")
     rows = {}
     for path in paths:
         table = pd.read_csv(path, sep="\t").drop(columns=["volume"], errors="ignore")
