@@ -85,9 +85,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     },
     "bcg": {
         "method": "aligned",
-        "n_components": 0,
+        "n_components": 4,
         "joint": True,
-        "snr_threshold": 2.0,
+        "snr_threshold": 3.0,
         "window": 100,
         "max_shift": 0.02,
         "fallback": "eeg",
