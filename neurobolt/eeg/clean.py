@@ -91,6 +91,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "window": 100,
         "max_shift": 0.02,
         "fallback": "eeg",
+        "refine_gradient": True,
     },
     "max_memory_mb": 16000,
 }
