@@ -237,6 +237,7 @@ def clean_array(
         )
         if raw_eeg is not None:
             t1 = time.perf_counter()
+            out_prev = out
             out = _gradient_without_bcg(
                 plan,
                 raw_eeg,
@@ -249,6 +250,21 @@ def clean_array(
                 n_out=n_out,
             )
             timing["gradient_refined"] = time.perf_counter() - t1
+            # ... and the BCG step again, on the EEG now free of that residue.
+            out += before - out_prev
+            del out_prev
+            remove_bcg(
+                out,
+                sfreq_out,
+                peaks_out,
+                copy=False,
+                method=str(bcg_cfg["method"]),
+                n_components=int(bcg_cfg["n_components"]),
+                joint=bool(bcg_cfg["joint"]),
+                snr_threshold=float(bcg_cfg["snr_threshold"]),
+                window=int(bcg_cfg["window"]),
+                max_shift=float(bcg_cfg["max_shift"]),
+            )
         hr_f = hr / 60.0
         bcg_qc = {
             "removed": True,
