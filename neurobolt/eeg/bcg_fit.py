@@ -58,9 +58,9 @@ def fit_beats(
     n_iter : int
         Alternations of template and per-beat fit.
     shrink : bool
-        Shrink each channel's latency towards the beat's common latency and its gain
-        towards 1 by their estimation noise (empirical Bayes), so channels with a weak
-        BCG are not fitted to their EEG.
+        Shrink each channel's latency and gain towards the beat's common latency and
+        gain (inverse-variance weighted means over channels) by their estimation noise
+        (empirical Bayes), so channels with a weak BCG are not fitted to their EEG.
 
     Returns
     -------
@@ -111,8 +111,13 @@ def fit_beats(
                 dev = tau - common
                 s_t = np.maximum((dev**2).mean(axis=0) - var_t.mean(axis=0), 0.0)
                 tau = common + dev * s_t / (s_t + var_t)
-                s_g = np.maximum(((gain - 1.0) ** 2).mean(axis=0) - var_g.mean(axis=0), 0.0)
-                gain = 1.0 + (gain - 1.0) * s_g / (s_g + var_g)
+                # the gain likewise towards the beat's common gain (the pulse that moves
+                # the head, and its modulation by respiration, is shared by all channels)
+                wg = 1.0 / np.maximum(var_g, 1e-12)
+                common_g = (wg * gain).sum(axis=1, keepdims=True) / wg.sum(axis=1, keepdims=True)
+                dev_g = gain - common_g
+                s_g = np.maximum((dev_g**2).mean(axis=0) - var_g.mean(axis=0), 0.0)
+                gain = common_g + dev_g * s_g / (s_g + var_g)
         del aligned
     # The template keeps its mean (the BCG's own, averaged over ``window`` beats, in which
     # slow EEG cancels); each beat's fitted constant (its slow EEG) is not subtracted.
