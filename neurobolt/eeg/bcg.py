@@ -139,6 +139,58 @@ def detect_r_peaks(
     return out[keep]
 
 
+#: Upper edge (Hz) of the band in which residual components are found and fitted: the
+#: BCG lies below ~20 Hz, and mains (and its aliases) above this band must not pass as a
+#: cardiac-locked component.
+OBS_LOWPASS_HZ = 30.0
+
+
+def _prewhiten(resid: np.ndarray, valid: np.ndarray, sfreq: float) -> np.ndarray:
+    """Temporally pre-whitened residual epochs: first difference, then a 30 Hz low-pass.
+
+    The EEG's power falls as 1/f and is dominated by its slow part (background, blinks,
+    infraslow), which is far stronger than a beat's BCG residue and has random phase
+    across beats: principal components found on the raw residual, and fitted to every
+    beat, are then slow EEG waveforms and remove the EEG's low frequencies. The first
+    difference flattens the 1/f spectrum; the low-pass keeps mains out.
+    """
+    both = (valid[:, 1:] & valid[:, :-1])[:, None, :]
+    d = np.diff(resid, axis=2) * both
+    sos = sps.butter(4, min(OBS_LOWPASS_HZ, 0.45 * sfreq), fs=sfreq, output="sos")
+    return sps.sosfiltfilt(sos, d, axis=2) * both
+
+
+def _residual_obs(resid, valid, sfreq, n_components, snr_threshold, *, joint):
+    """OBS of the residual epochs (n, C, L), returned as their fitted part (n, C, L).
+
+    The components and each beat's coefficients are found on the temporally
+    pre-whitened residual (:func:`_prewhiten`), where the EEG's strong slow part no
+    longer dominates; each component's waveform in the original domain is then the
+    regression of the residual epochs on the beats' coefficients (averaged over all
+    beats, the EEG cancels).
+    """
+    n_beats, n_ch, length = resid.shape
+    z = _prewhiten(resid, valid, sfreq)
+    out = np.zeros_like(resid)
+    if joint:
+        white, unwhite = _whitener(z)
+        zw = np.matmul(white, z).reshape(n_beats, -1)
+        comps = _components(zw, n_components, snr_threshold)
+        logger.debug("remove_bcg: %d joint components kept", comps.shape[0])
+        if comps.shape[0]:
+            coef = zw @ comps.T
+            u, *_ = np.linalg.lstsq(coef, resid.reshape(n_beats, -1), rcond=None)
+            out[:] = (coef @ u).reshape(n_beats, n_ch, length)
+    else:
+        for c in range(n_ch):
+            comps = _components(z[:, c, :], n_components, snr_threshold)
+            if comps.shape[0]:
+                coef = z[:, c, :] @ comps.T
+                u, *_ = np.linalg.lstsq(coef, resid[:, c, :], rcond=None)
+                out[:, c, :] = coef @ u
+    return out
+
+
 def _whitener(resid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Spatial whitening (and its inverse) from residual epochs (n, C, L)."""
     flat = np.moveaxis(resid, 1, 0).reshape(resid.shape[1], -1)
@@ -186,7 +238,7 @@ def remove_bcg(
     *,
     n_components: int | None = None,
     joint: bool = True,
-    snr_threshold: float = 2.0,
+    snr_threshold: float = 3.0,
     pre: float = 0.1,
     copy: bool = True,
     method: str = "aligned",
@@ -204,15 +256,19 @@ def remove_bcg(
     r_peaks : array of int
         R-peak samples (from :func:`detect_r_peaks`).
     n_components : int | None
-        Most principal components fitted to each beat besides the mean
-        artifact. Components that do not stand ``snr_threshold`` times above
-        the noise floor are dropped.
+        Most principal components of the residual (after the template) fitted to
+        each beat; None means 4. Components that do not stand ``snr_threshold``
+        times above the noise floor are dropped. They are found and fitted on the
+        temporally pre-whitened residual (first difference, 30 Hz low-pass), so
+        slow EEG, which has random phase across beats, is not taken for BCG.
     method : {"aligned", "obs"}
         ``"aligned"`` (default): per channel and per beat, the channel's template (mean
         of its ``window`` neighbouring beats, each aligned) is moved by the beat's own
         sub-sample latency and scaled by its own gain, both fitted by Gauss-Newton to
         the beat (:func:`neurobolt.eeg.bcg_fit.fit_beats`), then the residual's
-        per-channel OBS (``n_components``, gated by ``snr_threshold``) is removed.
+        OBS (``n_components``, gated by ``snr_threshold``, ``joint`` chooses its
+        kind) is removed: it follows shape changes that a shift and a gain cannot
+        (e.g. the mix of the pulse's components changing from beat to beat).
         ``"obs"``: the OBS alone (``joint`` chooses its kind).
     window : int
         Beats averaged into a template (``"aligned"``).
@@ -224,7 +280,7 @@ def remove_bcg(
         per-channel OBS (each channel its own components and coefficients).
     snr_threshold : float
         Keep a component only if its eigenvalue exceeds this multiple of the
-        median eigenvalue of the following components (0 keeps all).
+        median eigenvalue of the following components (0 keeps all; default 3).
     pre : float
         Each beat's epoch starts this fraction of the median R-R interval
         before its R-peak; epochs tile the recording from beat to beat.
@@ -307,21 +363,9 @@ def _remove_bcg(
         fit = np.broadcast_to(mean, resid.shape).copy()
     del epochs
     if n_components is None:
-        n_components = 0 if method == "aligned" else 4
+        n_components = 4
     if n_components > 0:
-        if joint:
-            white, unwhite = _whitener(resid)
-            rw = np.matmul(white, resid).reshape(n_beats, -1)
-            comps = _components(rw, n_components, snr_threshold)
-            if comps.shape[0]:
-                part = ((rw @ comps.T) @ comps).reshape(n_beats, n_ch, length)
-                fit += np.matmul(unwhite, part)
-            logger.debug("remove_bcg: %d joint components kept", comps.shape[0])
-        else:
-            for c in range(n_ch):
-                comps = _components(resid[:, c, :], n_components, snr_threshold)
-                if comps.shape[0]:
-                    fit[:, c, :] += (resid[:, c, :] @ comps.T) @ comps
+        fit += _residual_obs(resid, valid, sfreq, n_components, snr_threshold, joint=joint)
     fit *= valid[:, None, :]
     for b in range(n_beats):
         lo = start[b]

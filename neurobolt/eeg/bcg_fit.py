@@ -58,9 +58,9 @@ def fit_beats(
     n_iter : int
         Alternations of template and per-beat fit.
     shrink : bool
-        Shrink each channel's latency towards the beat's common latency and its gain
-        towards 1 by their estimation noise (empirical Bayes), so channels with a weak
-        BCG are not fitted to their EEG.
+        Shrink each channel's latency and gain towards the beat's common latency and
+        gain (inverse-variance weighted means over channels) by their estimation noise
+        (empirical Bayes), so channels with a weak BCG are not fitted to their EEG.
 
     Returns
     -------
@@ -72,6 +72,11 @@ def fit_beats(
     lim = max_shift * sfreq
     tau = np.zeros((n_b, n_c))
     gain = np.ones((n_b, n_c))
+    # a linear trend over each beat's valid samples, centred on them
+    idx = np.arange(n_t, dtype=np.float64)[None, :] * valid
+    centre = idx.sum(axis=1, keepdims=True) / np.maximum(valid.sum(axis=1, keepdims=True), 1)
+    trend = ((np.arange(n_t)[None, :] - centre) * valid / max(n_t, 1))[:, None, :]
+    trend = np.broadcast_to(trend, (n_b, n_c, n_t))
     for _ in range(n_iter):
         # Template from the other beats moved to zero latency and unit gain.
         aligned = shift(epochs, -tau, half=_HALF) * v / gain[:, :, None]
@@ -80,15 +85,17 @@ def fit_beats(
         for _gn in range(2):
             t_s = shift(tmpl, tau, half=_HALF)
             d1 = np.gradient(t_s, axis=2)
-            # regressors: 1, T, T' over the beat's valid samples
-            regs = [v, t_s * v, d1 * v]
-            gram = np.empty((n_b, n_c, 3, 3))
-            rhs = np.empty((n_b, n_c, 3))
-            for i in range(3):
+            # regressors: 1, T, T' and a linear trend (the EEG's slow part, not fitted
+            # as BCG) over the beat's valid samples
+            regs = [v, t_s * v, d1 * v, trend]
+            n_r = len(regs)
+            gram = np.empty((n_b, n_c, n_r, n_r))
+            rhs = np.empty((n_b, n_c, n_r))
+            for i in range(n_r):
                 rhs[..., i] = np.einsum("bct,bct->bc", regs[i], epochs * v)
-                for j in range(i, 3):
+                for j in range(i, n_r):
                     gram[..., i, j] = gram[..., j, i] = np.einsum("bct,bct->bc", regs[i], regs[j])
-            gram += np.eye(3) * 1e-12 * (gram[..., 1:2, 1:2] + 1e-30)
+            gram += np.eye(n_r) * 1e-12 * (gram[..., 1:2, 1:2] + 1e-30)
             coef = np.linalg.solve(gram, rhs[..., None])[..., 0]
             g = coef[..., 1]
             ok = g > 0.2
@@ -101,7 +108,7 @@ def fit_beats(
                 # latency over channels, of the gain towards 1, by how much the channel's
                 # beat-to-beat spread exceeds that noise (empirical Bayes).
                 yy = np.einsum("bct,bct->bc", epochs * v, epochs * v)
-                dof = np.maximum(v.sum(axis=2) - 3.0, 1.0)
+                dof = np.maximum(v.sum(axis=2) - n_r, 1.0)
                 rvar = np.maximum(yy - np.einsum("bci,bci->bc", coef, rhs), 0.0) / dof
                 inv = np.linalg.inv(gram)
                 var_t = rvar * inv[..., 2, 2] / np.maximum(gain, 0.2) ** 2
@@ -111,8 +118,13 @@ def fit_beats(
                 dev = tau - common
                 s_t = np.maximum((dev**2).mean(axis=0) - var_t.mean(axis=0), 0.0)
                 tau = common + dev * s_t / (s_t + var_t)
-                s_g = np.maximum(((gain - 1.0) ** 2).mean(axis=0) - var_g.mean(axis=0), 0.0)
-                gain = 1.0 + (gain - 1.0) * s_g / (s_g + var_g)
+                # the gain likewise towards the beat's common gain (the pulse that moves
+                # the head, and its modulation by respiration, is shared by all channels)
+                wg = 1.0 / np.maximum(var_g, 1e-12)
+                common_g = (wg * gain).sum(axis=1, keepdims=True) / wg.sum(axis=1, keepdims=True)
+                dev_g = gain - common_g
+                s_g = np.maximum((dev_g**2).mean(axis=0) - var_g.mean(axis=0), 0.0)
+                gain = common_g + dev_g * s_g / (s_g + var_g)
         del aligned
     # The template keeps its mean (the BCG's own, averaged over ``window`` beats, in which
     # slow EEG cancels); each beat's fitted constant (its slow EEG) is not subtracted.

@@ -43,7 +43,7 @@ from .brainvision import (  # noqa: F401 - re-exported (validate imports them fr
 )
 from .gradient import blas_single_thread, detect_n_slices
 from .markers import MarkerError, find_volume_markers, volume_onsets
-from .stage import clean_array
+from .stage import clean_array, intermediate_rate
 
 logger = logging.getLogger("neurobolt.eeg.clean")
 
@@ -85,12 +85,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     },
     "bcg": {
         "method": "aligned",
-        "n_components": 0,
+        "n_components": 4,
         "joint": True,
-        "snr_threshold": 2.0,
+        "snr_threshold": 3.0,
         "window": 100,
         "max_shift": 0.02,
         "fallback": "eeg",
+        "refine_gradient": True,
     },
     "max_memory_mb": 16000,
 }
@@ -240,7 +241,10 @@ def estimate_memory_mb(
     held = 4.0 * n_channels * n_times
     work = 8.0 * n_times * (n_ref + 4)
     out = 8.0 * 4 * n_channels * n_out
-    return 350.0 + (held + work + out) / 1e6
+    # bcg.refine_gradient: the uncorrected EEG (float32) and the BCG estimate (float64)
+    # at the intermediate rate
+    refine = 12.0 * n_channels * n_times * intermediate_rate(sfreq, sfreq_out)[0] / sfreq
+    return 350.0 + (held + work + out + refine) / 1e6
 
 
 def check_memory(

@@ -13,7 +13,10 @@ and returns the cleaned EEG at the output rate with its QC record:
    on the BCG itself, :func:`neurobolt.eeg.bcg.cardiac_events_from_eeg`);
 4. optional band-pass and notch (``eeg.bandpass``, ``eeg.notch``), then resampling to
    the output rate;
-5. the BCG is removed (:func:`neurobolt.eeg.bcg.remove_bcg`).
+5. the BCG is removed (:func:`neurobolt.eeg.bcg.remove_bcg`);
+6. with ``bcg.refine_gradient`` (default), the gradient is removed a second time from
+   the EEG minus that BCG estimate, so the gradient templates do not carry averaged
+   BCG (:func:`_gradient_without_bcg`).
 """
 
 from __future__ import annotations
@@ -70,6 +73,37 @@ def _condition(y: np.ndarray, rate: float, bandpass, notch) -> np.ndarray:
             y = sps.filtfilt(b, a, y, axis=-1)
             f += float(f0)
     return y
+
+
+def _gradient_without_bcg(
+    plan, raw_eeg, bcg_out, *, rate, sfreq_out, cfg, apply_stages, out_stages_for, n_out
+):
+    """Second gradient pass with the first pass's BCG estimate taken out of the data.
+
+    A volume's gradient template is the mean of other volumes, so it carries their
+    non-artifact signal divided by the square root of their number; the BCG, several
+    times stronger than the EEG and not locked to the volumes, dominates it. Every
+    volume then loses the same few microvolts of averaged BCG (a residue at the volume
+    frequency and its harmonics, below 5 Hz). Here the BCG estimate (``bcg_out``, at
+    the output rate) is brought to the intermediate rate and subtracted from the
+    uncorrected EEG; the gradient is removed again from what is left, so the templates
+    average only EEG, and the result, conditioned and resampled, is the cleaned EEG
+    (the BCG estimate is not added back: its removal is the BCG step's).
+    """
+    ratio = Fraction(rate / sfreq_out).limit_denominator(1000)
+    bcg = sps.resample_poly(bcg_out, ratio.numerator, ratio.denominator, axis=1)
+    n = raw_eeg.shape[1]
+    if bcg.shape[1] < n:
+        bcg = np.pad(bcg, ((0, 0), (0, n - bcg.shape[1])))
+    y = np.empty(raw_eeg.shape)
+    for i in range(raw_eeg.shape[0]):
+        y[i] = plan.correct(raw_eeg[i].astype(np.float64) - bcg[i, :n])
+    del bcg
+    y = _condition(y, rate, cfg["bandpass"], cfg["notch"])
+    out = apply_stages(y, out_stages_for(rate))
+    if out.shape[1] < n_out:
+        out = np.pad(out, ((0, 0), (0, n_out - out.shape[1])))
+    return np.ascontiguousarray(out[:, :n_out])
 
 
 def clean_array(
@@ -145,13 +179,15 @@ def clean_array(
     before_lines = band_power(data[:n_eeg, scan], rate, slice_freqs + vol_freqs)
 
     t0 = time.perf_counter()
+    bcg_cfg = cfg["bcg"]
+    # The uncorrected EEG, kept for the second gradient pass (bcg.refine_gradient).
+    raw_eeg = data[:n_eeg].astype(np.float32) if bcg_cfg["refine_gradient"] else None
     for i in range(n_ch):
         data[i] = plan.correct(data[i])
     timing["gradient"] = time.perf_counter() - t0
 
     # Heartbeats.
     t0 = time.perf_counter()
-    bcg_cfg = cfg["bcg"]
     events = None
     source = "none"
     if has_ecg:
@@ -199,6 +235,36 @@ def clean_array(
             window=int(bcg_cfg["window"]),
             max_shift=float(bcg_cfg["max_shift"]),
         )
+        if raw_eeg is not None:
+            t1 = time.perf_counter()
+            out_prev = out
+            out = _gradient_without_bcg(
+                plan,
+                raw_eeg,
+                before - out,
+                rate=rate,
+                sfreq_out=sfreq_out,
+                cfg=cfg,
+                apply_stages=apply_stages,
+                out_stages_for=out_stages_for,
+                n_out=n_out,
+            )
+            timing["gradient_refined"] = time.perf_counter() - t1
+            # ... and the BCG step again, on the EEG now free of that residue.
+            out += before - out_prev
+            del out_prev
+            remove_bcg(
+                out,
+                sfreq_out,
+                peaks_out,
+                copy=False,
+                method=str(bcg_cfg["method"]),
+                n_components=int(bcg_cfg["n_components"]),
+                joint=bool(bcg_cfg["joint"]),
+                snr_threshold=float(bcg_cfg["snr_threshold"]),
+                window=int(bcg_cfg["window"]),
+                max_shift=float(bcg_cfg["max_shift"]),
+            )
         hr_f = hr / 60.0
         bcg_qc = {
             "removed": True,
