@@ -294,13 +294,19 @@ def _versus_truth(clean, root: Path, stem: str, sub: str):
     return est, ref, r
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 22: on the project's old simulator, whose gradient artifact is re-sampled"
-    " with a per-volume jitter through a first-order 1 kHz filter (heavy per-volume aliasing),"
-    " the new gradient removal reaches r 0.5-0.6 (was > 0.9 with per-volume slice templates);"
-    " the independent generator (tests/test_eeg_robust.py) is the reference now",
-)
+#: Known regression (issue 22, open): on the simulator's ``easy`` gradient model (the artifact
+#: re-sampled with a per-volume trigger jitter through a first-order 1 kHz filter) the
+#: current gradient removal leaves ~12 µV of residue in 4-13 Hz (r 0.74 and 0.51 here,
+#: > 0.9 before issue 22's cleaner). Every other assertion of these tests still holds and
+#: is checked first; the quality check reports the regression instead of failing the suite.
+KNOWN_EASY_GRADIENT_R = 0.9
+
+
+def _expect_quality(r: float) -> None:
+    if r <= KNOWN_EASY_GRADIENT_R:
+        pytest.xfail(f"known regression (issue 22): r {r:.2f} on the easy simulator's gradient")
+
+
 def test_run_clean_eeg_end_to_end(sim_root, tmp_path):
     # sub-02 has an inverted ECG lead.
     stem, inputs, outputs = _run_paths(sim_root, "02", tmp_path)
@@ -309,22 +315,16 @@ def test_run_clean_eeg_end_to_end(sim_root, tmp_path):
     assert clean.info["sfreq"] == 200.0
     assert len(clean.ch_names) == 26 and "ECG" not in clean.ch_names and "FC1" not in clean.ch_names
     _, _, r = _versus_truth(clean, sim_root, stem, "02")
-    assert r > 0.9, r
     assert qc["n_volumes"] == 28 and qc["n_beats"] > 50
     assert 50 < qc["heart_rate_bpm"] < 90
     assert qc["gradient"]["slice_templates"] and qc["bcg"]["removed"]
     assert qc["bcg"]["locked_rms_after_uv"] < 0.2 * qc["bcg"]["locked_rms_before_uv"]
     assert qc["gradient"]["slice_lines"][0]["after_to_before"] < 1e-3
     assert qc["neurobolt_version"] and qc["config_hash"]
+    _expect_quality(r)
+    assert r > 0.9, r
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 22: on the project's old simulator, whose gradient artifact is re-sampled"
-    " with a per-volume jitter through a first-order 1 kHz filter (heavy per-volume aliasing),"
-    " the new gradient removal reaches r 0.5-0.6 (was > 0.9 with per-volume slice templates);"
-    " the independent generator (tests/test_eeg_robust.py) is the reference now",
-)
 def test_slice_period_of_a_fraction_of_a_sample_is_cleaned(tmp_path):
     """TR 2.0 s, 30 slices at 5 kHz: a slice every 333.33 samples. Slice epochs of 3 slices
     (1000 samples) need no sub-sample shift; with 1-slice epochs the residue was ~60 µV."""
@@ -347,6 +347,7 @@ def test_slice_period_of_a_fraction_of_a_sample_is_cleaned(tmp_path):
     assert qc["n_slices"] == 30
     clean = read_clean_eeg(outputs["eeg"])
     est, ref, r = _versus_truth(clean, root, stem, "01")
+    _expect_quality(r)
     assert r > 0.9, r
     assert np.median(est.std(axis=1)) < 1.5 * np.median(ref.std(axis=1))
     line = qc["gradient"]["slice_lines"][0]  # 15 Hz: below the EEG background there
