@@ -14,6 +14,7 @@ from pipeline import ROIS, RUN, build
 
 from neurobolt import predict as pr
 from neurobolt.cli import main
+from neurobolt.eeg.brainvision import read_clean_eeg
 from neurobolt.eeg.clean import EEGInputError
 from neurobolt.eeg.markers import find_volume_markers
 from neurobolt.simulate import planned_runs, run_files
@@ -295,7 +296,7 @@ def test_dummy_markers_and_a_missing_ecg_in_the_scanner(pipeline, tmp_path):
     )
     assert side["EEG"]["GradientRemoved"] and not side["EEG"]["BCGRemoved"]
     assert side["EEG"]["ECGChannel"] is None and side["EEG"]["DummyMarkers"] == 2
-    clean = mne.io.read_raw_fif(pipeline["clean"], verbose=False)
+    clean = read_clean_eeg(pipeline["clean"], preload=False)
     markers = find_volume_markers(clean, marker=pipeline["config"]["eeg"]["volume_marker"])
     # Row k: marker k + 2 (the first 2 are dummies), the first with 16 s of EEG before it.
     first = max(int(np.searchsorted(markers, 16 * SFREQ)), 2)

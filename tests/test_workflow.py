@@ -82,7 +82,10 @@ def test_demo_runs_then_has_nothing_to_do(demo):
     runs = pd.read_csv(results / "runs.tsv", sep="\t", dtype=str)
     assert len(runs) == N_RUNS
     metrics = pd.read_csv(results / "group" / "metrics.tsv", sep="\t")
-    assert list(metrics.columns[:7]) == ["analysis", "scan", "roi", "model", "r", "mse", "n_test"]
+    assert list(metrics.columns) == [
+        *("analysis", "scan", "subject", "roi", "model", "r", "r_ci_low", "r_ci_high"),
+        *("mse", "n_test", "p_permutation"),
+    ]
     # 4 scans intra + 1 test scan inter, for 2 models and 2 ROIs (one row per scan x ROI x
     # model whether the ROIs share a model or not).
     assert len(metrics) == (N_RUNS + 1) * MODELS * ROIS
@@ -254,7 +257,7 @@ def check_report_zip(report, results):
             assert f"{run}_desc-{kind}.png" in files, (run, kind)
     qc = sorted(results.glob("sub-*/figures/*.png"))
     assert {p.name for p in qc} <= files and len(qc) >= 5 * len(runs)
-    for text in ("Subject QC", "Table 1 as a figure", "filled points have a permutation"):
+    for text in ("Subject QC", "Table 1 as a figure", "filled points have a per-scan p"):
         assert text in page, text
 
 

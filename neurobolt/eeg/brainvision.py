@@ -109,13 +109,13 @@ def write_clean_eeg(raw, vhdr: str | Path, *, sidecar: dict[str, Any]) -> dict[s
             meas_date=raw.info["meas_date"],
             overwrite=True,
         )
-        tsv = Path(tmp) / paths["channels"].name
         rows = ["name\ttype\tunits\tsampling_frequency\tlow_cutoff\thigh_cutoff\tstatus"]
         low = sidecar.get("_low_cutoff", "n/a")
         high = sidecar.get("_high_cutoff", "n/a")
         for name in raw.ch_names:
             rows.append(f"{name}\tEEG\tµV\t{raw.info['sfreq']:g}\t{low}\t{high}\tgood")
-        tsv.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        # every file goes to the temporary folder first, then moved into place below
+        (Path(tmp) / paths["channels"].name).write_text("\n".join(rows) + "\n", encoding="utf-8")
         meta = {
             "TaskName": sidecar.pop("TaskName", "rest"),
             "SamplingFrequency": float(raw.info["sfreq"]),
