@@ -326,6 +326,7 @@ def read_test_series(paths: Sequence[str | os.PathLike]) -> dict:
         table = pd.read_csv(pred_path, sep="\t")
         if "roi" in table.columns:  # one file for several ROIs
             table = table[table["roi"] == m["roi"]]
+        table = table[np.isfinite(table["truth"])]  # a missing target is not scored (evaluate)
         for scan, g in table.groupby("scan", sort=False):
             g = g.sort_values("volume") if "volume" in g.columns else g
             key = (m["analysis"], m["roi"], m["model"], str(scan))

@@ -205,3 +205,25 @@ class _nullcontext:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_group_series_skip_missing_targets(tmp_path):
+    """A shared-heads model writes rows whose target is missing (NaN); evaluate does not
+    score them, and neither does the group test's series (a NaN would make its p NaN)."""
+    (tmp_path / "metrics.json").write_text(
+        json.dumps({"analysis": "intra", "roi": "Cuneus", "model": "neurobolt", "scans": {}})
+    )
+    pd.DataFrame(
+        {
+            "scan": ["a"] * 4,
+            "volume": [0, 1, 2, 3],
+            "onset_s": [0.0, 2.1, 4.2, 6.3],
+            "truth": [0.1, np.nan, 0.3, 0.4],
+            "prediction": [0.2, 0.5, 0.1, 0.3],
+        }
+    ).to_csv(tmp_path / "predictions.tsv", sep="\t", index=False)
+    pred, true = ev.read_test_series([tmp_path / "metrics.json"])[
+        ("intra", "Cuneus", "neurobolt", "a")
+    ]
+    np.testing.assert_array_equal(true, [0.1, 0.3, 0.4])
+    np.testing.assert_array_equal(pred, [0.2, 0.1, 0.3])
