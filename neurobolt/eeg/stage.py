@@ -222,19 +222,16 @@ def clean_array(
         peaks_out = np.round(events * sfreq_out / rate).astype(np.int64)
         peaks_out = peaks_out[(peaks_out >= 0) & (peaks_out < n_out)]
         hr = 60.0 / (np.median(np.diff(events)) / rate)
+        bcg_options = {
+            "method": str(bcg_cfg["method"]),
+            "n_components": int(bcg_cfg["n_components"]),
+            "joint": bool(bcg_cfg["joint"]),
+            "snr_threshold": float(bcg_cfg["snr_threshold"]),
+            "window": int(bcg_cfg["window"]),
+            "max_shift": float(bcg_cfg["max_shift"]),
+        }
         before = out.copy()
-        remove_bcg(
-            out,
-            sfreq_out,
-            peaks_out,
-            copy=False,
-            method=str(bcg_cfg["method"]),
-            n_components=int(bcg_cfg["n_components"]),
-            joint=bool(bcg_cfg["joint"]),
-            snr_threshold=float(bcg_cfg["snr_threshold"]),
-            window=int(bcg_cfg["window"]),
-            max_shift=float(bcg_cfg["max_shift"]),
-        )
+        remove_bcg(out, sfreq_out, peaks_out, copy=False, **bcg_options)
         if raw_eeg is not None:
             t1 = time.perf_counter()
             out_prev = out
@@ -253,18 +250,7 @@ def clean_array(
             # ... and the BCG step again, on the EEG now free of that residue.
             out += before - out_prev
             del out_prev
-            remove_bcg(
-                out,
-                sfreq_out,
-                peaks_out,
-                copy=False,
-                method=str(bcg_cfg["method"]),
-                n_components=int(bcg_cfg["n_components"]),
-                joint=bool(bcg_cfg["joint"]),
-                snr_threshold=float(bcg_cfg["snr_threshold"]),
-                window=int(bcg_cfg["window"]),
-                max_shift=float(bcg_cfg["max_shift"]),
-            )
+            remove_bcg(out, sfreq_out, peaks_out, copy=False, **bcg_options)
         hr_f = hr / 60.0
         bcg_qc = {
             "removed": True,
