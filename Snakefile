@@ -1,6 +1,6 @@
 # neurobolt: simultaneous EEG-fMRI (BIDS) -> models that predict fMRI ROI signals from EEG.
 # Configuration: config/config.yaml (the demo), validated against
-# workflow/schemas/config.schema.yaml. Rules live in workflow/rules/<stage>.smk; this file
+# neurobolt/config.schema.yaml. Rules live in workflow/rules/<stage>.smk; this file
 # holds the includes and the two targets: `all` (everything, the BIDS-App group level) and
 # `participant` (per-run derivatives and intra-subject models).
 from snakemake.utils import min_version

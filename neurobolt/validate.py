@@ -41,7 +41,7 @@ from .provenance import write_text
 logger = logging.getLogger("neurobolt.validate")
 
 #: The config schema (next to the package in a source checkout or editable install).
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).with_name("config.schema.yaml")
 #: The ``bids`` section's defaults (the schema's).
 BIDS_DEFAULTS: dict[str, Any] = {
     "root": "data/simulated",
@@ -174,7 +174,7 @@ def check_config(
     config : mapping
         The configuration as read from YAML (before defaults are filled in).
     schema : path-like | mapping | None
-        The JSON schema; default ``workflow/schemas/config.schema.yaml`` of the source
+        The JSON schema; default ``neurobolt/config.schema.yaml`` of the source
         checkout (:data:`SCHEMA`). When it cannot be found the keys cannot be checked,
         and that is an error finding saying how to get it.
     source : str
@@ -198,7 +198,7 @@ def check_config(
                 " cannot be checked (neurobolt was installed without its workflow/ folder)",
                 "install neurobolt from its repository as an editable install (git clone, then"
                 " pip install -e .) or run it from the repository, where"
-                " workflow/schemas/config.schema.yaml is",
+                " neurobolt/config.schema.yaml is",
             )
         ]
     found: list[Finding] = []
@@ -238,7 +238,7 @@ def check_config(
                 CONFIG,
                 source,
                 f"`{dotted}`: {err.message}",
-                "see workflow/schemas/config.schema.yaml",
+                "see neurobolt/config.schema.yaml",
             )
         )
     return found

@@ -16,7 +16,7 @@ from snakemake.cli import get_argument_parser
 
 REPO = Path(__file__).resolve().parents[1]
 CATALOG = REPO / ".snakemake-workflow-catalog.yml"
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = REPO / "neurobolt" / "config.schema.yaml"
 
 
 def _snakemake_options() -> set[str]:
@@ -67,7 +67,7 @@ def test_catalog_claims_hold_for_the_rules():
 
 def test_config_readme_covers_every_config_file_and_key():
     text = (REPO / "config" / "README.md").read_text(encoding="utf-8")
-    assert "workflow/schemas/config.schema.yaml" in text
+    assert "neurobolt/config.schema.yaml" in text
     for path in sorted((REPO / "config").glob("*.yaml")):
         assert f"config/{path.name}" in text, path.name
     keys = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))["properties"]

@@ -14,7 +14,7 @@ import yaml
 from snakemake.utils import validate
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = REPO / "neurobolt" / "config.schema.yaml"
 BIN = Path(sys.executable).parent
 
 

@@ -423,7 +423,7 @@ def test_second_cap_keeps_every_coupled_rhythm_and_differs_from_the_paper_cap():
 def test_schema_simulate_defaults_equal_the_simulator():
     import yaml
 
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "neurobolt" / "config.schema.yaml").read_text())
     section = schema["properties"]["simulate"]["properties"]
     params = SimParams()
     for key, sub in section.items():

@@ -12,6 +12,7 @@ sys.path.insert(
 )  # the neurobolt library, also when it is not installed
 
 from neurobolt import bids as nbids
+from neurobolt import config as nbconfig
 from neurobolt import datasets as nbdatasets
 from neurobolt import derivatives as nbderiv
 from neurobolt import predict as nbpredict
@@ -19,7 +20,7 @@ from neurobolt import simulate as nbsim
 from neurobolt import transfer as nbtransfer
 from neurobolt.fmri import whole_brain as nbwhole
 
-validate(config, "../schemas/config.schema.yaml")
+validate(config, str(nbconfig.SCHEMA_PATH))
 try:  # fmri.rois: all -> every atlas component + the global signal, named before any job
     config["fmri"]["rois"] = nbwhole.expand_rois(
         config["fmri"]["rois"], config["fmri"]["atlas"]
@@ -37,7 +38,7 @@ except ValueError as err:
     raise WorkflowError(str(err)) from None
 MULTI = bool(config["datasets"])
 for _view in VIEWS.values():  # each dataset is checked as a config of its own
-    validate(_view, "../schemas/config.schema.yaml")
+    validate(_view, str(nbconfig.SCHEMA_PATH))
     try:
         nbids.check_output_dir(RESULTS, Path(_view["bids"]["root"]))
     except ValueError as err:
