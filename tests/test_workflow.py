@@ -456,7 +456,8 @@ def test_every_rule_declares_its_env_threads_resources_log_and_benchmark():
 def test_the_conda_env_installs_neurobolt_from_the_snakefiles_repository():
     """The post-deploy step pip-installs the repository (no sys.path edits under workflow/);
     the Snakefile tells it where the repository is; setuptools builds it without isolation,
-    the version pyproject's build system asks for."""
+    the version pyproject's build system asks for (tried: a venv with setuptools 65 and
+    wheel installs it editable with this script)."""
     script = (REPO / "envs" / "neurobolt.post-deploy.sh").read_text(encoding="utf-8")
     assert "pip install --no-deps --no-build-isolation" in script
     assert '"${NEUROBOLT_SOURCE}"' in script
@@ -466,6 +467,7 @@ def test_the_conda_env_installs_neurobolt_from_the_snakefiles_repository():
     build = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"]
     setuptools = [d for d in env["dependencies"] if str(d).startswith("setuptools")]
     assert setuptools == [s.replace(" ", "") for s in build if s.startswith("setuptools")]
+    assert "wheel" in env["dependencies"]  # setuptools < 70.1 builds editables with it
 
 
 def test_slurm_profile_asks_for_a_gpu_with_gres_and_retries_with_more_memory():
