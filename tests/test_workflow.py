@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -448,8 +449,25 @@ def test_every_rule_declares_its_env_threads_resources_log_and_benchmark():
         assert re.search(rf'log:\s+f?"logs/{rule}/', text), f"{rule}: log not in logs/{rule}/"
         assert ("gpu=1" in text) == rule.startswith("train_"), f"{rule}: gpu"
         assert ("benchmark:" in text) == (rule in HEAVY), f"{rule}: benchmark"
-    env = REPO / "workflow" / "rules" / "common.smk"
+    env = REPO / "workflow" / "rules" / "config.smk"
     assert 'ENV = "../../envs/neurobolt.yaml"' in env.read_text(encoding="utf-8")
+
+
+def test_the_conda_env_installs_neurobolt_from_the_snakefiles_repository():
+    """The post-deploy step pip-installs the repository (no sys.path edits under workflow/);
+    the Snakefile tells it where the repository is; setuptools builds it without isolation,
+    the version pyproject's build system asks for (tried: a venv with setuptools 65 and
+    wheel installs it editable with this script)."""
+    script = (REPO / "envs" / "neurobolt.post-deploy.sh").read_text(encoding="utf-8")
+    assert "pip install --no-deps --no-build-isolation" in script
+    assert '"${NEUROBOLT_SOURCE}"' in script
+    snakefile = (REPO / "Snakefile").read_text(encoding="utf-8")
+    assert "os.environ.update(NEUROBOLT_SOURCE=workflow.basedir)" in snakefile
+    env = yaml.safe_load((REPO / "envs" / "neurobolt.yaml").read_text())
+    build = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"]
+    setuptools = [d for d in env["dependencies"] if str(d).startswith("setuptools")]
+    assert setuptools == [s.replace(" ", "") for s in build if s.startswith("setuptools")]
+    assert "wheel" in env["dependencies"]  # setuptools < 70.1 builds editables with it
 
 
 def test_slurm_profile_asks_for_a_gpu_with_gres_and_retries_with_more_memory():
@@ -458,7 +476,7 @@ def test_slurm_profile_asks_for_a_gpu_with_gres_and_retries_with_more_memory():
     assert profile["retries"] >= 1 and profile["latency-wait"] >= 60
     for rule in ("train_intra", "train_inter"):
         assert profile["set-resources"][rule] == {"gres": "gpu:1", "gpu": 0}
-    common = (REPO / "workflow" / "rules" / "common.smk").read_text(encoding="utf-8")
+    common = (REPO / "workflow" / "rules" / "resources.smk").read_text(encoding="utf-8")
     mem_functions = re.findall(r"^def (\w+_mem_mb)\(.*attempt\)", common, flags=re.M)
     assert len(mem_functions) >= 5
     for name in mem_functions:  # every memory estimate grows with the attempt
