@@ -27,7 +27,8 @@ import pytest
 from neurobolt import derivatives as nbd
 from neurobolt.app import find_validator
 from neurobolt.evaluate import group_table
-from neurobolt.report_figures import fig_table1, run_report_figures
+from neurobolt.jobs.report_figures import run as run_report_figures
+from neurobolt.report import fig_table1
 
 REPO = Path(__file__).resolve().parents[1]
 
