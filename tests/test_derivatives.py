@@ -212,6 +212,7 @@ def make_derivative(root: Path, source: Path) -> None:
         eeg / f"{run}_desc-clean_channels.tsv",
         eeg / f"{run}_desc-clean_eeg.json",
         eeg / f"{run}_desc-clean_qc.json",
+        eeg / f"{run}_desc-clean_qc.h5",
         root / "sub-01" / "figures" / f"{run}_desc-spectra_eeg.png",
         root / "models" / "intra" / run / "roi-Cuneus" / "model-neurobolt" / "model.pt",
         root / "group" / "metrics.tsv",
@@ -235,7 +236,7 @@ def test_derivative_folder_passes_the_bids_validator(tmp_path):
     make_derivative(root, source)
     errors, derivative_files = validate_derivative(root, tmp_path)
     assert errors == [], _summary(errors)
-    assert len(derivative_files) == 11  # ROI signals 2, predicted 3, cleaned EEG 5 + its QC
+    assert len(derivative_files) == 12  # ROI signals 2, predicted 3, cleaned EEG 5 + QC 2
     assert all(bids_derivative_name(p.name) for p in derivative_files), derivative_files
     # The validator does look: a stray file .bidsignore does not cover, and a source given
     # as a plain path (not a URI), are errors.
