@@ -70,7 +70,7 @@ def _bold_for(vhdr: Path) -> Path:
 
 
 def _worker_neurobolt(vhdr: Path, out: Path) -> dict:
-    from neurobolt.eeg.clean import run_clean_eeg
+    from neurobolt.jobs.clean_eeg import run as run_clean_eeg
 
     t0 = time.perf_counter()
     qc = run_clean_eeg(
@@ -84,14 +84,15 @@ def _worker_neurobolt(vhdr: Path, out: Path) -> dict:
 def _read_for_mne(vhdr: Path):
     import mne_bids
 
-    from neurobolt.eeg.clean import _bold_meta, _merge_config
+    from neurobolt import config
     from neurobolt.eeg.markers import volume_onsets
+    from neurobolt.jobs.clean_eeg import bold_meta
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = mne_bids.read_raw_bids(mne_bids.get_bids_path_from_fname(vhdr), verbose=False)
-    meta = _bold_meta({"bold": _bold_for(vhdr)})
-    cfg = _merge_config({})
+    meta = bold_meta({"bold": _bold_for(vhdr)})
+    cfg = config.section("eeg")
     raw.load_data(verbose=False)
     onsets = volume_onsets(raw, tr=meta["tr"], n_volumes=meta["n_volumes"])
     upper = {n.upper(): n for n in raw.ch_names}

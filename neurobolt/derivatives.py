@@ -44,6 +44,7 @@ BIDSIGNORE = [
     "validation*.tsv",
     "*_windows.h5",
     "*_desc-clean_qc.json",
+    "*_desc-clean_qc.h5",
     "figures/",
     ".snakemake/",
 ]

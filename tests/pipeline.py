@@ -15,9 +15,9 @@ from pathlib import Path
 import yaml
 
 from neurobolt.derivatives import roi_signals_suffix
-from neurobolt.eeg.clean import run_clean_eeg
 from neurobolt.evaluate import run_evaluate
 from neurobolt.fmri.signals import run_roi_signals
+from neurobolt.jobs.clean_eeg import run as run_clean_eeg
 from neurobolt.simulate import atlas_files, planned_runs, run_files
 from neurobolt.store import WindowStore, run_windows
 from neurobolt.train import run_train
@@ -54,14 +54,15 @@ def build(dataset: Path, out: Path) -> dict:
         "atlas": atlas,
         "clean": sub / "eeg" / f"{RUN}_desc-clean_eeg.vhdr",
         "qc": sub / "eeg" / f"{RUN}_desc-clean_qc.json",
+        "qc_signals": sub / "eeg" / f"{RUN}_desc-clean_qc.h5",
         "rois": sub / "func" / f"{RUN}_{roi_signals_suffix()}.tsv",
         "store": sub / "func" / f"{RUN}_windows.h5",
         "models": {},
     }
     run_clean_eeg(
         {"eeg": files["vhdr"], "bold": files["bold"]},
-        {"eeg": p["clean"], "qc": p["qc"]},
-        config["eeg"],
+        {"eeg": p["clean"], "qc": p["qc"], "qc_signals": p["qc_signals"]},
+        {"cfg": config["eeg"]},
     )
     run_roi_signals(
         {

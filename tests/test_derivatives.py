@@ -27,7 +27,8 @@ import pytest
 from neurobolt import derivatives as nbd
 from neurobolt.app import find_validator
 from neurobolt.evaluate import group_table
-from neurobolt.report_figures import fig_table1, run_report_figures
+from neurobolt.jobs.report_figures import run as run_report_figures
+from neurobolt.report import fig_table1
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -211,6 +212,7 @@ def make_derivative(root: Path, source: Path) -> None:
         eeg / f"{run}_desc-clean_channels.tsv",
         eeg / f"{run}_desc-clean_eeg.json",
         eeg / f"{run}_desc-clean_qc.json",
+        eeg / f"{run}_desc-clean_qc.h5",
         root / "sub-01" / "figures" / f"{run}_desc-spectra_eeg.png",
         root / "models" / "intra" / run / "roi-Cuneus" / "model-neurobolt" / "model.pt",
         root / "group" / "metrics.tsv",
@@ -234,7 +236,7 @@ def test_derivative_folder_passes_the_bids_validator(tmp_path):
     make_derivative(root, source)
     errors, derivative_files = validate_derivative(root, tmp_path)
     assert errors == [], _summary(errors)
-    assert len(derivative_files) == 11  # ROI signals 2, predicted 3, cleaned EEG 5 + its QC
+    assert len(derivative_files) == 12  # ROI signals 2, predicted 3, cleaned EEG 5 + QC 2
     assert all(bids_derivative_name(p.name) for p in derivative_files), derivative_files
     # The validator does look: a stray file .bidsignore does not cover, and a source given
     # as a plain path (not a URI), are errors.

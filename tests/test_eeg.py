@@ -14,9 +14,11 @@ from scipy import signal as sps
 
 from neurobolt.eeg.bcg import detect_r_peaks, remove_bcg
 from neurobolt.eeg.brainvision import clean_eeg_sidecars, read_clean_eeg
-from neurobolt.eeg.clean import EEGInputError, clean_raw, resample, run_clean_eeg
+from neurobolt.eeg.clean import EEGInputError, clean_raw, resample
 from neurobolt.eeg.gradient import remove_gradient
 from neurobolt.eeg.markers import MarkerError, validate_volume_onsets
+from neurobolt.eeg.qc_signals import read_qc_signals
+from neurobolt.jobs.clean_eeg import run as run_clean_eeg
 
 RNG = np.random.default_rng(20240601)
 
@@ -264,6 +266,7 @@ def _run_paths(root: Path, sub: str, out: Path):
     outputs = {
         "eeg": out / f"{stem}_desc-clean_eeg.vhdr",
         "qc": out / f"{stem}_desc-clean_qc.json",
+        "qc_signals": out / f"{stem}_desc-clean_qc.h5",
     }
     return stem, inputs, outputs
 
@@ -321,8 +324,30 @@ def test_run_clean_eeg_end_to_end(sim_root, tmp_path):
     assert qc["bcg"]["locked_rms_after_uv"] < 0.2 * qc["bcg"]["locked_rms_before_uv"]
     assert qc["gradient"]["slice_lines"][0]["after_to_before"] < 1e-3
     assert qc["neurobolt_version"] and qc["config_hash"]
+    _check_qc_signals(outputs["qc_signals"], clean, qc)
     _expect_quality(r)
     assert r > 0.9, r
+
+
+def _check_qc_signals(path, clean, qc):
+    """The QC signals the subject page plots: the stage's own, one row per cleaned channel."""
+    sig = read_qc_signals(path)
+    n_ch = len(clean.ch_names)
+    assert sig["channels"] == clean.ch_names and sig["markers"].size == qc["n_volumes"]
+    assert sig["tr"] == pytest.approx(qc["tr_s"]) and sig["sfreq"] == qc["sfreq_in"]
+    assert sig["slice_freq"] == pytest.approx(qc["n_slices"] / qc["tr_s"])
+    spec = sig["psd"]
+    assert spec["raw"].shape == (n_ch, spec["freqs_raw"].size) and spec["freqs_raw"][-1] == 2500
+    assert spec["gradient"].shape == spec["clean"].shape == (n_ch, spec["freqs"].size)
+    # the slice-frequency line: huge in the recording, gone after gradient removal
+    raw_line = spec["raw"][:, np.argmin(np.abs(spec["freqs_raw"] - sig["slice_freq"]))]
+    clean_line = spec["clean"][:, np.argmin(np.abs(spec["freqs"] - sig["slice_freq"]))]
+    assert np.median(raw_line / clean_line) > 1e3
+    bcg = sig["bcg"]
+    assert 50 < bcg["n_beats"] <= qc["n_beats"] and bcg["before"].shape == (n_ch, 200)
+    rms = np.sqrt((bcg["before"] ** 2).mean(axis=1)), np.sqrt((bcg["after"] ** 2).mean(axis=1))
+    assert np.median(rms[1]) < 0.2 * np.median(rms[0])
+    assert np.isclose(bcg["times"][0], -0.2) and (np.diff(bcg["r_peaks"]) > 0).all()
 
 
 def test_slice_period_of_a_fraction_of_a_sample_is_cleaned(tmp_path):
@@ -449,7 +474,7 @@ def test_dummy_markers_are_counted_on_top_of_the_bold_volumes(sim_root, tmp_path
     """store.dummy_markers: the scanner sent markers for volumes it did not save."""
     stem, inputs, outputs = _run_paths(sim_root, "01", tmp_path / "out")
     with pytest.raises(EEGInputError, match=r"expected 30 volume markers .* found 28"):
-        run_clean_eeg(inputs, outputs, {}, dummy_markers=2)
+        run_clean_eeg(inputs, outputs, {"cfg": {}, "dummy_markers": 2})
     assert not outputs["eeg"].exists()
 
 

@@ -14,6 +14,8 @@ from matplotlib.image import imread
 from pipeline import ROIS, RUN, build
 
 from neurobolt import report as rp
+from neurobolt.jobs import report as report_job
+from neurobolt.jobs import subject_report as subject_report_job
 from neurobolt.predict import run_predict
 from neurobolt.simulate import simulation_json
 
@@ -40,6 +42,36 @@ def test_psd_peaks_at_the_sine_frequency_in_microvolts():
     assert f[-1] <= 40.0 and f[np.argmax(p)] == pytest.approx(12.5)
     # Parseval: the power of a 10 µV sine is 50 µV².
     assert p.sum() * (f[1] - f[0]) == pytest.approx(50.0, rel=0.02)
+
+
+def test_eeg_figure_data_picks_channels_and_averages_the_stored_spectra():
+    """The subject page plots clean_eeg's QC signals: the shown channels' mean, to fmax."""
+    f = np.arange(0.0, 201.0, 0.25)
+    rows = np.arange(1.0, 6.0)[:, None] * np.ones(f.size) * 1e-12  # channel k: k µV²/Hz
+    signals = {
+        "channels": ["FP1", "O1", "o2", "CZ", "PZ"],
+        "markers": np.array([100, 10600, 21100]),
+        "sfreq": 5000.0,
+        "tr": 2.1,
+        "slice_freq": None,
+        "volume_freq": 1 / 2.1,
+        "psd": {"freqs_raw": f, "raw": rows, "freqs": f, "gradient": rows, "clean": rows},
+        "bcg": {
+            "times": np.arange(-40, 160) / 200.0,
+            "before": np.arange(5.0)[:, None] * np.ones(200),
+            "after": np.zeros((5, 200)),
+            "n_beats": 12,
+            "r_peaks": np.array([1, 2]),
+        },
+    }
+    data = rp.eeg_figure_data(signals, channels=["O1", "O2", "FZ"], fmax=100.0)
+    assert data["channels"] == ["O1", "O2"]  # FZ is not in the cleaned EEG
+    freqs, power = data["spectra"]["after gradient removal"]
+    assert freqs[-1] == 100.0 and np.allclose(power, 2.5)  # channels 2 and 3
+    assert data["bcg"]["before"][:, 0].tolist() == [1.0, 2.0] and data["bcg"]["n_beats"] == 12
+    fallback = rp.eeg_figure_data(signals, channels=["T7"], fmax=50.0)
+    assert fallback["channels"] == ["FP1", "O1", "o2", "CZ"]
+    assert np.allclose(fallback["spectra"]["raw"][1], 2.5)
 
 
 @pytest.fixture(scope="session")
@@ -72,12 +104,10 @@ def pages(small_dataset, tmp_path_factory):
     )
     metrics = [d / "metrics.json" for d in p["models"].values()]
     subject = out / "sub-02.html"
-    rp.run_subject_report(
+    subject_report_job.run(
         {
-            "raw": [p["files"]["vhdr"]],
-            "bold": [p["files"]["bold"]],
-            "clean": [p["clean"]],
             "qc": [p["qc"]],
+            "qc_signals": [p["qc_signals"]],
             "rois": [p["rois"]],
             "confounds": [p["files"]["confounds"]],
             "metrics": metrics,
@@ -93,7 +123,7 @@ def pages(small_dataset, tmp_path_factory):
         },
     )
     group = out / "report.html"
-    rp.run_report(
+    report_job.run(
         {
             "metrics": metrics,
             "subject_pages": [subject],
@@ -166,7 +196,7 @@ def test_group_report_does_not_compare_predictions_off_the_markers(pages, tmp_pa
     side.update(RepetitionTime=1.5, PredictionTimes="every 1.5 s")
     stepped.with_suffix(".json").write_text(json.dumps(side))
     group = tmp_path / "report.html"
-    rp.run_report(
+    report_job.run(
         {"metrics": pages["metrics"], "predicted": [stepped], "measured": [pages["measured"]]},
         {"html": group},
         {"cfg": pages["cfg"]},
@@ -180,6 +210,6 @@ def test_group_report_does_not_compare_predictions_off_the_markers(pages, tmp_pa
 def test_learning_curves_belong_to_the_run_by_folder_name():
     run = "sub-01_ses-01_task-rest"
     models = Path("results") / "models" / "intra"
-    assert rp._in_run(models / run / "roi-Cuneus" / "model-neurobolt", run)
-    assert not rp._in_run(models / f"{run}_run-02" / "roi-Cuneus" / "model-neurobolt", run)
-    assert not rp._in_run(models / "sub-01_ses-01_task-restful" / "roi-X" / "model-Y", run)
+    assert rp.in_run(models / run / "roi-Cuneus" / "model-neurobolt", run)
+    assert not rp.in_run(models / f"{run}_run-02" / "roi-Cuneus" / "model-neurobolt", run)
+    assert not rp.in_run(models / "sub-01_ses-01_task-restful" / "roi-X" / "model-Y", run)

@@ -31,8 +31,9 @@ from train_job import fit_small
 
 from neurobolt import store as st
 from neurobolt import train as tr
-from neurobolt.eeg.clean import EEGInputError, estimate_memory_mb, run_clean_eeg
+from neurobolt.eeg.clean import EEGInputError, estimate_memory_mb
 from neurobolt.fmri.signals import run_roi_signals
+from neurobolt.jobs.clean_eeg import run as run_clean_eeg
 from neurobolt.provenance import atomic_path, write_text
 from neurobolt.simulate import atlas_files
 
@@ -115,7 +116,7 @@ def test_clean_eeg_killed_while_writing_then_rerun_gives_the_same_result(
 import time
 from pathlib import Path
 import mne
-from neurobolt.eeg.clean import run_clean_eeg
+from neurobolt.jobs.clean_eeg import run as run_clean_eeg
 original = mne.io.BaseRaw.save
 def save(self, fname, *args, **kwargs):
     original(self, fname, *args, **kwargs)  # complete under its temporary name...
@@ -256,7 +257,7 @@ def test_clean_eeg_refuses_a_recording_over_the_memory_limit(tiny_dataset, tmp_p
     need = estimate_memory_mb(n_channels=27, n_times=274_500, sfreq=5000.0)
     assert 350 < need < 500
     with pytest.raises(EEGInputError) as err:
-        run_clean_eeg(inputs, outputs, {"max_memory_mb": 300})
+        run_clean_eeg(inputs, outputs, {"cfg": {"max_memory_mb": 300}})
     assert f"{S1}: cleaning this recording needs about {need:,.0f} MB" in str(err.value)
     assert "more than eeg.max_memory_mb = 300 MB" in str(err.value)
     assert not list(tmp_path.iterdir())

@@ -2,11 +2,12 @@
 
 Volume markers (:mod:`.markers`) → gradient artifact (:mod:`.gradient`) →
 R-peaks and BCG artifact (:mod:`.bcg`) → channel selection and anti-aliased
-resampling (:mod:`.clean`).
+resampling (:mod:`.resample`), all run by :func:`.clean.clean_raw`. The rule's file
+I/O is :mod:`neurobolt.jobs.clean_eeg`.
 """
 
 from .bcg import detect_r_peaks, remove_bcg
-from .clean import EEGInputError, clean_raw, resample, run_clean_eeg
+from .clean import EEGInputError, clean_raw, resample
 from .gradient import remove_gradient
 from .markers import MarkerError, volume_onsets
 
@@ -18,6 +19,5 @@ __all__ = [
     "remove_bcg",
     "remove_gradient",
     "resample",
-    "run_clean_eeg",
     "volume_onsets",
 ]

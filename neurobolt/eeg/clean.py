@@ -3,36 +3,28 @@
 ``clean_raw`` runs the whole stage on an :class:`mne.io.BaseRaw`: volume
 markers → gradient artifact removal → R-peaks on the ECG → BCG removal →
 ECG/EOG/EMG dropped and the configured EEG channels kept → anti-aliased
-resampling to the output rate. Channels are processed one at a time at the
-recording's rate and only the resampled result is kept, so memory stays near
-the size of the recording itself.
+resampling to the output rate (:mod:`.resample`). Channels are processed one at
+a time at the recording's rate and only the resampled result is kept, so memory
+stays near the size of the recording itself.
 
-``run_clean_eeg`` does the file I/O for the Snakemake rule: it checks the
-BIDS files (truncated ``.eeg``, ``.vhdr`` channel names against
-``channels.tsv``), reads the recording with mne-bids, takes the TR, slice
-timing and number of volumes from the BOLD run, and writes the BIDS derivative
-``<run>_desc-clean_eeg.vhdr/.vmrk/.eeg`` (+ ``_channels.tsv``, ``_eeg.json``) and
-``<run>_desc-clean_qc.json``.
+The rule's file I/O (BIDS checks, reading with mne-bids, the BOLD run's TR and
+slice timing, the BIDS derivative and the QC files) is :mod:`neurobolt.jobs.clean_eeg`.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import re
 import time
-import warnings
 from collections.abc import Mapping
-from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import mne
 import numpy as np
-from scipy import signal as sps
 
-from ..provenance import atomic_path, provenance, write_json
+from .. import config as nbconfig
+from ..provenance import provenance
 from .brainvision import (  # noqa: F401 - re-exported (validate imports them from here)
     EEGInputError,
     brainvision_files,
@@ -42,7 +34,9 @@ from .brainvision import (  # noqa: F401 - re-exported (validate imports them fr
     write_clean_eeg,
 )
 from .gradient import blas_single_thread, detect_n_slices
-from .markers import MarkerError, find_volume_markers, volume_onsets
+from .markers import MarkerError, find_volume_markers, volume_onsets  # noqa: F401
+from .qc_signals import stage_signals
+from .resample import apply_stages, resample, resample_stages
 from .stage import clean_array, intermediate_rate
 
 logger = logging.getLogger("neurobolt.eeg.clean")
@@ -53,48 +47,14 @@ __all__ = [
     "clean_raw",
     "estimate_memory_mb",
     "resample",
-    "run_clean_eeg",
+    "resample_stages",
 ]
 
-#: The 26 EEG channels of the paper's cap (REFERENCE-FACTS.md).
-PAPER_CHANNELS = (
-    "FP1 FP2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T7 T8 P7 P8 FPZ FZ CZ PZ POZ OZ FT9 FT10 TP9 TP10"
-).split()
+#: Defaults of the ``eeg`` config section, from the schema (``neurobolt/config.schema.yaml``).
+DEFAULT_CONFIG: dict[str, Any] = nbconfig.defaults("eeg")
 
-#: Defaults of the ``eeg`` config section (see /tmp/helper-notes/schema_eeg.yaml).
-DEFAULT_CONFIG: dict[str, Any] = {
-    "volume_marker": "R128",
-    "marker_tolerance": 0.002,
-    "channels": list(PAPER_CHANNELS),
-    "missing_channels": "warn",
-    "ecg_channel": None,
-    "missing_ecg": "error",
-    "sfreq": 200.0,
-    "passband": None,
-    "bandpass": None,
-    "notch": None,
-    "gradient": {
-        "slice_templates": True,
-        "window": 60,
-        "align": True,
-        "clocks": "auto",
-        "select": "correlation",
-        "n_ref": 4,
-        "obs_components": 6,
-        "obs_highpass": 20.0,
-    },
-    "bcg": {
-        "method": "aligned",
-        "n_components": 4,
-        "joint": True,
-        "snr_threshold": 3.0,
-        "window": 100,
-        "max_shift": 0.02,
-        "fallback": "eeg",
-        "refine_gradient": True,
-    },
-    "max_memory_mb": 16000,
-}
+#: The 26 EEG channels of the paper's cap (REFERENCE-FACTS.md): the default ``eeg.channels``.
+PAPER_CHANNELS = tuple(DEFAULT_CONFIG["channels"])
 
 _NON_EEG_TYPES = {"ecg", "eog", "emg", "stim", "misc", "resp", "bio", "gsr", "temperature"}
 
@@ -105,102 +65,13 @@ _NON_EEG_TYPES = {"ecg", "eog", "emg", "stim", "misc", "resp", "bio", "gsr", "te
 
 
 def _merge_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Defaults updated with ``config`` (one level of nesting); unknown keys are reported."""
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    for key, value in (config or {}).items():
-        if key not in cfg:
-            logger.warning("eeg config: unknown key %r ignored", key)
-            continue
-        if isinstance(cfg[key], dict):
-            sub = dict(value or {})
-            unknown = set(sub) - set(cfg[key])
-            if unknown:
-                logger.warning("eeg config: unknown keys %s in %r ignored", sorted(unknown), key)
-            cfg[key].update({k: v for k, v in sub.items() if k in cfg[key]})
-        else:
-            cfg[key] = value
+    """The ``eeg`` section's defaults with ``config`` merged over them (unknown keys raise)."""
+    cfg = nbconfig.section("eeg", config)
     if cfg["missing_channels"] not in ("warn", "error"):
         raise ValueError("eeg.missing_channels must be 'warn' or 'error'")
     if cfg["missing_ecg"] not in ("error", "skip_bcg"):
         raise ValueError("eeg.missing_ecg must be 'error' or 'skip_bcg'")
     return cfg
-
-
-# ------------------------------------------------------------------------------------------
-# Resampling
-# ------------------------------------------------------------------------------------------
-
-
-def _lowpass_taps(fs: float, f_pass: float, f_stop: float, atten: float = 80.0) -> np.ndarray:
-    """Kaiser-window low-pass FIR (odd length, unit DC gain) at rate ``fs``."""
-    width = (f_stop - f_pass) / (fs / 2.0)
-    numtaps, beta = sps.kaiserord(atten, width)
-    numtaps |= 1
-    return sps.firwin(numtaps, (f_pass + f_stop) / 2.0, window=("kaiser", beta), fs=fs)
-
-
-def resample_stages(
-    sfreq: float, sfreq_out: float, *, passband: float | None = None
-) -> list[tuple[int, int, np.ndarray]]:
-    """Polyphase stages ``(up, down, taps)`` from ``sfreq`` to ``sfreq_out``.
-
-    The pass band (default 0.4 × ``sfreq_out``) is kept flat and everything
-    that would alias into ``[0, sfreq_out / 2]`` is attenuated by 80 dB. An
-    integer decimation by a composite factor is split in two stages (a short
-    filter first, then the sharp one at the lower rate).
-    """
-    f_pass = float(passband) if passband else 0.4 * sfreq_out
-    if not 0 < f_pass < sfreq_out / 2:
-        raise ValueError(f"passband {f_pass} Hz must be below half the output rate")
-    ratio = Fraction(sfreq_out / sfreq).limit_denominator(10000)
-    up, down = ratio.numerator, ratio.denominator
-    if abs(up / down - sfreq_out / sfreq) > 1e-9:
-        raise ValueError(f"cannot resample {sfreq} Hz to {sfreq_out} Hz exactly")
-    stages = []
-    if up == 1 and down > 1:
-        first = [d for d in range(2, down) if down % d == 0 and sfreq / d >= 4 * sfreq_out]
-        if first:
-            d1 = max(first)
-            mid = sfreq / d1
-            stages.append((1, d1, _lowpass_taps(sfreq, f_pass, mid - f_pass)))
-            sfreq, down = mid, down // d1
-    if up != 1 or down != 1:
-        fs = sfreq * up
-        stop = min(sfreq_out / 2.0, sfreq / 2.0)
-        stages.append((up, down, _lowpass_taps(fs, f_pass, stop)))
-    return stages
-
-
-def _apply_stages(x: np.ndarray, stages) -> np.ndarray:
-    for up, down, taps in stages:
-        x = sps.resample_poly(x, up, down, axis=-1, window=taps, padtype="line")
-    return x
-
-
-def resample(
-    data: np.ndarray, sfreq: float, sfreq_out: float, *, passband: float | None = None
-) -> np.ndarray:
-    """Anti-aliased polyphase resampling (zero phase).
-
-    Parameters
-    ----------
-    data : ndarray, shape (..., n_times)
-        Signals.
-    sfreq : float
-        Input rate (Hz).
-    sfreq_out : float
-        Output rate (Hz); ``sfreq_out / sfreq`` must be a ratio of small integers.
-    passband : float | None
-        Edge of the flat pass band (Hz); default 0.4 × ``sfreq_out``.
-
-    Returns
-    -------
-    out : ndarray, shape (..., n_out)
-        Output sample ``k`` is at time ``k / sfreq_out`` (same origin as the input).
-    """
-    return _apply_stages(
-        np.asarray(data, float), resample_stages(sfreq, sfreq_out, passband=passband)
-    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -371,6 +242,7 @@ def clean_raw(
     n_slices: int | None = None,
     run: str | None = None,
     return_qc: bool = False,
+    return_signals: bool = False,
 ):
     """Clean an in-scanner EEG recording: the whole ``clean_eeg`` stage.
 
@@ -383,7 +255,7 @@ def clean_raw(
     raw : mne.io.BaseRaw
         The recording (preloaded or not; it is not modified).
     config : mapping | None
-        The ``eeg`` config section; missing keys take :data:`DEFAULT_CONFIG`.
+        The ``eeg`` config section; missing keys take the schema's defaults.
     tr : float | None
         BOLD repetition time (s); None uses the median marker interval.
     n_volumes : int | None
@@ -398,6 +270,9 @@ def clean_raw(
         Name of the run used in messages.
     return_qc : bool
         Also return the quality-control record.
+    return_signals : bool
+        Also return the QC signals of every step (spectra, BCG epochs, markers:
+        :func:`neurobolt.eeg.qc_signals.stage_signals`), after the QC record.
 
     Returns
     -------
@@ -406,6 +281,8 @@ def clean_raw(
         ``config['sfreq']``, all annotations kept.
     qc : dict
         Only if ``return_qc``: residual artifact power, heart rate, counts, timings.
+    signals : dict
+        Only if ``return_signals``: what the subject report plots.
     """
     with blas_single_thread():
         return _clean_raw(
@@ -417,10 +294,13 @@ def clean_raw(
             n_slices=n_slices,
             run=run,
             return_qc=return_qc,
+            return_signals=return_signals,
         )
 
 
-def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, return_qc):
+def _clean_raw(
+    raw, *, config, tr, n_volumes, slice_timing, n_slices, run, return_qc, return_signals
+):
     t_start = time.perf_counter()
     cfg = _merge_config(config)
     run = run or (str(raw.filenames[0]) if getattr(raw, "filenames", None) else "recording")
@@ -436,7 +316,8 @@ def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, retur
         tolerance=float(cfg["marker_tolerance"]),
         run=run,
     )
-    completed = int(onsets.size - find_volume_markers(raw, marker=cfg["volume_marker"]).size)
+    markers = find_volume_markers(raw, marker=cfg["volume_marker"])
+    completed = int(onsets.size - markers.size)
     keep_idx, keep_names, missing = _select_channels(raw, cfg, run)
     ecg_idx = _find_ecg(raw, cfg, run)
     if ecg_idx is None and cfg["missing_ecg"] == "error":
@@ -474,6 +355,7 @@ def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, retur
                 slice_source = "n_slices"
             if n_slices and int(n_slices) > 1:
                 fractions = np.arange(int(n_slices)) / int(n_slices)
+    keep: dict | None = {} if return_signals else None
     out, stage_qc, peaks_out = clean_array(
         src,
         len(keep_idx),
@@ -484,9 +366,10 @@ def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, retur
         tr=tr,
         slice_fractions=fractions,
         cfg=cfg,
-        apply_stages=_apply_stages,
+        apply_stages=apply_stages,
         out_stages_for=lambda rate: resample_stages(rate, sfreq_out, passband=cfg["passband"]),
         skip_without_ecg=cfg["missing_ecg"] == "skip_bcg",
+        keep=keep,
     )
     if stage_qc["bcg"]["events"] == "none" and ecg_idx is not None:
         if cfg["missing_ecg"] == "error":
@@ -543,136 +426,21 @@ def _clean_raw(raw, *, config, tr, n_volumes, slice_timing, n_slices, run, retur
         timing["total"],
         qc["realtime_factor"],
     )
-    return (clean, qc) if return_qc else clean
-
-
-# ------------------------------------------------------------------------------------------
-# File I/O
-# ------------------------------------------------------------------------------------------
-
-
-def _bold_meta(inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """TR, slice timing and number of volumes of the paired BOLD run (when given)."""
-    meta: dict[str, Any] = {"tr": None, "slice_timing": None, "n_volumes": None}
-    bold = inputs.get("bold")
-    side = inputs.get("bold_json")
-    if bold:
-        bold = Path(bold)
-        if side is None:
-            name = re.sub(r"\.nii(\.gz)?$", ".json", bold.name)
-            side = bold.with_name(name)
-        import nibabel as nib
-
-        img = nib.load(str(bold))
-        meta["n_volumes"] = int(img.shape[3]) if len(img.shape) == 4 else 1
-    if side and Path(side).is_file():
-        sidecar = json.loads(Path(side).read_text(encoding="utf-8"))
-        meta["tr"] = sidecar.get("RepetitionTime")
-        meta["slice_timing"] = sidecar.get("SliceTiming")
-    elif bold:
-        raise EEGInputError(
-            f"{side}: the BOLD sidecar is missing; it must give RepetitionTime (and SliceTiming)"
+    result = [clean] + ([qc] if return_qc else [])
+    if return_signals:
+        result.append(
+            stage_signals(
+                raw_of=src,
+                channels=keep_names,
+                sfreq=sfreq,
+                n_times=raw.n_times,
+                markers=markers,
+                tr=tr,
+                slice_timing=slice_timing,
+                after_gradient=keep["after_gradient"],
+                clean=out,
+                sfreq_out=sfreq_out,
+                r_peaks=peaks_out,
+            )
         )
-    return meta
-
-
-def run_clean_eeg(
-    inputs: Mapping[str, Any],
-    outputs: Mapping[str, Any],
-    params: Mapping,
-    *,
-    dummy_markers: int = 0,
-) -> dict:
-    """Snakemake adapter of the ``clean_eeg`` rule: read, check, clean, write.
-
-    Parameters
-    ----------
-    inputs : mapping
-        ``eeg``: the BIDS ``_eeg.vhdr`` (read with mne-bids, so ``channels.tsv``
-        and ``events.tsv`` next to it apply); optional ``bold``: the paired
-        ``_bold.nii.gz`` (number of volumes) whose ``.json`` sidecar gives
-        ``RepetitionTime`` and ``SliceTiming``; optional ``bold_json`` to name
-        the sidecar explicitly.
-    outputs : mapping
-        ``eeg``: ``<run>_desc-clean_eeg.vhdr`` (BrainVision, with ``.vmrk``, ``.eeg``,
-        ``<run>_desc-clean_channels.tsv`` and ``<run>_desc-clean_eeg.json`` next to it;
-        a ``.fif`` name writes FIF as before); ``qc``: ``<run>_desc-clean_qc.json``.
-    params : mapping
-        The ``eeg`` config section.
-    dummy_markers : int
-        Volume markers the scanner sent for dummy scans it did not save
-        (``store.dummy_markers``): the recording must hold this many markers more than
-        the BOLD run has volumes. Their gradient artifacts are removed like the others.
-
-    Returns
-    -------
-    qc : dict
-        The quality-control record that was written.
-    """
-    import mne_bids
-
-    vhdr = Path(inputs["eeg"])
-    out_eeg, out_qc = Path(outputs["eeg"]), Path(outputs["qc"])
-    bids_path = mne_bids.get_bids_path_from_fname(vhdr)
-    channels_tsv = bids_path.copy().update(suffix="channels", extension=".tsv").fpath
-    if vhdr.suffix.lower() == ".vhdr":
-        eeg_json = bids_path.copy().update(extension=".json").fpath
-        check_brainvision(vhdr, channels_tsv, eeg_json=eeg_json)
-    meta = _bold_meta(inputs)
-    if meta["n_volumes"] is not None:
-        meta["n_volumes"] += int(dummy_markers)
-    run = re.sub(r"_eeg$", "", vhdr.stem)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            raw = mne_bids.read_raw_bids(bids_path, verbose=False)
-        except (RuntimeError, ValueError) as err:
-            raise EEGInputError(f"{vhdr}: cannot be read as BIDS EEG: {err}") from err
-    try:
-        clean, qc = clean_raw(
-            raw,
-            config=params,
-            tr=meta["tr"],
-            n_volumes=meta["n_volumes"],
-            slice_timing=meta["slice_timing"],
-            run=run,
-            return_qc=True,
-        )
-    except MarkerError as err:
-        raise EEGInputError(f"{vhdr}: {err}") from err
-    qc.update(
-        {
-            "inputs": {k: str(v) for k, v in inputs.items()},
-            **provenance(dict(params)),
-        }
-    )
-    cfg = _merge_config(params)
-    band = cfg["bandpass"]
-    sidecar = {
-        "TaskName": bids_path.task or "rest",
-        "SoftwareFilters": {
-            "gradient and BCG artifact removal": "neurobolt.eeg (see the QC JSON)",
-            "band-pass (Hz)": band or "none",
-            "notch (Hz)": cfg["notch"] or "none",
-            "anti-aliasing low-pass (Hz)": cfg["passband"] or 0.4 * float(cfg["sfreq"]),
-        },
-        "_low_cutoff": float(band[0]) if band else "n/a",
-        "_high_cutoff": float(band[1]) if band else "n/a",
-        "Sources": [str(vhdr)],
-        "GeneratedBy": [{"Name": "neurobolt", "Description": "clean_eeg stage"}],
-        "neurobolt": provenance(dict(params)),
-    }
-    if out_eeg.suffix.lower() == ".fif":  # older layouts
-        with atomic_path(out_eeg) as tmp, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            clean.save(tmp, overwrite=True, verbose=False)
-        written = [out_eeg]
-    else:
-        written = list(write_clean_eeg(clean, out_eeg, sidecar=sidecar).values())
-    try:
-        write_json(out_qc, qc)
-    except BaseException:
-        for path in written:
-            Path(path).unlink(missing_ok=True)
-        raise
-    return qc
+    return tuple(result) if len(result) > 1 else clean

@@ -32,6 +32,7 @@ from scipy import signal as sps
 from .aas import GradientPlan
 from .bcg import cardiac_events_from_eeg, detect_r_peaks, remove_bcg
 from .qc import alpha_ratio, background, band_power, locked_rms, median
+from .resample import lowpass_taps
 
 logger = logging.getLogger("neurobolt.eeg.stage")
 
@@ -45,8 +46,6 @@ def intermediate_rate(sfreq: float, sfreq_out: float) -> tuple[float, list]:
     (the largest); the stage passes ``max(0.1 * rate, 0.45 * sfreq_out)`` Hz flat and
     removes 100 dB from half the new rate. Without one: the input rate, no stage.
     """
-    from .clean import _lowpass_taps
-
     ratio = Fraction(sfreq_out / sfreq).limit_denominator(10000)
     if ratio.numerator != 1:
         return sfreq, []
@@ -57,7 +56,7 @@ def intermediate_rate(sfreq: float, sfreq_out: float) -> tuple[float, list]:
     d = max(cands)
     rate = sfreq / d
     f_pass = max(0.1 * rate, 0.45 * sfreq_out)
-    taps = _lowpass_taps(sfreq, f_pass, 0.5 * rate, atten=100.0)
+    taps = lowpass_taps(sfreq, f_pass, 0.5 * rate, atten=100.0)
     return rate, [(1, d, taps)]
 
 
@@ -120,11 +119,14 @@ def clean_array(
     apply_stages,
     out_stages_for,
     skip_without_ecg: bool = False,
+    keep: dict | None = None,
 ) -> tuple[np.ndarray, dict, np.ndarray | None]:
     """Clean ``n_eeg`` channels read with ``src(i)`` (the ECG is ``src(n_eeg)``).
 
     Returns the cleaned EEG at ``sfreq_out`` (n_eeg, n_out), the QC record and the
-    cardiac events at ``sfreq_out`` (None without).
+    cardiac events at ``sfreq_out`` (None without). A ``keep`` dictionary receives
+    ``after_gradient``: the EEG after gradient removal and before BCG removal, at
+    ``sfreq_out`` (for the QC signals; nothing else changes).
     """
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -231,6 +233,8 @@ def clean_array(
             "max_shift": float(bcg_cfg["max_shift"]),
         }
         before = out.copy()
+        if keep is not None:
+            keep["after_gradient"] = before
         remove_bcg(out, sfreq_out, peaks_out, copy=False, **bcg_options)
         if raw_eeg is not None:
             t1 = time.perf_counter()
@@ -271,6 +275,8 @@ def clean_array(
             "alpha_power_kept": alpha_ratio(out[:, scan_out], before[:, scan_out], sfreq_out),
         }
         del before
+    elif keep is not None:  # no BCG step: the gradient-cleaned EEG is the output
+        keep["after_gradient"] = out
     timing["bcg"] = time.perf_counter() - t0
 
     after_lines = band_power(out[:, scan_out], sfreq_out, slice_freqs + vol_freqs)

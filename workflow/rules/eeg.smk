@@ -11,6 +11,8 @@ rule clean_eeg:
         channels=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_channels.tsv",
         sidecar=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_eeg.json",
         qc=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_qc.json",
+        # the signals the subject page plots (spectra, BCG epochs, markers)
+        qc_signals=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_qc.h5",
     log:
         "logs/clean_eeg/{subdir}/{run}.log",
     benchmark:

@@ -54,7 +54,7 @@ def final_outputs():
 
 
 def subject_report_inputs(wildcards):
-    """Per run of the subject: raw EEG, BOLD, cleaned EEG + QC, ROI signals, confounds; models."""
+    """Per run of the subject: the EEG cleaning's QC + QC signals, ROI signals, confounds; models."""
     runs = subject_runs(wildcards)
     metrics = []
     for label in ROI_BY_LABEL:
@@ -66,10 +66,8 @@ def subject_report_inputs(wildcards):
             if "inter" in ANALYSES:
                 metrics.append(inter_dir(label, model) / "metrics.json")
     return {
-        "raw": [RUNS[run]["vhdr"] for run in runs],
-        "bold": [RUNS[run]["bold"] for run in runs],
-        "clean": [run_output(run, "eeg", "desc-clean_eeg.vhdr") for run in runs],
         "qc": [run_output(run, "eeg", "desc-clean_qc.json") for run in runs],
+        "qc_signals": [run_output(run, "eeg", "desc-clean_qc.h5") for run in runs],
         "rois": [roi_signals_output(run) for run in runs],
         "confounds": [RUNS[run]["confounds"] for run in runs],
         "metrics": metrics,
