@@ -14,7 +14,7 @@ from matplotlib.image import imread
 from pipeline import ROIS, RUN, build
 
 from neurobolt import report as rp
-from neurobolt.predict import run_predict
+from neurobolt.jobs.predict import run as run_predict
 from neurobolt.simulate import simulation_json
 
 
