@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .stats import group_summary, group_test, scan_metrics, scan_p
+from .stats import evaluate_default, group_summary, group_test, scan_metrics, scan_p
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -84,8 +84,8 @@ def permutation_p(
     true: np.ndarray,
     *,
     tr: float | None = None,
-    method: str = "autocorr",
-    alpha: float = 0.05,
+    method: str | None = None,
+    alpha: float | None = None,
     min_shift_s: float = 30.0,
     n_permutations: int | None = None,
     min_shift: int | None = None,
@@ -99,18 +99,18 @@ def permutation_p(
         Predicted and measured series over consecutive test volumes.
     tr : float
         Repetition time (s). Required by ``method="shift"``; pass it always.
-    method : str
-        ``"autocorr"`` (default, calibrated): Pearson R against the null variance of R
-        between two independent autocorrelated series, estimated from both series'
-        sample autocorrelations (Bartlett's formula, short-series bias corrected,
+    method : str | None
+        ``"autocorr"`` (the default, ``evaluate.test``'s; calibrated): Pearson R against the
+        null variance of R between two independent autocorrelated series, estimated from
+        both series' sample autocorrelations (Bartlett's formula, short-series bias corrected,
         Tukey-tapered; see :func:`neurobolt.stats.autocorr_p`). Never NaN for a
         non-constant pair of three or more volumes.
         ``"shift"``: exact circular-shift test, every shift of at least ``min_shift_s``
         seconds enumerated, ``p = (1 + #{R_shift >= R}) / (1 + n_shifts)``; NaN when
         it cannot resolve ``alpha``. Its false-positive rate on short autocorrelated
         series is about twice alpha: use it for comparison only.
-    alpha : float
-        Level the shift test must be able to resolve.
+    alpha : float | None
+        Level the shift test must be able to resolve (None: ``evaluate.alpha``'s default).
     min_shift_s : float
         Smallest circular shift of the shift test (s).
     n_permutations, min_shift, seed
@@ -123,6 +123,7 @@ def permutation_p(
     p : float
         NaN when the test cannot be computed or cannot resolve ``alpha``.
     """
+    method = evaluate_default("test", method)
     if n_permutations is not None or seed is not None:
         warnings.warn(
             "permutation_p: n_permutations and seed are ignored (all shifts are enumerated;"
@@ -185,9 +186,9 @@ def group_table(
     series: Mapping | None = None,
     *,
     control_rois: Sequence[str] = (),
-    alpha: float = 0.05,
-    n_permutations: int = 10000,
-    seed=0,
+    alpha: float | None = None,
+    n_permutations: int | None = None,
+    seed=None,
 ) -> pd.DataFrame:
     """Group-level figures per (analysis, roi, model); see :func:`neurobolt.stats.group_test`.
 
@@ -196,8 +197,10 @@ def group_table(
     (sessions averaged first), SD of the subjects' R, 95 % CI of the mean, the group p
     of the between-scan (mismatched) null (NaN when ``series`` lacks a scan or the
     subjects are too few to resolve ``alpha``), and ``n_significant`` of ``n_tested``
-    scans with a per-scan p < ``alpha`` (NaN p's are not tested).
+    scans with a per-scan p < ``alpha`` (NaN p's are not tested). ``alpha``,
+    ``n_permutations`` and ``seed`` left None take the ``evaluate`` section's defaults.
     """
+    alpha = evaluate_default("alpha", alpha)
     series = series or {}
     rows = []
     for (analysis, roi, model), g in metrics.groupby(["analysis", "roi", "model"], sort=False):
@@ -236,7 +239,7 @@ def _fmt(v: float, spec: str = ".3f") -> str:
 def table1(
     metrics: pd.DataFrame,
     *,
-    alpha: float = 0.05,
+    alpha: float | None = None,
     group: pd.DataFrame | None = None,
     control_rois: Sequence[str] = (),
 ) -> pd.DataFrame:
@@ -247,8 +250,10 @@ def table1(
     p (``n/a`` when it cannot resolve alpha or was not computed), and ``k`` of ``n``
     scans with a per-scan p < ``alpha`` (scans whose test cannot resolve alpha are not
     counted in ``n``). ``average`` is the Fisher-z mean of the non-control ROIs' means
-    (control ROIs, e.g. the null ROI, are left out).
+    (control ROIs, e.g. the null ROI, are left out). ``alpha`` None: ``evaluate.alpha``'s
+    default.
     """
+    alpha = evaluate_default("alpha", alpha)
     if group is None:
         group = group_table(metrics, control_rois=control_rois, alpha=alpha)
     controls = set(control_rois) | set(group.loc[group["control"], "roi"])
