@@ -6,6 +6,11 @@ warm-up + cosine learning rate and layer-wise decay, validate, keep the
 weights with the best validation R, and checkpoint everything needed to
 resume (model, optimizer, epoch, step, best metric and weights, RNG states)
 atomically. The test split is never given to it.
+
+The rest of training lives elsewhere: the split tables in :mod:`neurobolt.splits`,
+``model.pt`` files and batched prediction in :mod:`neurobolt.inference`, Pearson R in
+:mod:`neurobolt.metrics`, and the ``train_*`` rules' job (splits, model building,
+``model.pt``) in :mod:`neurobolt.jobs.train`.
 """
 
 from __future__ import annotations
