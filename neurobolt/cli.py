@@ -54,43 +54,48 @@ def _predict(args) -> int:
 
     import yaml
 
-    from .predict import recording_name, run_predict
+    from . import config as nbconfig
+    from .jobs.predict import predict_eeg_file
+    from .predict import recording_name
 
     config = {}
     if args.config:
         config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
-    cfg = dict(config.get("predict") or {})
+    options = dict(config.get("predict") or {})
     for key in ("step_s", "tr_s", "gradient", "bcg", "n_slices", "droppable_channels"):
         value = getattr(args, key)
         if value is not None:
-            cfg[key] = value
+            options[key] = value
     for key in ("held_out", "recordings", "intra_scan", "model", "rois"):
-        cfg.pop(key, None)  # workflow choices, not options of one prediction
+        options.pop(key, None)  # workflow choices, not options of one prediction
     fmri = dict(config.get("fmri") or {})
-    inputs = {"eeg": args.eeg, "models": args.models}
-    if args.atlas_maps or args.atlas_labels:
-        inputs.update(atlas_maps=args.atlas_maps, atlas_labels=args.atlas_labels)
     name = recording_name(args.eeg)
     out = Path(args.out_dir)
-    outputs = {"timeseries": out / f"{name}_desc-predicted_timeseries.tsv"}
+    timeseries = out / f"{name}_desc-predicted_timeseries.tsv"
     voxel_map = not args.no_voxel_map and bool(args.atlas_maps or args.atlas_labels or fmri)
-    if voxel_map:
-        outputs["bold"] = out / f"{name}_desc-predicted_bold.nii.gz"
-    elif not args.no_voxel_map:
+    bold = out / f"{name}_desc-predicted_bold.nii.gz" if voxel_map else None
+    if not voxel_map and not args.no_voxel_map:
         print("no atlas given (--atlas-maps/--atlas-labels or --config): no voxel map")
     store = config.get("store") or {}
-    params = {
-        "cfg": cfg,
-        "eeg": config.get("eeg") or {},
-        "window_s": store.get("window_s", 16.0),
-        "dummy_markers": (
-            args.dummy_markers if args.dummy_markers is not None else store.get("dummy_markers", 0)
-        ),
-        "fmri": fmri,
-    }
-    run_predict(inputs, outputs, params)
-    for path in outputs.values():
-        print(f"wrote {path}")
+    dummy = args.dummy_markers
+    if dummy is None:
+        dummy = store.get("dummy_markers", nbconfig.defaults("store.dummy_markers"))
+    predict_eeg_file(
+        args.eeg,
+        models=args.models,
+        timeseries=timeseries,
+        bold=bold,
+        atlas_maps=args.atlas_maps,
+        atlas_labels=args.atlas_labels,
+        options=options,
+        eeg_config=config.get("eeg") or {},
+        window_s=store.get("window_s", nbconfig.defaults("store.window_s")),
+        dummy_markers=dummy,
+        fmri=fmri,
+    )
+    for path in (timeseries, bold):
+        if path is not None:
+            print(f"wrote {path}")
     return 0
 
 

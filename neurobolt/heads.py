@@ -22,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .metrics import masked_pearson_r  # noqa: F401  (re-exported: the validation R)
+
 __all__ = ["HEADS", "masked_mse", "masked_pearson_r", "model_rois", "record_rois", "val_loss"]
 
 #: The ``model.heads`` choices.
@@ -54,27 +56,6 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if not bool(has.any()):
         return (pred * 0.0).sum()
     return per_output[has].mean()
-
-
-def masked_pearson_r(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """Pearson R per column over the rows where both are finite.
-
-    0 where a column is constant (as :func:`neurobolt.train.pearson_r`), NaN where fewer
-    than two rows are finite.
-    """
-    from .train import pearson_r
-
-    pred = np.asarray(pred, float).reshape(len(pred), -1)
-    true = np.asarray(true, float).reshape(len(true), -1)
-    ok = np.isfinite(pred) & np.isfinite(true)
-    if ok.all():
-        return pearson_r(pred, true)
-    out = np.full(pred.shape[1], np.nan)
-    for j in range(pred.shape[1]):
-        rows = ok[:, j]
-        if rows.sum() >= 2:
-            out[j] = pearson_r(pred[rows, j], true[rows, j])[0]
-    return out
 
 
 def val_loss(pred: np.ndarray, true: np.ndarray) -> float:

@@ -1,8 +1,8 @@
 """Prediction from EEG alone: ROI time series and voxel maps for a recording without fMRI.
 
-``run_predict`` takes one BIDS EEG recording (recorded inside or outside the
-scanner) and trained models (``model.pt`` from ``train_*``: intra or inter,
-one per ROI or multi-ROI), and writes
+The ``predict`` job (:mod:`neurobolt.jobs.predict`) takes one BIDS EEG recording
+(recorded inside or outside the scanner) and trained models (``model.pt`` from
+``train_*``: intra or inter, one per ROI or multi-ROI), and writes
 
 * ``<recording>_desc-predicted_timeseries.tsv``: one row per prediction step
   (``onset_s``, ``volume`` when the steps are the scanner's volume markers,
@@ -23,11 +23,9 @@ are skipped, so ``volume`` is the BOLD volume index as in the window store.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,41 +33,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .derivatives import training_data
-from .provenance import atomic_path, provenance, sha256_file, write_json
+from . import config as nbconfig
+from .heads import record_rois
+from .provenance import atomic_path
+from .splits import held_out_scans  # noqa: F401  (re-exported: the inter-subject test scans)
 
 logger = logging.getLogger("neurobolt.predict")
 
 __all__ = [
-    "DEFAULTS",
     "MissingChannelsError",
     "back_project",
     "check_channels",
     "clean_recording",
     "compare_with_measured",
+    "eeg_channels",
     "held_out_scans",
     "predict_recording",
     "prediction_onsets",
+    "predict_options",
     "recording_name",
-    "run_predict",
     "write_back_projection",
 ]
 
-#: The ``predict`` config section's defaults (the schema's defaults are the same).
-DEFAULTS: dict[str, Any] = {
-    "held_out": False,
-    "recordings": [],
-    "intra_scan": None,
-    "model": "neurobolt",
-    "rois": [],
-    "step_s": None,
-    "tr_s": 2.1,
-    "gradient": "auto",
-    "bcg": "auto",
-    "n_slices": None,
-    "droppable_channels": [],
-    "batch_size": 64,
-}
 _CHOICES = ("auto", "always", "never")
 
 
@@ -77,12 +62,16 @@ class MissingChannelsError(ValueError):
     """The recording lacks channels the models were trained on (and they may not be dropped)."""
 
 
-def _options(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown predict option(s) {unknown}; known: {sorted(DEFAULTS)}")
-    opts = {**copy.deepcopy(DEFAULTS), **params}
+def predict_options(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``predict`` section with its (schema) defaults filled in, checked.
+
+    Raises
+    ------
+    ValueError
+        For an unknown key, a ``gradient``/``bcg`` choice other than auto, always or
+        never, or a ``step_s`` shorter than one 1 s patch.
+    """
+    opts = nbconfig.section("predict", params)
     for key in ("gradient", "bcg"):
         if opts[key] not in _CHOICES:
             raise ValueError(f"predict.{key} must be one of {_CHOICES}, got {opts[key]!r}")
@@ -109,10 +98,10 @@ def prediction_onsets(
     n_times: int,
     *,
     sfreq: float,
-    window_s: float = 16.0,
+    window_s: float,
     step_s: float | None = None,
     markers: Sequence[int] | None = None,
-    tr_s: float = 2.1,
+    tr_s: float | None = None,
     dummy_markers: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where predictions are made: the end sample of each EEG window.
@@ -131,8 +120,9 @@ def prediction_onsets(
     markers : sequence of int | None
         Volume-marker samples (in-scanner recordings), dummy markers included. With
         ``step_s`` given, the grid is anchored on the first saved volume's marker.
-    tr_s : float
-        The TR-equivalent step used when ``step_s`` is None and there are no markers.
+    tr_s : float | None
+        The TR-equivalent step used when ``step_s`` is None and there are no markers
+        (None: ``predict.tr_s``'s default).
     dummy_markers : int
         Leading markers the scanner sent for dummy scans it did not save
         (``store.dummy_markers``): no prediction is made at them, and volume 0 is the
@@ -151,6 +141,8 @@ def prediction_onsets(
     ValueError
         When the markers are not more than ``dummy_markers``.
     """
+    if tr_s is None:
+        tr_s = nbconfig.defaults("predict.tr_s")
     window = int(round(window_s * sfreq))
     markers = None if markers is None else np.asarray(markers, dtype=np.int64)
     has_markers = markers is not None and markers.size > 0
@@ -367,7 +359,7 @@ def compare_with_measured(
     table : DataFrame
         One row per ROI column of ``predicted`` found in ``measured``: ``roi``, ``r``, ``n``.
     """
-    from .train import pearson_r
+    from .metrics import pearson_r
 
     if "volume" not in predicted.columns:
         raise ValueError("the predictions were not made at the volume markers (no volume column)")
@@ -382,49 +374,20 @@ def compare_with_measured(
     return pd.DataFrame(rows, columns=["roi", "r", "n"])
 
 
-def held_out_scans(scans: Sequence[str], *, train_section: Mapping[str, Any] | None) -> list[str]:
-    """The inter-subject test scans: the split ``train_inter`` makes, from the scan names.
-
-    Parameters
-    ----------
-    scans : sequence of str
-        Run names (``sub-XX[_ses-YY]_...``).
-    train_section : mapping | None
-        The ``train`` config section (seed, counts, fractions or split file).
-
-    Returns
-    -------
-    test : list of str
-        The scans no inter-subject model trains or validates on.
-    """
-    from .train import TrainConfig, inter_scan_split, scan_subject
-
-    config = TrainConfig.from_section(train_section)
-    pairs = [scan_subject(f"{s}_windows.h5") for s in sorted(scans)]
-    split = inter_scan_split(pairs, config)
-    return [s for s in split.index if split[s] == "test"]
-
-
 # --------------------------------------------------------------------------------------------
 # EEG
 # --------------------------------------------------------------------------------------------
 
 
-def _read_eeg(path: Path):
-    """A recording with its BIDS sidecars applied when it is in a BIDS dataset."""
-    import mne
-    import mne_bids
+def eeg_channels(raw) -> list[str]:
+    """The recording's channels that the EEG stage may keep (not ECG, EOG, stim, ...)."""
+    from .eeg import clean as ec
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            bids_path = mne_bids.get_bids_path_from_fname(path)
-            if bids_path.root is None:
-                bids_path.root = path.parents[2 if bids_path.session is None else 3]
-            return mne_bids.read_raw_bids(bids_path, verbose=False)
-        except Exception as err:  # noqa: BLE001 - not BIDS: read the file as it is
-            logger.info("%s: not read as BIDS (%s); reading the file directly", path, err)
-            return mne.io.read_raw(path, preload=False, verbose=False)
+    return [
+        ch
+        for ch, kind in zip(raw.ch_names, raw.get_channel_types(), strict=True)
+        if kind not in ec._NON_EEG_TYPES
+    ]
 
 
 def clean_recording(
@@ -463,8 +426,9 @@ def clean_recording(
     clean : mne.io.RawArray
         ``channels`` at the configured rate (200 Hz), annotations kept.
     info : dict
-        What was done: ``gradient_removed``, ``bcg_removed``, ``n_markers``, and the
-        EEG stage's QC record when the gradient was removed.
+        What was done: ``gradient_removed``, ``bcg_removed``, ``n_markers``,
+        ``volume_marker`` (the marker's name), and the EEG stage's QC record when the
+        gradient was removed.
     """
     import mne
 
@@ -494,7 +458,11 @@ def clean_recording(
             f"{run}: predict.bcg is 'always' but the recording has no ECG channel; set"
             " eeg.ecg_channel, or predict.bcg: auto or never."
         )
-    info: dict[str, Any] = {"n_markers": int(markers.size), "ecg_channel": None}
+    info: dict[str, Any] = {
+        "n_markers": int(markers.size),
+        "ecg_channel": None,
+        "volume_marker": cfg["volume_marker"],
+    }
     if do_gradient:
         source = raw
         if do_bcg:
@@ -555,21 +523,6 @@ def clean_recording(
 # --------------------------------------------------------------------------------------------
 
 
-def _model_rois(record: Mapping[str, Any]) -> list[str]:
-    rois = record.get("rois") or [record["roi"]]
-    return [str(r) for r in rois]
-
-
-def _recording_split(model_path: Path, name: str) -> list[str]:
-    """The sets the recording had in the model's splits.tsv (empty: not in it)."""
-    splits = model_path.with_name("splits.tsv")
-    if not splits.is_file():
-        return []
-    table = pd.read_csv(splits, sep="\t", dtype={"scan": str, "split": str})
-    sets = table.loc[table["scan"] == name, "split"]
-    return [s for s in ("train", "val", "test") if (sets == s).any()]
-
-
 class _Windows:
     """The models' windows of EEG held in memory, cut and scaled as the window store does.
 
@@ -604,7 +557,7 @@ def predict_recording(
     ch_names: Sequence[str],
     onsets: np.ndarray,
     window_s: float,
-    batch_size: int = 64,
+    batch_size: int,
     progress: bool = True,
 ) -> np.ndarray:
     """Predict every model's ROI(s) at ``onsets`` from cleaned EEG.
@@ -628,7 +581,7 @@ def predict_recording(
     window_s : float
         Window length (s).
     batch_size : int
-        Windows per forward pass.
+        Windows per forward pass (``predict.batch_size``).
     progress : bool
         Progress bars.
 
@@ -637,12 +590,11 @@ def predict_recording(
     predictions : ndarray, shape (n_onsets, n_outputs)
         The models' outputs side by side, in the order of ``models``.
     """
-    import torch
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    from .train import pick_device
-    from .train import predict as predict_batches
+    from .inference import predict_loader
+    from .runtime import pick_device
 
     onsets = np.asarray(onsets, dtype=np.int64)
     if len(ch_names) != np.shape(eeg)[0]:
@@ -654,260 +606,8 @@ def predict_recording(
     columns = []
     for model, record in models:
         loader = DataLoader(dataset, batch_size=batch_size)
-        label = f"predict {record['model']} {', '.join(_model_rois(record))}"
+        label = f"predict {record['model']} {', '.join(record_rois(record))}"
         batches = tqdm(loader, desc=label, disable=not progress, leave=False)
-        if record["model"] == "ridge_bandpower":
-            x = np.concatenate([xb.numpy() for xb, _ in batches])
-            pred = model.predict(x)
-        else:
-            model.to(device)
-            with torch.no_grad():
-                pred, _ = predict_batches(model, batches, list(ch_names), device)
+        pred, _ = predict_loader(model, record, batches, ch_names=list(ch_names), device=device)
         columns.append(np.asarray(pred, dtype=np.float64).reshape(onsets.size, -1))
     return np.concatenate(columns, axis=1)
-
-
-# --------------------------------------------------------------------------------------------
-# Rule
-# --------------------------------------------------------------------------------------------
-
-
-def run_predict(
-    inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: Mapping[str, Any]
-) -> dict:
-    """Predict the ROI signals (and voxel maps) of one EEG recording from its EEG alone.
-
-    Parameters
-    ----------
-    inputs : mapping
-        ``eeg``: the recording (a BIDS ``_eeg.vhdr``/``.edf``/``.bdf``/``.set``; its
-        ``channels.tsv`` and ``events.tsv`` apply); ``models``: ``model.pt`` files
-        (their ``splits.tsv`` next to them is read when present); optional
-        ``atlas_maps``, ``atlas_labels`` (override ``params["fmri"]``'s atlas).
-    outputs : mapping
-        ``timeseries`` (``<recording>_desc-predicted_timeseries.tsv``), optional
-        ``sidecar`` (default: the same name with ``.json``), optional ``bold``
-        (``<recording>_desc-predicted_bold.nii.gz``; written when given).
-    params : mapping
-        ``cfg``: the ``predict`` section; ``eeg``: the ``eeg`` section; ``window_s``:
-        the store's window (s) for models that do not record it; ``dummy_markers``: the
-        store's ``dummy_markers`` (volume markers of unsaved dummy scans, default 0);
-        ``fmri``: the ``fmri`` section (its atlas, for the voxel maps).
-
-    Returns
-    -------
-    sidecar : dict
-        The JSON sidecar that was written.
-    """
-    from .eeg import clean as ec
-    from .eeg.markers import find_volume_markers
-    from .evaluate import load_model
-
-    opts = _options(params.get("cfg"))
-    eeg_cfg = dict(params.get("eeg") or {})
-    dummy = int(params.get("dummy_markers") or 0)
-    if dummy < 0:
-        raise ValueError(f"dummy_markers must be >= 0, got {dummy}")
-    path = Path(inputs["eeg"])
-    name = recording_name(path)
-    model_paths = [Path(p) for p in np.atleast_1d(inputs["models"])]
-    if not model_paths:
-        raise ValueError("no model given to predict with")
-    models = [load_model(p) for p in model_paths]
-    first_channels = list(models[0][1]["ch_names"])
-    for p, (_, record) in zip(model_paths, models, strict=True):
-        if list(record["ch_names"]) != first_channels:
-            raise ValueError(
-                f"{p} was trained on other channels than {model_paths[0]}; predict with them"
-                " separately."
-            )
-    rois = [roi for _, record in models for roi in _model_rois(record)]
-    if len(set(rois)) != len(rois):
-        raise ValueError(f"two models predict the same ROI: {rois}")
-
-    raw = _read_eeg(path)
-    available = [
-        ch
-        for ch, kind in zip(raw.ch_names, raw.get_channel_types(), strict=True)
-        if kind not in ec._NON_EEG_TYPES
-    ]
-    used, dropped = check_channels(
-        first_channels, available, droppable=opts["droppable_channels"], recording=name
-    )
-    if dropped:
-        baselines = [
-            str(p)
-            for p, (_, r) in zip(model_paths, models, strict=True)
-            if r["model"] == "ridge_bandpower"
-        ]
-        if baselines:
-            raise MissingChannelsError(
-                f"{name}: channels {', '.join(dropped)} are missing and ridge_bandpower models"
-                f" need every training channel: {', '.join(baselines)}"
-            )
-        logger.warning("%s: predicting without the missing channels %s", name, dropped)
-
-    clean, info = clean_recording(
-        raw,
-        config=eeg_cfg,
-        channels=used,
-        gradient=opts["gradient"],
-        bcg=opts["bcg"],
-        n_slices=opts["n_slices"],
-        run=name,
-    )
-    sfreq = float(clean.info["sfreq"])
-    markers = find_volume_markers(clean, marker=ec._merge_config(eeg_cfg)["volume_marker"])
-    n_patches = {int(r.get("options", {}).get("n_patches", 0)) for _, r in models} - {0}
-    window_s = float(n_patches.pop()) if len(n_patches) == 1 else float(params.get("window_s", 16))
-    try:
-        onsets, volumes = prediction_onsets(
-            clean.n_times,
-            sfreq=sfreq,
-            window_s=window_s,
-            step_s=opts["step_s"],
-            markers=markers if markers.size >= 2 else None,
-            tr_s=float(opts["tr_s"]),
-            dummy_markers=dummy if markers.size >= 2 else 0,
-        )
-    except ValueError as err:
-        raise ValueError(f"{name}: {err}") from None
-    if onsets.size < 2:
-        raise ValueError(
-            f"{name}: {clean.n_times / sfreq:.1f} s of EEG gives {onsets.size} prediction(s);"
-            f" each needs {window_s:g} s of EEG before it."
-        )
-    at_markers = bool((volumes >= 0).all())
-    step = float(np.median(np.diff(onsets)) / sfreq)
-    out_tsv = Path(outputs["timeseries"])
-    out_tsv.parent.mkdir(parents=True, exist_ok=True)
-    pred = predict_recording(
-        models,
-        clean.get_data(picks=used),
-        sfreq=sfreq,
-        ch_names=used,
-        onsets=onsets,
-        window_s=window_s,
-        batch_size=int(opts["batch_size"]),
-    )
-    table = pd.DataFrame({"onset_s": onsets / sfreq})
-    if at_markers:
-        table["volume"] = volumes
-    for j, roi in enumerate(rois):
-        table[roi] = pred[:, j]
-    if opts["rois"]:  # predict.rois: some of the ROIs of a multi-ROI (shared heads) model
-        missing = sorted(set(opts["rois"]) - set(rois))
-        if missing:
-            raise ValueError(f"predict.rois {missing} are not predicted by the models ({rois})")
-        rois = [r for r in rois if r in set(opts["rois"])]
-        table = table[[c for c in table.columns if c in ("onset_s", "volume") or c in rois]]
-
-    described = []
-    for p, (_, record) in zip(model_paths, models, strict=True):
-        sets = _recording_split(p, name)
-        entry = {
-            "Path": str(p),
-            "SHA256": sha256_file(p),
-            "Model": record["model"],
-            "Analysis": record.get("analysis"),
-            "ROIs": _model_rois(record),
-            "ValidationR": record.get("best_val_r"),
-            "Pretrained": record.get("pretrained"),
-            "RecordingInSplits": sets,
-            "TrainingData": training_data(p.with_name("splits.tsv")),
-        }
-        if set(sets) & {"train", "val"}:
-            entry["Warning"] = (
-                f"{name} was in this model's {'/'.join(s for s in sets if s != 'test')} split:"
-                " its predictions of this recording are not out-of-sample."
-            )
-            logger.warning(entry["Warning"])
-        described.append(entry)
-    qc = info.pop("qc", None)
-    sidecar = {
-        "Description": "ROI signals predicted from EEG alone (neurobolt predict), in the"
-        " normalised units of the training targets",
-        "SamplingFrequency": 1.0 / step,
-        "RepetitionTime": step,
-        "StartTime": float(onsets[0] / sfreq),
-        "Columns": list(table.columns),
-        "PredictionTimes": (
-            "at the volume markers (onset_s = the volume's onset; volume = its index in the"
-            " BOLD run, dummy-scan markers skipped)"
-            if at_markers
-            else f"every {step:g} s"
-        ),
-        "WindowSeconds": window_s,
-        "WindowDefinition": f"the {window_s:g} s of EEG before onset_s",
-        "Models": described,
-        "EEG": {
-            "Recording": str(path),
-            "SHA256": sha256_file(path),
-            "Channels": used,
-            "DroppedChannels": dropped,
-            "GradientRemoved": info["gradient_removed"],
-            "BCGRemoved": info["bcg_removed"],
-            "VolumeMarkers": info["n_markers"],
-            "DummyMarkers": dummy if markers.size >= 2 else 0,
-            "ECGChannel": info["ecg_channel"],
-            "DurationSeconds": clean.n_times / sfreq,
-        },
-        **provenance({"predict": opts, "eeg": eeg_cfg, "window_s": window_s}),
-    }
-    if qc is not None:
-        sidecar["EEG"]["CleaningQC"] = {
-            k: qc[k] for k in ("n_slices", "heart_rate_bpm", "n_beats", "bcg") if k in qc
-        }
-
-    out_json = Path(outputs.get("sidecar") or out_tsv.with_suffix(".json"))
-    written = [out_tsv, out_json]
-    try:
-        with atomic_path(out_tsv) as tmp:
-            table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-        if outputs.get("bold"):
-            sidecar["VoxelMap"] = _write_voxel_map(
-                outputs["bold"], table, rois, step, inputs=inputs, fmri=params.get("fmri")
-            )
-            written.append(Path(outputs["bold"]))
-        write_json(out_json, sidecar)
-    except BaseException:
-        for p in written:
-            p.unlink(missing_ok=True)
-        raise
-    logger.info(
-        "%s: %d predictions of %s every %.2f s (%s)",
-        name,
-        len(table),
-        ", ".join(rois),
-        step,
-        "gradient removed" if info["gradient_removed"] else "no gradient removal",
-    )
-    return sidecar
-
-
-def _write_voxel_map(path, table, rois, step, *, inputs, fmri) -> dict:
-    """Back-project the atlas ROIs of ``table`` and write the 4-D image atomically."""
-    from nilearn.image import index_img
-
-    from .fmri.atlas import atlas_from_config, is_global_signal, match_rois
-
-    atlas_opts = dict((fmri or {}).get("atlas", {}))
-    if inputs.get("atlas_maps") or inputs.get("atlas_labels"):
-        atlas_opts.update(maps=inputs.get("atlas_maps"), labels=inputs.get("atlas_labels"))
-    atlas = atlas_from_config(atlas_opts)
-    mapped = [r for r in rois if not is_global_signal(r)]
-    if not mapped:
-        raise ValueError(
-            f"none of the predicted ROIs ({rois}) has an atlas map (the global signal has"
-            " none); no voxel map can be made."
-        )
-    idx = match_rois(mapped, atlas.labels)
-    maps = index_img(str(atlas.maps), idx)
-    write_back_projection(path, table[mapped].to_numpy(), maps, tr=step)
-    return {
-        "Atlas": atlas.describe(),
-        "ROIs": mapped,
-        "NotBackProjected": [r for r in rois if r not in mapped],
-        "Method": "sum over ROIs of the predicted series times the ROI's atlas map"
-        " (nilearn NiftiMapsMasker.inverse_transform)",
-    }

@@ -7,6 +7,12 @@ window's EEG is excluded as well. Inter-subject (many scans): whole scans,
 grouped by subject so that no subject straddles two sets, drawn with a fixed
 seed or read from an explicit table. Every split is written to a TSV next to
 the model so anyone can audit it.
+
+Every split of the workflow is computed here, by one function each:
+:func:`intra_split` / :func:`intra_kfold_split` (one scan in time),
+:func:`inter_scan_split` (whole scans grouped by subject; :func:`held_out_scans` names
+its test scans from the run names), and :func:`make_splits` (the split table of a
+training job, over its stores); :func:`datasets_for` reads one split's rows.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import config as nbconfig
 from .provenance import write_text
 
 SETS = ("train", "val", "test")
@@ -30,9 +37,9 @@ def intra_split(
     *,
     tr: float,
     sfreq: float,
-    window_s: float = 16.0,
-    fractions: Sequence[float] = (0.8, 0.1, 0.1),
-    gap_s: float = 20.0,
+    window_s: float,
+    fractions: Sequence[float] | None = None,
+    gap_s: float | None = None,
     exclude_overlap: bool = True,
 ) -> np.ndarray:
     """Label every volume row of one scan ``train``, ``val``, ``test``, ``gap`` or ``invalid``.
@@ -45,11 +52,13 @@ def intra_split(
         Whether a full window of EEG precedes the onset.
     tr, sfreq, window_s : float
         Repetition time (s), EEG rate (Hz) and window length (s).
-    fractions : (float, float, float)
+    fractions : (float, float, float) | None
         Train, validation and test shares of the valid volumes. Validation and test
-        get their share; training gets what is left after both gaps.
-    gap_s : float
+        get their share; training gets what is left after both gaps. None:
+        ``train.intra_fractions``'s default.
+    gap_s : float | None
         Seconds between the blocks; ``ceil(gap_s / tr)`` volumes are left out there.
+        None: ``train.gap_s``'s default.
     exclude_overlap : bool
         The overlap rule (default on): a training window whose EEG overlaps a
         validation or test window, and a validation window whose EEG overlaps a test
@@ -61,6 +70,10 @@ def intra_split(
         ``invalid`` (no full window), ``gap`` (between blocks, or a training window
         whose EEG overlaps a validation/test window), or the set name.
     """
+    if fractions is None:
+        fractions = tuple(nbconfig.defaults("train.intra_fractions"))
+    if gap_s is None:
+        gap_s = nbconfig.defaults("train.gap_s")
     onsets = np.asarray(onsets)
     valid = np.asarray(valid, dtype=bool)
     if not np.all(np.diff(onsets) > 0):
@@ -101,10 +114,10 @@ def intra_kfold_split(
     *,
     tr: float,
     sfreq: float,
-    window_s: float = 16.0,
-    folds: int = 5,
-    val_fraction: float = 0.1,
-    gap_s: float = 20.0,
+    window_s: float,
+    folds: int | None = None,
+    val_fraction: float | None = None,
+    gap_s: float | None = None,
     exclude_overlap: bool = True,
 ) -> np.ndarray:
     """Blocked k-fold labels of one scan: each fold tests one contiguous block.
@@ -120,16 +133,23 @@ def intra_kfold_split(
     ----------
     onsets, valid, tr, sfreq, window_s, gap_s, exclude_overlap
         As :func:`intra_split`.
-    folds : int
-        Number of folds (test blocks), at least 2.
-    val_fraction : float
-        Validation share of the valid volumes in every fold.
+    folds : int | None
+        Number of folds (test blocks), at least 2. None: ``train.intra_folds``'s default.
+    val_fraction : float | None
+        Validation share of the valid volumes in every fold. None: the validation share
+        of ``train.intra_fractions``'s default.
 
     Returns
     -------
     labels : ndarray of str, shape (folds, n_volumes)
         One row of labels per fold, as :func:`intra_split`.
     """
+    if folds is None:
+        folds = nbconfig.defaults("train.intra_folds")
+    if val_fraction is None:
+        val_fraction = nbconfig.defaults("train.intra_fractions")[1]
+    if gap_s is None:
+        gap_s = nbconfig.defaults("train.gap_s")
     onsets = np.asarray(onsets)
     valid = np.asarray(valid, dtype=bool)
     if folds < 2:
@@ -169,37 +189,6 @@ def intra_kfold_split(
     return out.astype(str)
 
 
-def kfold_rows(
-    store, scan: str, subject: str, *, folds: int, val_fraction: float, gap_s: float
-) -> list[dict]:
-    """Split-table rows of one open :class:`~neurobolt.store.WindowStore` under
-    ``train.intra_scheme: blocked_kfold``: every volume once per fold, with a ``fold``
-    column (see :func:`intra_kfold_split`)."""
-    labels = intra_kfold_split(
-        store.onsets,
-        store.valid,
-        tr=store.tr,
-        sfreq=store.sfreq,
-        window_s=store.window_s,
-        folds=folds,
-        val_fraction=val_fraction,
-        gap_s=gap_s,
-    )
-    return [
-        {
-            "scan": scan,
-            "subject": subject,
-            "row": row,
-            "volume": int(store.volumes[row]),
-            "onset_s": float(store.onsets[row] / store.sfreq),
-            "split": str(label),
-            "fold": fold,
-        }
-        for fold, fold_labels in enumerate(labels)
-        for row, label in enumerate(fold_labels)
-    ]
-
-
 def fold_paths(model_path: str | os.PathLike, n_folds: int) -> list[Path]:
     """``model.fold-K.pt`` next to ``model.pt``: the models of the blocked k-fold folds."""
     model_path = Path(model_path)
@@ -218,8 +207,8 @@ def inter_split(
     scans: pd.DataFrame,
     *,
     counts: Sequence[int] | None = None,
-    fractions: Sequence[float] = (0.6, 0.2, 0.2),
-    seed: int = 0,
+    fractions: Sequence[float] | None = None,
+    seed: int | None = None,
 ) -> pd.Series:
     """Assign whole scans to train / val / test, keeping every subject in one set.
 
@@ -230,10 +219,11 @@ def inter_split(
     counts : (int, int, int) | None
         Wanted scans per set (e.g. 18, 5, 6 as in the paper); they must add up to the
         number of scans. ``None`` uses ``fractions``.
-    fractions : (float, float, float)
-        Shares of scans per set when ``counts`` is None.
-    seed : int
-        Seed of the subject shuffle.
+    fractions : (float, float, float) | None
+        Shares of scans per set when ``counts`` is None (None:
+        ``train.inter_fractions``'s default).
+    seed : int | None
+        Seed of the subject shuffle (None: ``train.seed``'s default).
 
     Returns
     -------
@@ -246,6 +236,10 @@ def inter_split(
     that still lacks the most scans. With subjects of several scans the
     counts may be missed by one where no grouping reaches them exactly.
     """
+    if fractions is None:
+        fractions = nbconfig.defaults("train.inter_fractions")
+    if seed is None:
+        seed = nbconfig.defaults("train.seed")
     n = len(scans)
     if counts is None:
         raw = np.asarray(fractions, float) * n
@@ -302,3 +296,192 @@ def check_grouped(split: pd.Series, subjects: Mapping[str, str]) -> None:
 def write_split(path: str | os.PathLike, table: pd.DataFrame) -> Path:
     """Write a split table as TSV (atomically)."""
     return write_text(path, table.to_csv(sep="\t", index=False))
+
+
+# --------------------------------------------------------------------------------------------
+# The splits of the workflow's jobs
+# --------------------------------------------------------------------------------------------
+
+
+def scan_subject(store_path: str | os.PathLike) -> tuple[str, str]:
+    """``(scan, subject)`` from a store's file name ``sub-XX[_ses-YY]..._windows.h5``."""
+    scan = Path(store_path).name.removesuffix("_windows.h5")
+    subject = scan.split("_")[0].removeprefix("sub-")
+    return scan, subject
+
+
+def inter_scan_split(
+    scans: Sequence[tuple[str, str]],
+    *,
+    counts: Sequence[int] | None = None,
+    fractions: Sequence[float] | None = None,
+    seed: int | None = None,
+    split_file: str | os.PathLike | None = None,
+) -> pd.Series:
+    """The inter-subject split of whole scans: ``Series`` scan -> ``train``/``val``/``test``.
+
+    The one function every inter-subject split goes through (training, the cross-dataset
+    analyses, the held-out recordings of ``predict`` and ``neurobolt validate``).
+
+    Parameters
+    ----------
+    scans : sequence of (str, str)
+        ``(scan, subject)`` pairs (:func:`scan_subject`).
+    counts, fractions, seed
+        The draw, see :func:`inter_split` (``train.inter_counts``, ``inter_fractions``,
+        ``seed``; None: their defaults).
+    split_file : path-like | None
+        An explicit split table (``train.inter_split_file``), read instead of the draw.
+
+    Raises
+    ------
+    ValueError
+        When the draw or the table does not fit the scans, or a subject straddles two sets.
+    """
+    frame = pd.DataFrame(list(scans), columns=["scan", "subject"])
+    if split_file:
+        by_scan = read_split_table(split_file, frame["scan"])
+    else:
+        by_scan = inter_split(frame, counts=counts, fractions=fractions, seed=seed)
+    check_grouped(by_scan, dict(scans))
+    return by_scan
+
+
+def inter_split_of(config) -> dict:
+    """:func:`inter_scan_split`'s keywords from a :class:`~neurobolt.train.TrainConfig`."""
+    return {
+        "counts": config.inter_counts,
+        "fractions": config.inter_fractions,
+        "seed": config.seed,
+        "split_file": config.inter_split_file,
+    }
+
+
+def held_out_scans(scans: Sequence[str], *, train_section: Mapping | None) -> list[str]:
+    """The inter-subject test scans: the split ``train_inter`` makes, from the scan names.
+
+    Parameters
+    ----------
+    scans : sequence of str
+        Run names (``sub-XX[_ses-YY]_...``).
+    train_section : mapping | None
+        The ``train`` config section (seed, counts, fractions or split file).
+
+    Returns
+    -------
+    test : list of str
+        The scans no inter-subject model trains or validates on.
+    """
+    train = nbconfig.section("train", train_section)
+    pairs = [scan_subject(f"{s}_windows.h5") for s in sorted(scans)]
+    split = inter_scan_split(
+        pairs,
+        counts=train["inter_counts"],
+        fractions=train["inter_fractions"],
+        seed=train["seed"],
+        split_file=train["inter_split_file"],
+    )
+    return [s for s in split.index if split[s] == "test"]
+
+
+def make_splits(
+    stores: Sequence[str | os.PathLike],
+    *,
+    analysis: str,
+    config,
+    scans: Sequence[str] | None = None,
+    roles: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Split tables: one row per store row (``scan, subject, row, volume, onset_s, split``).
+
+    Parameters
+    ----------
+    stores : sequence of path-like
+        The window stores.
+    analysis : str
+        ``intra`` (each store split in time), ``inter`` (whole scans, grouped by subject),
+        or a cross-dataset analysis, whose whole-scan ``roles`` are given.
+    config : TrainConfig
+        The split settings (:class:`neurobolt.train.TrainConfig`).
+    scans : sequence of str | None
+        Each store's scan key (the workflow's run key, ``dataset/name`` when several
+        datasets are configured); None: the store's file name.
+    roles : mapping | None
+        Scan key -> ``train``/``val``/``test``/``unused`` for a cross-dataset analysis.
+
+    Returns
+    -------
+    table : DataFrame
+        With ``train.intra_scheme: blocked_kfold``, every row once per fold, with a
+        ``fold`` column (see :func:`intra_kfold_split`).
+    """
+    from .store import WindowStore
+
+    named = [scan_subject(p) for p in stores]
+    keys = list(scans) if scans is not None else [scan for scan, _ in named]
+    if analysis == "inter":
+        by_name = inter_scan_split(named, **inter_split_of(config))
+        by_scan = pd.Series([by_name[scan] for scan, _ in named], index=keys)
+    elif analysis != "intra":
+        if roles is None:
+            raise ValueError(f"analysis {analysis!r} needs the scans' roles")
+        by_scan = pd.Series(roles)
+    kfold = analysis == "intra" and config.intra_scheme == "blocked_kfold"
+    rows = []
+    for path, scan, (_, subject) in zip(stores, keys, named, strict=True):
+        with WindowStore(path) as store:
+            timing = {"tr": store.tr, "sfreq": store.sfreq, "window_s": store.window_s}
+            if kfold:
+                folds = intra_kfold_split(
+                    store.onsets,
+                    store.valid,
+                    **timing,
+                    folds=config.intra_folds,
+                    val_fraction=config.intra_fractions[1],
+                    gap_s=config.gap_s,
+                )
+            elif analysis == "intra":
+                folds = [
+                    intra_split(
+                        store.onsets,
+                        store.valid,
+                        **timing,
+                        fractions=config.intra_fractions,
+                        gap_s=config.gap_s,
+                    )
+                ]
+            else:
+                folds = [np.where(store.valid, by_scan[scan], "invalid")]
+            for fold, labels in enumerate(folds):
+                rows += [
+                    {
+                        "scan": scan,
+                        "subject": subject,
+                        "row": row,
+                        "volume": int(store.volumes[row]),
+                        "onset_s": float(store.onsets[row] / store.sfreq),
+                        "split": str(label),
+                        **({"fold": fold} if kfold else {}),
+                    }
+                    for row, label in enumerate(labels)
+                ]
+    return pd.DataFrame(rows)
+
+
+def datasets_for(stores, table, split: str, *, rois, scans=None, channels=None):
+    """A WindowDataset of one split's rows over the stores.
+
+    ``scans`` are the stores' keys in ``table["scan"]`` (default: their file names);
+    ``channels`` the electrodes to read, in order (default: the stores' own).
+    """
+    from .store import WindowDataset
+
+    keys = list(scans) if scans is not None else [scan_subject(p)[0] for p in stores]
+    indices = [
+        table.loc[(table["scan"] == key) & (table["split"] == split), "row"].to_numpy()
+        for key in keys
+    ]
+    keep = [i for i, rows in enumerate(indices) if rows.size]
+    return WindowDataset(
+        [stores[i] for i in keep], [indices[i] for i in keep], rois=rois, channels=channels
+    )

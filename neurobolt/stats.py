@@ -16,12 +16,23 @@ import math
 import numpy as np
 from scipy import stats as sps
 
+from . import config as nbconfig
+
 #: Tukey taper of the autocorrelation products, as a fraction of the series length:
 #: 0.7 up to 57 volumes, widening (log-linearly in n) to the whole series at 575 and
 #: beyond. Chosen by calibration (benchmarks/calibration.py): narrower tapers
 #: under-estimate the variance for 1/f-like series, wider ones over-estimate it for
 #: short series, whose far lags are noise.
 TAPER = (0.7, 57, 1.0, 575)
+
+
+def evaluate_default(key: str, value):
+    """``value``, or the ``evaluate`` config section's default for ``key`` when it is None.
+
+    The statistics' keywords that are also ``evaluate`` options (``test``, ``alpha``,
+    ``n_boot``, ``block_s``, ``n_permutations``, ``seed``) default to the schema's value.
+    """
+    return nbconfig.defaults(f"evaluate.{key}") if value is None else value
 
 
 def taper_fraction(n: int) -> float:
@@ -109,15 +120,19 @@ def autocorr_p(pred, true, *, taper: float | None = None) -> float:
     return float(sps.norm.sf(z * math.sqrt(max(1.0 / v - 3.0, 1.0))))
 
 
-def shift_p(pred, true, *, tr: float, min_shift_s: float = 30.0, alpha: float = 0.05) -> float:
+def shift_p(
+    pred, true, *, tr: float, min_shift_s: float = 30.0, alpha: float | None = None
+) -> float:
     """Exact circular-shift test: every shift of at least ``min_shift_s`` seconds.
 
     The prediction is shifted circularly by each of ``m .. n - m`` volumes
     (``m = ceil(min_shift_s / tr)``), all enumerated; ``p = (1 + #{R_shift >= R}) /
     (1 + n_shifts)``. NaN when the smallest attainable p, ``1 / (1 + n_shifts)``, is not
     below ``alpha``. Not calibrated on short autocorrelated series (false-positive rate
-    ≈ 0.1–0.2 at alpha .05 over 57 volumes): kept for comparison only.
+    ≈ 0.1–0.2 at alpha .05 over 57 volumes): kept for comparison only. ``alpha`` None:
+    ``evaluate.alpha``'s default.
     """
+    alpha = evaluate_default("alpha", alpha)
     x, y = _centred(pred), _centred(true)
     n = x.size
     m = int(math.ceil(min_shift_s / tr - 1e-9))
@@ -133,8 +148,12 @@ def shift_p(pred, true, *, tr: float, min_shift_s: float = 30.0, alpha: float = 
     return float((1 + np.sum(null >= r - 1e-12)) / (1 + shifts.size))
 
 
-def scan_p(pred, true, *, tr: float, method: str = "autocorr", alpha: float = 0.05, **kw) -> float:
-    """The per-scan p-value of R > 0 by ``method`` (``autocorr`` or ``shift``)."""
+def scan_p(
+    pred, true, *, tr: float, method: str | None = None, alpha: float | None = None, **kw
+) -> float:
+    """The per-scan p-value of R > 0 by ``method`` (``autocorr`` or ``shift``; None:
+    ``evaluate.test``'s default)."""
+    method = evaluate_default("test", method)
     if method == "autocorr":
         return autocorr_p(pred, true, **kw)
     if method == "shift":
@@ -147,17 +166,21 @@ def block_bootstrap_ci(
     true,
     *,
     tr: float,
-    block_s: float = 30.0,
-    n_boot: int = 1000,
+    block_s: float | None = None,
+    n_boot: int | None = None,
     level: float = 0.95,
-    seed=0,
+    seed=None,
 ) -> tuple[float, float]:
     """Circular block-bootstrap percentile CI of Pearson R.
 
     Blocks of ``ceil(block_s / tr)`` consecutive volumes (pairs kept together) are
     drawn with replacement, wrapping around the end, until ``n`` volumes are filled.
-    NaN when the series holds fewer than two blocks.
+    NaN when the series holds fewer than two blocks. ``block_s``, ``n_boot``, ``seed``
+    None: the ``evaluate`` section's defaults.
     """
+    block_s = evaluate_default("block_s", block_s)
+    n_boot = evaluate_default("n_boot", n_boot)
+    seed = evaluate_default("seed", seed)
     x, y = np.asarray(pred, float).ravel(), np.asarray(true, float).ravel()
     n = x.size
     b = int(math.ceil(block_s / tr - 1e-9))
@@ -185,11 +208,11 @@ def scan_metrics(
     true,
     *,
     tr: float,
-    test: str = "autocorr",
-    alpha: float = 0.05,
-    n_boot: int = 1000,
-    block_s: float = 30.0,
-    seed=0,
+    test: str | None = None,
+    alpha: float | None = None,
+    n_boot: int | None = None,
+    block_s: float | None = None,
+    seed=None,
 ) -> dict:
     """Every per-scan figure of ``metrics.json`` / ``metrics.tsv`` for one test series.
 
@@ -199,12 +222,14 @@ def scan_metrics(
         Predicted and measured ROI series over the scan's test volumes, in time order.
     tr : float
         Repetition time (s).
-    test : str
+    test : str | None
         Per-scan test, see :func:`scan_p`.
-    alpha : float
+    alpha : float | None
         Level a test must be able to resolve (else its p is NaN).
     n_boot, block_s, seed
         Block bootstrap of the CI, see :func:`block_bootstrap_ci`.
+
+    Every keyword left None takes the ``evaluate`` section's default.
 
     Returns
     -------
@@ -261,10 +286,10 @@ def group_test(
     trues,
     subjects,
     *,
-    n_permutations: int = 10000,
-    alpha: float = 0.05,
+    n_permutations: int | None = None,
+    alpha: float | None = None,
     level: float = 0.95,
-    seed=0,
+    seed=None,
 ) -> dict:
     """Group-level inference on the test R of several scans (one model, one ROI).
 
@@ -294,6 +319,9 @@ def group_test(
         Coverage of the CI of the mean (Student t over the subjects' Fisher z).
     seed : int
 
+    ``n_permutations``, ``alpha`` and ``seed`` left None take the ``evaluate`` section's
+    defaults.
+
     Returns
     -------
     result : dict
@@ -302,6 +330,10 @@ def group_test(
         subject), ``p_group`` (one-sided, mean above chance).
     """
     import itertools
+
+    n_permutations = evaluate_default("n_permutations", n_permutations)
+    alpha = evaluate_default("alpha", alpha)
+    seed = evaluate_default("seed", seed)
 
     preds = [np.asarray(p, float).ravel() for p in preds]
     trues = [np.asarray(t, float).ravel() for t in trues]

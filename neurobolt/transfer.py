@@ -28,23 +28,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .train import TrainConfig, inter_scan_split, make_splits, scan_subject, train_model
+from . import config as nbconfig
+from .splits import inter_scan_split, inter_split_of, make_splits, scan_subject
 
 logger = logging.getLogger("neurobolt.transfer")
 
 #: The cross-dataset analyses, in the order tables show them.
 ANALYSES = ("zero_shot", "finetune", "joint")
-
-#: Defaults of the ``generalisation`` config section.
-DEFAULTS = {
-    "source": None,
-    "target": None,
-    "target_counts": [9, 3, 4],
-    "target_fractions": None,
-    "target_split_file": None,
-    "channels": None,
-    "finetune": {},
-}
 
 #: Which rows each analysis trains (``train``), selects (``val``) and tests (``test``)
 #: on: (dataset role, the scan's split within its dataset) -> use.
@@ -60,12 +50,9 @@ ROLES = {
 
 
 def section(params: Mapping | None) -> dict:
-    """The ``generalisation`` section with its defaults filled in; unknown keys refused."""
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown generalisation option(s) {unknown}; known: {sorted(DEFAULTS)}")
-    return {**DEFAULTS, **params}
+    """The ``generalisation`` section with its (schema) defaults filled in; unknown keys
+    refused (:func:`neurobolt.config.section`)."""
+    return nbconfig.section("generalisation", params)
 
 
 def source_target(gen: Mapping, labels: Sequence[str]) -> tuple[str, str]:
@@ -89,7 +76,9 @@ def source_target(gen: Mapping, labels: Sequence[str]) -> tuple[str, str]:
     return source, target
 
 
-def target_split(scans: Sequence[tuple[str, str]], gen: Mapping, *, seed: int = 0) -> pd.Series:
+def target_split(
+    scans: Sequence[tuple[str, str]], gen: Mapping, *, seed: int | None = None
+) -> pd.Series:
     """The target dataset's split of whole scans, grouped by subject.
 
     Parameters
@@ -99,8 +88,8 @@ def target_split(scans: Sequence[tuple[str, str]], gen: Mapping, *, seed: int = 
     gen : mapping
         The ``generalisation`` section: ``target_counts`` (train, val, test scans),
         ``target_fractions`` (used when counts is null) or ``target_split_file``.
-    seed : int
-        Seed of the draw (the ``train`` section's).
+    seed : int | None
+        Seed of the draw (the ``train`` section's ``seed``; None: its default).
 
     Returns
     -------
@@ -109,15 +98,15 @@ def target_split(scans: Sequence[tuple[str, str]], gen: Mapping, *, seed: int = 
     """
     gen = section(gen)
     counts, fractions = gen["target_counts"], gen["target_fractions"]
-    config = TrainConfig(
-        inter_counts=None if counts is None else tuple(counts),
-        inter_fractions=tuple(fractions) if fractions is not None else (0.6, 0.2, 0.2),
-        inter_split_file=gen["target_split_file"],
-        seed=seed,
-    )
     if counts is not None and fractions is not None:
         raise ValueError("generalisation: give target_counts or target_fractions, not both")
-    return inter_scan_split(scans, config)
+    return inter_scan_split(
+        scans,
+        counts=None if counts is None else tuple(counts),
+        fractions=None if fractions is None else tuple(fractions),
+        seed=seed,
+        split_file=gen["target_split_file"],
+    )
 
 
 def scan_roles(
@@ -170,19 +159,12 @@ def common_channels(
     return shared
 
 
-def _store_channels(path) -> list[str]:
-    from .store import WindowStore
-
-    with WindowStore(path) as store:
-        return list(store.ch_names)
-
-
 def transfer_splits(
     source: Sequence[tuple[str, str]],
     target: Sequence[tuple[str, str]],
     *,
     analysis: str,
-    config: TrainConfig,
+    config,
     gen: Mapping,
 ) -> pd.DataFrame:
     """The split table of one cross-dataset analysis over both datasets' stores.
@@ -201,13 +183,13 @@ def transfer_splits(
     Returns
     -------
     table : DataFrame
-        :func:`neurobolt.train.make_splits`'s columns plus ``dataset`` (``source`` or
+        :func:`neurobolt.splits.make_splits`'s columns plus ``dataset`` (``source`` or
         ``target``) and ``dataset_split`` (the scan's split within its dataset);
         ``split`` is the scan's use in this analysis.
     """
     src_named = [scan_subject(path) for path, _ in source]
     tgt_named = [scan_subject(path) for path, _ in target]
-    src_split = inter_scan_split(src_named, config)
+    src_split = inter_scan_split(src_named, **inter_split_of(config))
     tgt_split = target_split(tgt_named, gen, seed=config.seed)
     # keyed by the workflow's scan keys (the file names may repeat across datasets)
     by_source = pd.Series([src_split[n] for n, _ in src_named], index=[k for _, k in source])
@@ -220,61 +202,6 @@ def transfer_splits(
     table.insert(0, "dataset", np.where(table["scan"].isin(by_source.index), "source", "target"))
     table["dataset_split"] = table["scan"].map(within)
     return table
-
-
-def run_train_transfer(inputs: Mapping, outputs: Mapping, params: Mapping) -> dict:
-    """Train one cross-dataset model for one ROI and write ``model.pt``.
-
-    Parameters
-    ----------
-    inputs : mapping
-        ``source`` and ``target``: each dataset's window stores; ``init``: the
-        ``zero_shot`` model (``finetune`` only).
-    outputs : mapping
-        ``model``, ``splits``, ``log``.
-    params : mapping
-        ``analysis`` (``zero_shot``/``finetune``/``joint``), ``roi``, ``model_name``,
-        ``model``, ``train``, ``generalisation`` (the section), ``source_scans`` and
-        ``target_scans`` (the stores' scan keys), ``source_label`` and ``target_label``.
-    """
-    from .provenance import write_text
-
-    analysis = params["analysis"]
-    gen = section(params["generalisation"])
-    config = TrainConfig.from_section(params["train"])
-    source = list(zip(_paths(inputs["source"]), params["source_scans"], strict=True))
-    target = list(zip(_paths(inputs["target"]), params["target_scans"], strict=True))
-    table = transfer_splits(source, target, analysis=analysis, config=config, gen=gen)
-    write_text(outputs["splits"], table.to_csv(sep="\t", index=False))
-    channels = common_channels(
-        _store_channels(source[0][0]), _store_channels(target[0][0]), configured=gen["channels"]
-    )
-    changed = {k: v for k, v in (gen["finetune"] or {}).items() if v is not None}
-    if analysis == "finetune" and changed:
-        config = TrainConfig.from_section({**params["train"], **changed})
-    stores = [path for path, _ in [*source, *target]]
-    keyed = {**params, "scans": [key for _, key in [*source, *target]]}
-    extra = {
-        "source": params.get("source_label"),
-        "target": params.get("target_label"),
-        "n_source_train": int(((table["dataset"] == "source") & (table["split"] == "train")).sum()),
-        "n_target_train": int(((table["dataset"] == "target") & (table["split"] == "train")).sum()),
-    }
-    logger.info("%s %s: %d common channels %s", analysis, params["roi"], len(channels), channels)
-    return train_model(
-        stores,
-        table,
-        outputs=outputs,
-        params=keyed,
-        config=config,
-        channels=channels,
-        init=inputs.get("init") if analysis == "finetune" else None,
-        extra=extra,
-    )
-
-
-def _paths(value) -> list[str]:
-    return [str(p) for p in np.atleast_1d(value)]
 
 
 def transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -295,7 +222,6 @@ __all__ = [
     "ANALYSES",
     "common_channels",
     "source_target",
-    "run_train_transfer",
     "scan_roles",
     "target_split",
     "transfer_splits",

@@ -1003,7 +1003,7 @@ def validate_datasets(config: Mapping[str, Any], *, source: str = "the config") 
     channels both caps share are checked too.
     """
     from .datasets import dataset_views
-    from .train import TrainConfig, inter_scan_split, scan_subject
+    from .splits import held_out_scans, scan_subject
     from .transfer import ANALYSES, common_channels, section, source_target, target_split
 
     t0 = time.perf_counter()
@@ -1029,9 +1029,8 @@ def validate_datasets(config: Mapping[str, Any], *, source: str = "the config") 
         fix = "fix generalisation (source, target, target_counts/fractions/split_file)"
         try:
             src, tgt = source_target(gen, list(views))
-            scans = {x: [scan_subject(f"{r}_windows.h5") for r in runs[x]] for x in (src, tgt)}
-            inter_scan_split(scans[src], TrainConfig.from_section(config.get("train")))
-            target_split(scans[tgt], gen)
+            held_out_scans(runs[src], train_section=config.get("train"))
+            target_split([scan_subject(f"{r}_windows.h5") for r in runs[tgt]], gen)
             common_channels(
                 resolve_sections(views[src])["eeg"]["channels"],
                 resolve_sections(views[tgt])["eeg"]["channels"],
@@ -1086,13 +1085,10 @@ def check_inter_split(scans: Sequence[str], *, train: Mapping[str, Any] | None) 
     """
     if train is None or not scans:
         return []
-    from .train import TrainConfig, inter_scan_split, scan_subject
+    from .splits import held_out_scans
 
     try:
-        inter_scan_split(
-            [scan_subject(f"{scan}_windows.h5") for scan in scans],
-            TrainConfig.from_section(train),
-        )
+        held_out_scans(scans, train_section=train)
     except (ValueError, FileNotFoundError) as err:
         return [
             Finding(

@@ -15,12 +15,12 @@ from pathlib import Path
 import yaml
 
 from neurobolt.derivatives import roi_signals_suffix
-from neurobolt.evaluate import run_evaluate
 from neurobolt.fmri.signals import run_roi_signals
 from neurobolt.jobs.clean_eeg import run as run_clean_eeg
+from neurobolt.jobs.evaluate import run as run_evaluate
+from neurobolt.jobs.train import run as run_train
 from neurobolt.simulate import atlas_files, planned_runs, run_files
 from neurobolt.store import WindowStore, run_windows
-from neurobolt.train import run_train
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = "sub-02_ses-01_task-rest"  # sub-02 has one session: its QC page has one run
@@ -94,7 +94,7 @@ def build(dataset: Path, out: Path) -> dict:
             run_evaluate(
                 {"model": d / "model.pt", "splits": d / "splits.tsv", "stores": [p["store"]]},
                 {"predictions": d / "predictions.tsv", "metrics": d / "metrics.json"},
-                config["evaluate"],
+                {"cfg": config["evaluate"]},
             )
             p["models"][(label, model)] = d
     build_whole_brain(p, out / "whole brain")
@@ -154,7 +154,7 @@ def build_whole_brain(p: dict, out: Path) -> None:
                 "predictions": [x / "predictions.tsv" for x in dirs],
                 "metrics": [x / "metrics.json" for x in dirs],
             },
-            config["evaluate"],
+            {"cfg": config["evaluate"]},
         )
         p["shared"][model] = d
         for roi, x in zip(rois, dirs, strict=True):

@@ -10,7 +10,11 @@ import pytest
 from synthetic import SCANS, outputs, synthetic_store
 
 from neurobolt import evaluate as ev
-from neurobolt import train as tr
+from neurobolt.jobs import evaluate as evaluate_job
+from neurobolt.jobs import group_metrics as group_job
+from neurobolt.jobs import train as train_job
+from neurobolt.metrics import fold_metrics
+from neurobolt.splits import scan_subject
 
 TRAIN = {"epochs": 2, "warmup_epochs": 1, "batch_size_intra": 16, "batch_size_inter": 32}
 MODEL = {"preset": "tiny", "drop_path": 0.0}
@@ -37,15 +41,15 @@ def test_intra_train_never_reads_test_and_evaluate_scores(stores, tmp_path, read
         if model_name == "neurobolt"
         else _nullcontext()
     ):
-        tr.run_train({"stores": [stores[0]]}, out, params)
+        train_job.run({"stores": [stores[0]]}, out, params)
     split = pd.read_csv(out["splits"], sep="\t")
     test_rows = set(split.loc[split["split"] == "test", "row"])
     assert test_rows and not test_rows & {row for _, row in reads}
     reads.clear()
-    metrics = ev.run_evaluate(
+    metrics = evaluate_job.run(
         {"model": out["model"], "splits": out["splits"], "stores": [stores[0]]},
         out,
-        {"n_boot": 200, "seed": 0},
+        {"cfg": {"n_boot": 200, "seed": 0}},
     )
     assert {row for _, row in reads} == test_rows
     scan = metrics["scans"]["sub-01_ses-01_task-rest"]
@@ -72,14 +76,14 @@ def test_blocked_kfold_tests_each_scan_over_its_whole_length(tmp_path, monkeypat
         "train": {**TRAIN, "intra_scheme": "blocked_kfold", "intra_folds": 4},
     }
     fits = []
-    fit = tr.train_model
+    fit = train_job.train_model
 
     def spy(stores, table, **kw):  # each fold's table: its test rows are never trained on
         fits.append(table)
         return fit(stores, table, **kw)
 
-    monkeypatch.setattr(tr, "train_model", spy)
-    record = tr.run_train({"stores": [store]}, out, params)
+    monkeypatch.setattr(train_job, "train_model", spy)
+    record = train_job.run({"stores": [store]}, out, params)
     split = pd.read_csv(out["splits"], sep="\t")
     assert sorted(split["fold"].unique()) == [0, 1, 2, 3] and len(fits) == 4
     assert record["folds"] == [f"model.fold-{k}.pt" for k in range(4)]
@@ -88,10 +92,10 @@ def test_blocked_kfold_tests_each_scan_over_its_whole_length(tmp_path, monkeypat
         assert (table["fold"] == k).all()
     log = pd.read_csv(out["log"], sep="\t")
     assert sorted(log["fold"].unique()) == [0, 1, 2, 3]
-    metrics = ev.run_evaluate(
+    metrics = evaluate_job.run(
         {"model": out["model"], "splits": out["splits"], "stores": [store]},
         out,
-        {"n_boot": 100},
+        {"cfg": {"n_boot": 100}},
     )
     (scan,) = metrics["scans"].values()
     n_tested = int((split["split"] == "test").sum())
@@ -115,8 +119,8 @@ def test_kfold_r_ignores_each_folds_intercept():
     rows = pd.DataFrame({"truth": truth, "prediction": 0.1 * noise - block_mean, "fold": fold})
     assert np.corrcoef(rows["prediction"], rows["truth"])[0, 1] < -0.2  # the naive join
     plain = rows.assign(prediction=0.1 * noise)
-    got = ev._fold_metrics(rows, tr=2.1, n_boot=50)
-    assert got["r"] == pytest.approx(ev._fold_metrics(plain, tr=2.1, n_boot=50)["r"])
+    got = fold_metrics(rows, tr=2.1, n_boot=50)
+    assert got["r"] == pytest.approx(fold_metrics(plain, tr=2.1, n_boot=50)["r"])
     assert got["mse"] == pytest.approx(np.mean((rows["prediction"] - truth) ** 2))
 
 
@@ -129,17 +133,17 @@ def test_inter_split_is_by_subject_and_metrics_per_scan(stores, tmp_path, reads)
         "model": MODEL,
         "train": {**TRAIN, "inter_counts": [3, 1, 1]},
     }
-    tr.run_train({"stores": stores}, out, params)
+    train_job.run({"stores": stores}, out, params)
     split = pd.read_csv(out["splits"], sep="\t", dtype={"subject": str})
     per_scan = split[split["split"] != "invalid"].groupby("scan")["split"].unique()
     assert all(len(v) == 1 for v in per_scan)
     assert split.groupby("subject")["split"].apply(lambda s: len(set(s) - {"invalid"})).max() == 1
     test_scans = set(split.loc[split["split"] == "test", "scan"])
-    assert not test_scans & {tr.scan_subject(path)[0] for path, _ in reads}
-    metrics = ev.run_evaluate(
+    assert not test_scans & {scan_subject(path)[0] for path, _ in reads}
+    metrics = evaluate_job.run(
         {"model": out["model"], "splits": out["splits"], "stores": stores},
         out,
-        {"n_permutations": 100},
+        {"cfg": {"n_permutations": 100}},
     )
     assert set(metrics["scans"]) == test_scans
 
@@ -174,7 +178,7 @@ def test_permutation_p_and_group_tables(tmp_path):
         )
         paths.append(d / "metrics.json")
     out = {"metrics": tmp_path / "metrics.tsv", "table": tmp_path / "table.tsv"}
-    ev.run_group_metrics({"metrics": paths}, out, {"n_permutations": 500})
+    group_job.run({"metrics": paths}, out, {"cfg": {"n_permutations": 500}})
     metrics = pd.read_csv(out["metrics"], sep="\t", dtype={"subject": str})
     assert list(metrics.columns) == ev.METRIC_COLUMNS
     assert set(metrics["subject"]) == {f"sub-{s:02d}" for s in range(5)}

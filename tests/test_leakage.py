@@ -25,8 +25,9 @@ from neurobolt import evaluate as ev
 from neurobolt import splits as sp
 from neurobolt import stats
 from neurobolt import store as st
-from neurobolt import train as tr
 from neurobolt import validate as va
+from neurobolt.jobs import evaluate as evaluate_job
+from neurobolt.jobs import train as train_job
 
 N_VOL = 800
 TRAIN = {"epochs": 1, "warmup_epochs": 0, "inter_counts": [3, 1, 1], "seed": 0}
@@ -64,11 +65,11 @@ def _test_series(stores, directory, *, analysis, roi, model_name, train=None) ->
     params.update(model=MODEL, train={**TRAIN, **(train or {})})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # random init of the tiny model
-        tr.run_train({"stores": stores}, out, params)
-    ev.run_evaluate(
+        train_job.run({"stores": stores}, out, params)
+    evaluate_job.run(
         {"model": out["model"], "splits": out["splits"], "stores": stores},
         out,
-        {"n_boot": 1},
+        {"cfg": {"n_boot": 1}},
     )
     series = ev.read_test_series([out["metrics"]])
     return {key[-1]: value for key, value in series.items()}
@@ -122,14 +123,14 @@ def test_null_roi_is_at_chance_and_the_coupled_roi_is_not(request, tmp_path, mod
 
 def test_training_on_the_test_volumes_would_be_caught(stores, tmp_path, monkeypatch):
     """Positive control: a split bug that also trains on the test rows."""
-    honest = tr.datasets_for
+    honest = train_job.datasets_for
 
     def leaky(stores_, table, split, *, rois, **kw):
         if split == "train":
             table = table.assign(split=table["split"].replace("test", "train"))
         return honest(stores_, table, split, rois=rois, **kw)
 
-    monkeypatch.setattr(tr, "datasets_for", leaky)
+    monkeypatch.setattr(train_job, "datasets_for", leaky)
     kw = {"analysis": "intra", "roi": NULL, "model_name": "ridge_bandpower"}
     series = {}
     for i, s in enumerate(stores):
@@ -173,13 +174,14 @@ def _kfold_series(kernel, y, onsets, tr_, sfreq, *, gap_s, exclude_overlap, fold
     """The memoriser's blocked k-fold test series of one scan (every volume tested once).
 
     Each fold's prediction and truth are centred within its test block and joined (the
-    pooled within-block R of :func:`neurobolt.evaluate.run_evaluate`).
+    pooled within-block R of :func:`neurobolt.jobs.evaluate.run`).
     """
     labels = sp.intra_kfold_split(
         onsets,
         np.ones(len(y), bool),
         tr=tr_,
         sfreq=sfreq,
+        window_s=16.0,
         folds=folds,
         val_fraction=0.0125,  # 10 volumes: room for 20-volume test blocks and 10-volume gaps
         gap_s=gap_s,
@@ -234,7 +236,13 @@ def test_holdout_gap0_cannot_leak_into_test(memoriser):
     series = {}
     for i, (kernel, y, onsets, tr_, sfreq) in enumerate(memoriser):
         labels = sp.intra_split(
-            onsets, np.ones(len(y), bool), tr=tr_, sfreq=sfreq, gap_s=0, exclude_overlap=False
+            onsets,
+            np.ones(len(y), bool),
+            tr=tr_,
+            sfreq=sfreq,
+            window_s=16.0,
+            gap_s=0,
+            exclude_overlap=False,
         )
         train, test = labels == "train", labels == "test"
         assert onsets[test].min() - onsets[train].max() >= 16 * sfreq  # no shared EEG

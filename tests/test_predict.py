@@ -17,6 +17,7 @@ from neurobolt.cli import main
 from neurobolt.eeg.brainvision import read_clean_eeg
 from neurobolt.eeg.clean import EEGInputError
 from neurobolt.eeg.markers import find_volume_markers
+from neurobolt.jobs import predict as predict_job
 from neurobolt.simulate import planned_runs, run_files
 
 SFREQ = 200.0
@@ -35,7 +36,7 @@ def _predict(pipeline, tmp_path, model, *, eeg=None, cfg=None, bold=True, eeg_cf
     out = {"timeseries": tmp_path / model / "rec_desc-predicted_timeseries.tsv"}
     if bold:
         out["bold"] = tmp_path / model / "rec_desc-predicted_bold.nii.gz"
-    side = pr.run_predict(
+    side = predict_job.run(
         {
             "eeg": eeg or pipeline["files"]["vhdr"],
             "models": _models(pipeline, model),
@@ -61,14 +62,18 @@ def _predict(pipeline, tmp_path, model, *, eeg=None, cfg=None, bold=True, eeg_cf
 
 def test_prediction_onsets_at_markers_on_a_grid_and_down_to_one_second():
     markers = 1000 + 420 * np.arange(20)  # TR 2.1 s at 200 Hz, first at 5 s
-    onsets, volumes = pr.prediction_onsets(12000, sfreq=SFREQ, markers=markers)
+    onsets, volumes = pr.prediction_onsets(12000, sfreq=SFREQ, window_s=16.0, markers=markers)
     # A full 16 s window (3200 samples) precedes markers 6..19 only.
     assert volumes.tolist() == list(range(6, 20))
     assert onsets.tolist() == markers[6:].tolist()
-    onsets, volumes = pr.prediction_onsets(12000, sfreq=SFREQ, step_s=1.0, markers=markers)
+    onsets, volumes = pr.prediction_onsets(
+        12000, sfreq=SFREQ, window_s=16.0, step_s=1.0, markers=markers
+    )
     assert (volumes == -1).all() and (np.diff(onsets) == 200).all()
     assert onsets[0] == 3200 and ((onsets - 1000) % 200 == 0).all()  # anchored on marker 0
-    onsets, volumes = pr.prediction_onsets(12000, sfreq=SFREQ)  # no markers: every 2.1 s
+    onsets, volumes = pr.prediction_onsets(
+        12000, sfreq=SFREQ, window_s=16.0
+    )  # no markers: every 2.1 s
     assert onsets[0] == 3200 and (np.diff(onsets) == 420).all() and onsets[-1] <= 12000
     assert (volumes == -1).all()
 
@@ -76,17 +81,21 @@ def test_prediction_onsets_at_markers_on_a_grid_and_down_to_one_second():
 def test_prediction_onsets_skip_the_dummy_markers():
     """store.dummy_markers: volume 0 is the marker after the dummies, as in the store."""
     markers = 1000 + 420 * np.arange(22)  # 2 dummy markers, then 20 saved volumes
-    onsets, volumes = pr.prediction_onsets(12840, sfreq=SFREQ, markers=markers, dummy_markers=2)
+    onsets, volumes = pr.prediction_onsets(
+        12840, sfreq=SFREQ, window_s=16.0, markers=markers, dummy_markers=2
+    )
     # Markers 6..21 have a full window; they are the saved volumes 4..19.
     assert volumes.tolist() == list(range(4, 20))
     assert onsets.tolist() == markers[6:].tolist()
     # A step grid is anchored on the first saved volume, not on the dummies.
     onsets, volumes = pr.prediction_onsets(
-        12840, sfreq=SFREQ, step_s=1.5, markers=markers, dummy_markers=2
+        12840, sfreq=SFREQ, window_s=16.0, step_s=1.5, markers=markers, dummy_markers=2
     )
     assert (volumes == -1).all() and ((onsets - markers[2]) % 300 == 0).all()
     with pytest.raises(ValueError, match="2 volume marker.*dummy_markers is 2"):
-        pr.prediction_onsets(12840, sfreq=SFREQ, markers=markers[:2], dummy_markers=2)
+        pr.prediction_onsets(
+            12840, sfreq=SFREQ, window_s=16.0, markers=markers[:2], dummy_markers=2
+        )
 
 
 def test_check_channels_drops_only_what_is_droppable():
@@ -223,7 +232,7 @@ def test_whole_brain_prediction_is_a_voxel_map_on_the_atlas_grid(pipeline, tmp_p
         "timeseries": tmp_path / "rec_desc-predicted_timeseries.tsv",
         "bold": tmp_path / "rec_desc-predicted_bold.nii.gz",
     }
-    side = pr.run_predict(
+    side = predict_job.run(
         {
             "eeg": pipeline["files"]["vhdr"],
             "models": [pipeline["shared"]["neurobolt"] / "model.pt"],
@@ -342,7 +351,7 @@ def test_configured_ecg_missing_outside_the_scanner_means_no_bcg(
 
 def test_cli_passes_the_dummy_markers(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(pr, "run_predict", lambda i, o, params: seen.append(params))
+    monkeypatch.setattr(predict_job, "predict_eeg_file", lambda eeg, **kw: seen.append(kw))
     config = tmp_path / "config.yaml"
     config.write_text("store: {window_s: 16, dummy_markers: 3}\n")
     args = ["predict", "rec_eeg.vhdr", "--models", "m.pt", "--out-dir", str(tmp_path)]

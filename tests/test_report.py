@@ -16,7 +16,7 @@ from pipeline import ROIS, RUN, build
 from neurobolt import report as rp
 from neurobolt.jobs import report as report_job
 from neurobolt.jobs import subject_report as subject_report_job
-from neurobolt.predict import run_predict
+from neurobolt.jobs.predict import run as run_predict
 from neurobolt.simulate import simulation_json
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from neurobolt import splits
 
-SFREQ, TR = 200.0, 2.1
+SFREQ, TR, WINDOW_S = 200.0, 2.1, 16.0
 STEP = int(TR * SFREQ)
 
 
@@ -19,7 +19,7 @@ def _scan(n=171, first=2000):
 
 def test_intra_split_blocks_gaps_and_shares():
     onsets, valid = _scan()
-    labels = splits.intra_split(onsets, valid, tr=TR, sfreq=SFREQ)
+    labels = splits.intra_split(onsets, valid, tr=TR, sfreq=SFREQ, window_s=WINDOW_S)
     n_valid = valid.sum()
     assert (labels[~valid] == "invalid").all()
     train, val, test = (np.flatnonzero(labels == s) for s in splits.SETS)
@@ -37,7 +37,7 @@ def test_intra_split_blocks_gaps_and_shares():
 @pytest.mark.parametrize("gap_s", [0.0, 4.2, 20.0])
 def test_no_training_window_overlaps_a_held_out_window(gap_s):
     onsets, valid = _scan(120)
-    labels = splits.intra_split(onsets, valid, tr=TR, sfreq=SFREQ, gap_s=gap_s)
+    labels = splits.intra_split(onsets, valid, tr=TR, sfreq=SFREQ, window_s=WINDOW_S, gap_s=gap_s)
     held = onsets[np.isin(labels, ("val", "test"))]
     for t in onsets[labels == "train"]:
         # window [t - 3200, t) vs [h - 3200, h): disjoint
@@ -49,7 +49,7 @@ def test_no_training_window_overlaps_a_held_out_window(gap_s):
         assert (labels == "gap").sum() > 2 * np.ceil(gap_s / TR)
         # without the rule (positive controls only) windows do overlap
         off = splits.intra_split(
-            onsets, valid, tr=TR, sfreq=SFREQ, gap_s=gap_s, exclude_overlap=False
+            onsets, valid, tr=TR, sfreq=SFREQ, window_s=WINDOW_S, gap_s=gap_s, exclude_overlap=False
         )
         assert (off == "gap").sum() == 2 * np.ceil(gap_s / TR)
         first_test = onsets[off == "test"].min()
@@ -59,7 +59,9 @@ def test_no_training_window_overlaps_a_held_out_window(gap_s):
 @pytest.mark.parametrize("gap_s", [20.0, 0.0])
 def test_blocked_kfold_tests_every_volume_once_with_gaps_and_no_overlap(gap_s):
     onsets, valid = _scan(171)
-    labels = splits.intra_kfold_split(onsets, valid, tr=TR, sfreq=SFREQ, folds=5, gap_s=gap_s)
+    labels = splits.intra_kfold_split(
+        onsets, valid, tr=TR, sfreq=SFREQ, window_s=WINDOW_S, folds=5, gap_s=gap_s
+    )
     assert labels.shape == (5, 171)
     test = labels == "test"
     # every valid volume is tested exactly once, in 5 contiguous blocks of ~equal length
@@ -81,13 +83,15 @@ def test_blocked_kfold_tests_every_volume_once_with_gaps_and_no_overlap(gap_s):
             assert np.all((t_on <= held - 3200) | (t_on - 3200 >= held))
         assert (fold[~valid] == "invalid").all()
     with pytest.raises(ValueError, match="too few"):
-        splits.intra_kfold_split(onsets[:40], valid[:40], tr=TR, sfreq=SFREQ, folds=5)
+        splits.intra_kfold_split(
+            onsets[:40], valid[:40], tr=TR, sfreq=SFREQ, window_s=WINDOW_S, folds=5
+        )
 
 
 def test_too_short_scans_are_refused():
     onsets, valid = _scan(25)  # 22 valid volumes: 2 x 10 gap volumes leave no room
     with pytest.raises(ValueError, match="too few"):
-        splits.intra_split(onsets, valid, tr=TR, sfreq=SFREQ)
+        splits.intra_split(onsets, valid, tr=TR, sfreq=SFREQ, window_s=WINDOW_S)
 
 
 def _scans():

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from neurobolt import metrics
 from neurobolt import train as tr
 from neurobolt.models import build_model
 
@@ -46,8 +47,8 @@ def test_param_groups_decay_layers_and_skip_norms():
 
 def test_pearson_r():
     x = np.arange(10.0)
-    np.testing.assert_allclose(tr.pearson_r(np.c_[x, x], np.c_[2 * x + 1, -x]), [1.0, -1.0])
-    assert tr.pearson_r(np.ones(5), x[:5])[0] == 0.0
+    np.testing.assert_allclose(metrics.pearson_r(np.c_[x, x], np.c_[2 * x + 1, -x]), [1.0, -1.0])
+    assert metrics.pearson_r(np.ones(5), x[:5])[0] == 0.0
 
 
 def _data(n=32, seed=0):

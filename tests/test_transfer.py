@@ -14,10 +14,13 @@ import pandas as pd
 import pytest
 from synthetic import CH, SCANS, outputs, synthetic_store
 
-from neurobolt import evaluate as ev
-from neurobolt import train as tr
 from neurobolt import transfer as tf
 from neurobolt.datasets import dataset_views, run_key, split_key
+from neurobolt.inference import load_checkpoint
+from neurobolt.jobs import evaluate as evaluate_job
+from neurobolt.jobs import train as train_job
+from neurobolt.jobs import train_transfer as transfer_job
+from neurobolt.splits import scan_subject
 
 #: The second site's cap: O1/O2 (the alpha channels) and CZ shared, FZ missing, PZ new.
 CAP_B = ["O1", "O2", "CZ", "PZ"]
@@ -108,7 +111,7 @@ def test_splits_are_grouped_and_training_never_reads_the_target_test(
     source, target = sites
     out = outputs(tmp_path)
     # ridge has no weights to start from: its finetune refits on the target alone
-    record = tf.run_train_transfer(_inputs(sites), out, _params(sites, analysis))
+    record = transfer_job.run(_inputs(sites), out, _params(sites, analysis))
     table = pd.read_csv(out["splits"], sep="\t", dtype={"subject": str})
     valid = table[table["split"] != "invalid"]
     # one split per scan within its dataset, and a subject's scans in one split
@@ -134,14 +137,14 @@ def test_splits_are_grouped_and_training_never_reads_the_target_test(
         assert read_paths & a_paths and read_paths & b_paths
     assert record["ch_names"] == ["O1", "O2", "CZ"]  # both caps' electrodes only
     reads.clear()
-    metrics = ev.run_evaluate(
+    metrics = evaluate_job.run(
         {
             "model": out["model"],
             "splits": out["splits"],
             "stores": [p for p, _ in [*source, *target]],
         },
         out,
-        {"n_permutations": 50, "scans": [k for _, k in [*source, *target]]},
+        {"cfg": {"n_permutations": 50}, "scans": [k for _, k in [*source, *target]]},
     )
     assert set(metrics["scans"]) == test_scans
     assert {path for path, _ in reads} == {path_of[s] for s in test_scans}
@@ -156,12 +159,12 @@ def test_finetune_starts_from_the_zero_shot_weights(sites, tmp_path):
     for o in (zero, fine):
         o["model"].parent.mkdir(parents=True)
     with pytest.warns(UserWarning, match="random init"):
-        tf.run_train_transfer(_inputs(sites), zero, _params(sites, "zero_shot", "neurobolt"))
+        transfer_job.run(_inputs(sites), zero, _params(sites, "zero_shot", "neurobolt"))
     params = _params(sites, "finetune", "neurobolt")
     params["generalisation"] = {**GEN, "finetune": {"epochs": 1, "lr": 1e-5}}
-    record = tf.run_train_transfer({**_inputs(sites), "init": zero["model"]}, fine, params)
+    record = transfer_job.run({**_inputs(sites), "init": zero["model"]}, fine, params)
     assert record["init"] == str(zero["model"])
-    start = tr.load_checkpoint(zero["model"])["state_dict"]
+    start = load_checkpoint(zero["model"])["state_dict"]
     moved = [
         float((record["state_dict"][k] - v).abs().max())
         for k, v in start.items()
@@ -180,16 +183,16 @@ def test_a_model_refuses_a_recording_without_its_channels(sites, tmp_path):
         "model": MODEL,
         "train": TRAIN,
     }
-    tr.run_train({"stores": [source[0][0]]}, out, params)  # on the paper-like cap (has FZ)
-    assert tr.load_checkpoint(out["model"])["ch_names"] == CH
+    train_job.run({"stores": [source[0][0]]}, out, params)  # on the paper-like cap (has FZ)
+    assert load_checkpoint(out["model"])["ch_names"] == CH
     table = pd.read_csv(out["splits"], sep="\t")
-    table["scan"] = tr.scan_subject(target[0][0])[0]  # pretend the rows are B's
+    table["scan"] = scan_subject(target[0][0])[0]  # pretend the rows are B's
     table.to_csv(out["splits"], sep="\t", index=False)
     with pytest.raises(ValueError, match=r"has no channel\(s\) \['FZ'\] that the model needs"):
-        ev.run_evaluate(
+        evaluate_job.run(
             {"model": out["model"], "splits": out["splits"], "stores": [target[0][0]]},
             out,
-            {"n_permutations": 10},
+            {"cfg": {"n_permutations": 10}},
         )
 
 

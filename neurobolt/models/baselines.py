@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from scipy.stats import gamma
 
+from ..metrics import masked_pearson_r
+
 BANDS = {"delta": (1, 4), "theta": (4, 8), "alpha": (8, 13), "beta": (13, 30), "gamma": (30, 45)}
 ALPHAS = tuple(10.0**k for k in range(-2, 6))
 
@@ -84,8 +86,6 @@ class RidgeBandpower:
         scores : dict
             ``{alpha: [validation R of each ROI]}``.
         """
-        from ..heads import masked_pearson_r
-
         feats = bandpower_features(x_train)
         self.mean, self.scale = feats.mean(0), feats.std(0) + 1e-8
         a = (feats - self.mean) / self.scale

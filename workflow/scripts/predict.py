@@ -1,18 +1,5 @@
-"""Snakemake adapter for the ``predict`` rule: see neurobolt.predict.run_predict."""
+"""Snakemake adapter for rule ``predict``: see neurobolt.jobs.predict."""
 
-import sys
-from pathlib import Path
+from _helpers import run_job
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
-
-from neurobolt.logs import configure
-from neurobolt.predict import run_predict
-from neurobolt.train import limit_threads
-
-configure(snakemake.log[0])
-limit_threads(snakemake.threads)
-run_predict(
-    dict(snakemake.input.items()),
-    dict(snakemake.output.items()),
-    dict(snakemake.params.items()),
-)
+run_job(snakemake, "predict", limit_threads=True)
