@@ -10,7 +10,7 @@ themselves (:mod:`neurobolt.eeg.clean`, :mod:`neurobolt.eeg.markers`,
 :mod:`neurobolt.fmri.signals`, :mod:`neurobolt.store`), so a dataset that
 passes here is not refused later for a reason that could have been seen now.
 
-Errors stop the workflow (``run_validate`` writes nothing under its final
+Errors stop the workflow (:mod:`neurobolt.jobs.validate` writes nothing under its final
 name); warnings (e.g. an EEG recording without a BOLD run, which is skipped)
 are listed and the work goes on.
 """
@@ -36,7 +36,6 @@ import numpy as np
 import pandas as pd
 
 from . import bids as nbids
-from .provenance import write_text
 
 logger = logging.getLogger("neurobolt.validate")
 
@@ -1106,35 +1105,3 @@ def check_inter_split(scans: Sequence[str], *, train: Mapping[str, Any] | None) 
         ]
     return []
 
-
-def run_validate(inputs, outputs: Mapping[str, Any], params: Mapping[str, Any]) -> Report:
-    """Snakemake adapter of the ``validate`` rule: the whole table, or stop.
-
-    Parameters
-    ----------
-    inputs : iterable
-        The raw files of every selected run (only so that the rule reruns when they change).
-    outputs : mapping
-        ``tsv``: ``validation.tsv``, written only when there is no error (warnings listed).
-    params : mapping
-        The configuration sections ``results_dir``, ``bids``, ``eeg``, ``fmri``,
-        ``store``, ``model``, ``train`` (already checked against the schema).
-
-    Raises
-    ------
-    ValidationError
-        When any error was found; its message is the whole table.
-    """
-    config = copy.deepcopy(dict(params))
-    if config.get("datasets"):
-        report = validate_datasets(config)
-    else:
-        report = validate_dataset(
-            config["bids"]["root"], config=config, check_keys=False, source="the config"
-        )
-    if report.errors:
-        logger.error("%s", report.format())
-        raise ValidationError(report)
-    logger.info("%s", report.format())
-    write_text(outputs["tsv"], report.table().to_csv(sep="\t", index=False))
-    return report
