@@ -784,18 +784,10 @@ def check_eeg(
         text = " ".join(text.replace(":\n  - ", ": ").replace("\n  - ", "; ").split())
         fix = "fix the markers in events.tsv and the .vmrk, or exclude the run"
         if "no volume markers" in text:
-            fix = "set eeg.volume_marker (and store.marker) to the scanner trigger's description"
+            fix = "set eeg.volume_marker to the scanner trigger's description"
         elif dummy == 0 and "volume markers (one per BOLD volume)" in text:
             fix += "; if the scanner sent markers for unsaved dummy scans set store.dummy_markers"
         add(marker_file, text, fix)
-    if store.get("marker") and store["marker"] != cfg["volume_marker"]:
-        if find_volume_markers(raw, marker=store["marker"]).size == 0:
-            add(
-                marker_file,
-                f"store.marker {store['marker']!r} matches no annotation (eeg.volume_marker is"
-                f" {cfg['volume_marker']!r}), so no volume of the cleaned EEG can be aligned",
-                "set store.marker to the same description as eeg.volume_marker",
-            )
     return found
 
 
