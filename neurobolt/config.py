@@ -74,7 +74,9 @@ def defaults(path: str = "") -> Any:
     return _fill(_node(path))
 
 
-def section(path: str, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def section(
+    path: str, values: Mapping[str, Any] | None = None, *, strict: bool = True
+) -> dict[str, Any]:
     """A section's defaults with ``values`` merged over them (nested objects recursively).
 
     Parameters
@@ -83,6 +85,9 @@ def section(path: str, values: Mapping[str, Any] | None = None) -> dict[str, Any
         The section's dotted key, e.g. ``"store"`` or ``"eeg.bcg"``.
     values : mapping | None
         The user's values for that section; ``None`` gives the defaults.
+    strict : bool
+        Refuse a key the schema does not know (``False``: leave it out, for checks that
+        report unknown keys on their own).
 
     Returns
     -------
@@ -96,21 +101,25 @@ def section(path: str, values: Mapping[str, Any] | None = None) -> dict[str, Any
     """
     node = _node(path)
     merged = _fill(node)
-    _merge_into(merged, values or {}, node, path)
+    _merge_into(merged, values or {}, node, path, strict=strict)
     return merged
 
 
-def _merge_into(target: dict, values: Mapping, node: Mapping, path: str) -> None:
+def _merge_into(
+    target: dict, values: Mapping, node: Mapping, path: str, *, strict: bool = True
+) -> None:
     props = node.get("properties", {})
     for key, value in values.items():
         dotted = f"{path}.{key}" if path else str(key)
         if props and key not in props and node.get("additionalProperties") is False:
+            if not strict:
+                continue
             close = difflib.get_close_matches(str(key), list(props), n=1, cutoff=0.6)
             hint = f"; did you mean `{path + '.' if path else ''}{close[0]}`?" if close else ""
             raise ValueError(f"unknown config key `{dotted}`{hint}")
         sub = props.get(key, {})
         if isinstance(value, Mapping) and "properties" in sub and isinstance(target.get(key), dict):
-            _merge_into(target[key], value, sub, dotted)
+            _merge_into(target[key], value, sub, dotted, strict=strict)
         else:
             target[key] = copy.deepcopy(value)
 
@@ -345,7 +354,9 @@ def filled(config: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def check_config(config: Mapping[str, Any], *, warn: bool = True) -> list[str]:
+def check_config(
+    config: Mapping[str, Any], *, warn: bool = True, output_dir: bool = True
+) -> list[str]:
     """Every cross-field check of a configuration; an empty list when it is consistent.
 
     The checks the schema cannot express, made once for the workflow (``common.smk``
@@ -363,6 +374,9 @@ def check_config(config: Mapping[str, Any], *, warn: bool = True) -> list[str]:
         The configuration (defaults are filled in where missing; not changed).
     warn : bool
         Give a :class:`DeprecationWarning` for each deprecated key that is set.
+    output_dir : bool
+        Check that ``results_dir`` lies outside every dataset's ``bids.root``
+        (``neurobolt validate`` checks it with its own ``--results-dir``).
 
     Returns
     -------
@@ -393,6 +407,8 @@ def check_config(config: Mapping[str, Any], *, warn: bool = True) -> list[str]:
     for label, view in views.items():
         if multi:
             errors += [f"datasets {label}: {e}" for e in schema_errors(view)]
+        if not output_dir:
+            continue
         try:
             nbids.check_output_dir(Path(cfg["results_dir"]), Path(view["bids"]["root"]))
         except (ValueError, KeyError, TypeError) as err:
