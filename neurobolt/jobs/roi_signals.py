@@ -16,15 +16,8 @@ from typing import Any
 import nibabel as nib
 
 from ..fmri.atlas import atlas_from_config
-from ..fmri.signals import (
-    FMRIInputError,
-    bold_space,
-    extract_roi_signals,
-    read_confounds,
-    repetition_time,
-    resolve_config,
-    sidecar_path,
-)
+from ..fmri.inputs import FMRIInputError, bold_space, read_confounds, repetition_time, sidecar_path
+from ..fmri.signals import extract_roi_signals, resolve_config
 from ..provenance import atomic_path, provenance, sha256_file, write_json
 
 
