@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from neurobolt import bids
+from neurobolt.jobs import runs_table
 from neurobolt.simulate import run_files
 
 
@@ -70,9 +71,10 @@ def test_results_inside_the_input_dataset_are_refused(tmp_path):
     bids.check_output_dir(tmp_path / "results", tmp_path / "bids")
 
 
-def test_run_runs_table_writes_tsv_and_provenance(small_dataset, tmp_path):
+def test_runs_table_job_writes_tsv_and_provenance(small_dataset, tmp_path):
     outputs = {"tsv": tmp_path / "runs.tsv", "json": tmp_path / "runs.json"}
-    bids.run_runs_table([], outputs, {"root": str(small_dataset), "space": "MNI152NLin6Asym"})
+    cfg = {"root": str(small_dataset), "space": "MNI152NLin6Asym"}
+    runs_table.run({}, outputs, {"cfg": cfg})
     table = pd.read_csv(outputs["tsv"], sep="\t", dtype=str)
     assert list(table["run"]) == [
         "sub-01_ses-01_task-rest",

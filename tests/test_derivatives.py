@@ -27,6 +27,7 @@ import pytest
 from neurobolt import derivatives as nbd
 from neurobolt.app import find_validator
 from neurobolt.evaluate import group_table
+from neurobolt.jobs import dataset_description
 from neurobolt.report_figures import fig_table1, run_report_figures
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,8 +188,8 @@ def _summary(errors):
 
 def make_derivative(root: Path, source: Path) -> None:
     """A derivative folder as the workflow lays it out (one run, tiny stand-in files)."""
-    nbd.run_dataset_description(
-        None,
+    dataset_description.run(
+        {},
         {
             "json": root / "dataset_description.json",
             "atlas": root / "atlas-DiFuMo_description.json",
