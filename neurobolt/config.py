@@ -2,7 +2,13 @@
 
 The schema ``neurobolt/config.schema.yaml`` is the one place where a key's type, default and
 meaning are written. Everything else derives from it: :func:`defaults` fills a section's
-defaults, :func:`section` merges a user's values over them and refuses unknown keys.
+defaults, :func:`section` merges a user's values over them and refuses unknown keys, the
+typed sections (:class:`BidsSection`, :class:`StoreSection`, ...) hold them as frozen
+dataclasses, and :func:`load` validates a whole configuration and fills its defaults as
+the workflow's ``snakemake.utils.validate`` does. :func:`check_config` makes every check
+the schema cannot express (``evaluate.rois`` within ``fmri.rois``, ``finetune`` needs
+``zero_shot``, ...): the workflow stops on its errors and ``neurobolt validate`` lists
+them. :data:`DEPRECATED` keys still validate, with a warning.
 """
 
 from __future__ import annotations
@@ -188,6 +194,20 @@ class BidsSection(_Section):
 
 
 @dataclasses.dataclass(frozen=True)
+class AtlasSection(_Section):
+    """``fmri.atlas``: where the DiFuMo maps and labels come from."""
+
+    PATH = "fmri.atlas"
+    dimension: int
+    resolution_mm: int
+    data_dir: str | None
+    download: bool
+    maps: str | None
+    labels: str | None
+    template: str | None
+
+
+@dataclasses.dataclass(frozen=True)
 class StoreSection(_Section):
     """``store``: the window length and how volume markers are paired with volumes."""
 
@@ -234,9 +254,25 @@ class PredictSection(_Section):
     batch_size: int
 
 
+@dataclasses.dataclass(frozen=True)
+class GeneralisationSection(_Section):
+    """``generalisation``: the cross-dataset analyses' source, target and target split."""
+
+    PATH = "generalisation"
+    source: str | None
+    target: str | None
+    target_counts: list[int]
+    target_fractions: list[float] | None
+    target_split_file: str | None
+    channels: list[str] | None
+    finetune: dict[str, Any]
+
+
 # --------------------------------------------------------------------------------------------
 # Loading: the schema's validation with its defaults filled in (as snakemake.utils.validate)
 # --------------------------------------------------------------------------------------------
+
+_MISSING = object()
 
 #: Keys kept for one release only; setting one warns (``key -> what to use instead``).
 DEPRECATED = {
@@ -300,9 +336,6 @@ def deprecated_keys(values: Mapping[str, Any]) -> list[str]:
             if node is not _MISSING:
                 found.append(f"{prefix}{dotted} is deprecated: use {instead}")
     return found
-
-
-_MISSING = object()
 
 
 def load(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:

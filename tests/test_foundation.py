@@ -168,6 +168,9 @@ def test_typed_sections_fill_the_schema_defaults():
     assert bids.root == "data/x" and bids.space == "MNI152NLin6Asym" and bids.subjects == []
     assert nbconfig.EvaluateSection.from_section().analyses == ["intra", "inter"]
     assert nbconfig.PredictSection.from_section({"held_out": True}).held_out is True
+    assert nbconfig.AtlasSection.from_section({"dimension": 128}).resolution_mm == 2
+    gen = nbconfig.GeneralisationSection.from_section({"source": "a"})
+    assert gen.source == "a" and gen.target is None and gen.target_counts == [9, 3, 4]
     assert nbconfig.StoreSection.from_section().window_s == nbconfig.defaults("store.window_s")
     with pytest.raises(ValueError, match="did you mean `store.window_s`"):
         nbconfig.StoreSection.from_section({"window": 8})
