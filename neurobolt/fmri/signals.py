@@ -41,8 +41,8 @@ from .atlas import (
 )
 
 # The pieces, re-exported here where they were first defined (``neurobolt.fmri.signals``).
-from .filters import lowpass_filter, lowpass_sos, normalize_signals, regress_out  # noqa: E402
-from .inputs import (  # noqa: E402
+from .filters import lowpass_filter, lowpass_sos, normalize_signals, regress_out
+from .inputs import (
     MOTION_6,
     FMRIInputError,
     _load_img,
