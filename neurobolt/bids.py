@@ -19,8 +19,6 @@ from pathlib import Path
 import mne_bids
 import pandas as pd
 
-from .provenance import provenance, write_json, write_text
-
 logger = logging.getLogger("neurobolt.bids")
 
 #: EEG file formats mne-bids reads (BrainVision first: what in-scanner amplifiers write).
@@ -280,41 +278,6 @@ def dataset_description(*, source: str | None = None) -> dict:
     from .derivatives import dataset_description as describe
 
     return describe(source=source)
-
-
-def run_runs_table(inputs, outputs: dict, params: dict) -> Discovery:
-    """Write ``runs.tsv`` (the paired runs) and ``runs.json`` (what was left out, provenance)."""
-    found = find_runs(
-        params["root"],
-        fmriprep_dir=params.get("fmriprep_dir"),
-        space=params.get("space", "MNI152NLin6Asym"),
-        subjects=params.get("subjects"),
-        sessions=params.get("sessions"),
-        tasks=params.get("tasks"),
-    )
-    if not found.runs:
-        raise RuntimeError(f"No paired EEG-fMRI run found in {params['root']}.\n{found.summary()}")
-    write_text(outputs["tsv"], runs_table(found.runs).to_csv(sep="\t", index=False))
-    write_json(
-        outputs["json"],
-        {
-            "n_runs": len(found.runs),
-            "left_out": [
-                {"path": str(p.path), "problem": p.problem, "fix": p.fix} for p in found.unpaired
-            ],
-            **provenance(params),
-        },
-    )
-    logger.info("%s", found.summary())
-    return found
-
-
-def run_dataset_description(inputs, outputs: dict, params: dict) -> None:
-    """Write the derivative root's files (see
-    :func:`neurobolt.derivatives.run_dataset_description`)."""
-    from .derivatives import run_dataset_description as run
-
-    run(inputs, outputs, {"cfg": params} if "cfg" not in params else params)
 
 
 def filename_label(name: str) -> str:

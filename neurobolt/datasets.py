@@ -17,22 +17,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .config import merge
+
 __all__ = ["SECTIONS", "dataset_views", "run_key", "split_key"]
 
 #: The configuration sections a ``datasets`` entry may override.
 SECTIONS = ("bids", "simulate", "eeg", "fmri", "store")
 
 _LABEL = re.compile(r"^[A-Za-z0-9]+$")
-
-
-def _merge(base: Mapping, override: Mapping) -> dict:
-    out = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        if isinstance(out.get(key), Mapping) and isinstance(value, Mapping):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def dataset_views(config: Mapping[str, Any]) -> dict[str, dict]:
@@ -78,7 +70,7 @@ def dataset_views(config: Mapping[str, Any]) -> dict[str, dict]:
             )
         view = copy.deepcopy(base)
         for name in SECTIONS:
-            view[name] = _merge(base.get(name) or {}, entry.get(name) or {})
+            view[name] = merge(base.get(name) or {}, entry.get(name) or {})
         root = str(view.get("bids", {}).get("root"))
         if root in roots:
             raise ValueError(

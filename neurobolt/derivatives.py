@@ -22,7 +22,6 @@ from urllib.parse import quote
 import pandas as pd
 
 from . import __version__
-from .provenance import write_json, write_text
 
 #: Where the code lives (``GeneratedBy[0].CodeURL``; pyproject.toml's ``[project.urls]``).
 CODE_URL = "https://github.com/neurobolt/neurobolt"
@@ -217,25 +216,3 @@ def training_data(splits: str | os.PathLike) -> dict[str, list[str]]:
         return sorted(set(table.loc[table["split"] == split, "scan"]))
 
     return {"TrainingScans": scans("train"), "ValidationScans": scans("val")}
-
-
-def run_dataset_description(inputs, outputs: Mapping[str, Any], params: Mapping[str, Any]):
-    """Write the derivative root's ``dataset_description.json`` and, when asked for,
-    ``atlas-DiFuMo_description.json`` and ``.bidsignore``.
-
-    Parameters
-    ----------
-    outputs : mapping
-        ``json``; optional ``atlas`` and ``bidsignore``.
-    params : mapping
-        ``cfg`` (the ``bids`` section: ``root``), optional ``atlas`` (``fmri.atlas``) and
-        ``simulated`` (the simulator's atlas stands in for DiFuMo).
-    """
-    out = Path(outputs["json"])
-    cfg = params.get("cfg") or {}
-    write_json(out, dataset_description(source=cfg.get("root"), derivative_root=out.parent))
-    if outputs.get("atlas"):
-        desc = atlas_description(params.get("atlas"), simulated=bool(params.get("simulated")))
-        write_json(outputs["atlas"], desc)
-    if outputs.get("bidsignore"):
-        write_text(outputs["bidsignore"], "\n".join(BIDSIGNORE) + "\n")

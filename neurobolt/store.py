@@ -32,21 +32,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .provenance import atomic_path, provenance, sha256_file
+from . import config as nbconfig
+from .provenance import atomic_path, provenance
 
 logger = logging.getLogger("neurobolt.store")
 
 SCHEMA_VERSION = 1
 #: µV/100 per volt: LaBraM's input scaling (±100 µV -> ±1).
 SCALE = 1e6 / 100.0
-#: The ``store`` config section's defaults (the schema's defaults are the same).
-DEFAULTS = {
-    "window_s": 16.0,
-    "marker": "R128",
-    "dummy_markers": 0,
-    "tr_tolerance": 0.01,
-    "compression": None,
-}
 _DATASETS = {"eeg": 2, "onsets": 1, "volumes": 1, "targets": 2, "valid": 1}
 _ATTRS = ("sfreq", "window_s", "ch_names", "roi_names", "tr", "sources", "neurobolt_version")
 
@@ -93,9 +86,9 @@ def align_volumes(
     n_bold_volumes: int,
     kept_volumes: Sequence[int],
     tr: float,
-    window_s: float = 16.0,
-    dummy_markers: int = 0,
-    tr_tolerance: float = 0.01,
+    window_s: float | None = None,
+    dummy_markers: int | None = None,
+    tr_tolerance: float | None = None,
     names: str = "",
 ) -> Alignment:
     """Pair every kept BOLD volume with its EEG volume marker.
@@ -114,13 +107,15 @@ def align_volumes(
         The BOLD volumes the fMRI stage kept (rows of its table), in order.
     tr : float
         Repetition time from the BOLD sidecar (s).
-    window_s : float
-        Seconds of EEG a volume needs before its onset to be valid.
-    dummy_markers : int
+    window_s : float | None
+        Seconds of EEG a volume needs before its onset to be valid; None takes
+        ``store.window_s``'s default (:func:`neurobolt.config.defaults`).
+    dummy_markers : int | None
         Markers sent for dummy scans that the scanner did not save, before the first
-        saved volume; they are dropped.
-    tr_tolerance : float
-        Largest accepted relative difference between the marker interval and ``tr``.
+        saved volume; they are dropped. None takes ``store.dummy_markers``'s default.
+    tr_tolerance : float | None
+        Largest accepted relative difference between the marker interval and ``tr``;
+        None takes ``store.tr_tolerance``'s default.
     names : str
         The files involved, for error messages.
 
@@ -138,6 +133,12 @@ def align_volumes(
     markers' regular grid, outside the EEG, hence invalid. Anything else
     (extra markers, gaps inside the recording, a TR mismatch) is refused.
     """
+    if window_s is None:
+        window_s = float(nbconfig.defaults("store.window_s"))
+    if dummy_markers is None:
+        dummy_markers = int(nbconfig.defaults("store.dummy_markers"))
+    if tr_tolerance is None:
+        tr_tolerance = float(nbconfig.defaults("store.tr_tolerance"))
     markers = np.asarray(marker_samples, dtype=np.int64)
     where = f" ({names})" if names else ""
     if dummy_markers:
@@ -211,7 +212,7 @@ def write_store(
     ch_names: Sequence[str],
     roi_names: Sequence[str],
     tr: float,
-    window_s: float = 16.0,
+    window_s: float | None = None,
     sources: Mapping[str, str] | None = None,
     config: Mapping[str, Any] | None = None,
     compression: str | None = None,
@@ -232,8 +233,10 @@ def write_store(
         ROI targets, one row per kept volume (in ``alignment.volumes`` order).
     ch_names, roi_names : sequence of str
         Channel and ROI names.
-    tr, window_s : float
-        Repetition time and window length (s).
+    tr : float
+        Repetition time (s).
+    window_s : float | None
+        Window length (s); None takes ``store.window_s``'s default.
     sources : mapping
         Source file name -> SHA-256.
     config : mapping
@@ -247,6 +250,8 @@ def write_store(
     -------
     path : pathlib.Path
     """
+    if window_s is None:
+        window_s = float(nbconfig.defaults("store.window_s"))
     eeg = np.asarray(eeg, dtype=np.float32)
     targets = np.asarray(targets, dtype=np.float32)
     n_ch, n_times = eeg.shape
@@ -637,83 +642,3 @@ class WindowDataset(Dataset):
         state = dict(self.__dict__)
         state["_stores"], state["_pid"] = {}, None  # handles never travel to workers
         return state
-
-
-# --------------------------------------------------------------------------------------------
-# Rule
-# --------------------------------------------------------------------------------------------
-
-
-def run_windows(inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: Mapping[str, Any]):
-    """Write ``<run>_windows.h5`` from the cleaned EEG and the ROI table.
-
-    Parameters
-    ----------
-    inputs : mapping
-        ``eeg`` (the EEG stage's ``<run>_desc-clean_eeg.vhdr``, with its volume markers
-        kept as annotations), ``rois`` (the fMRI stage's ``<run>_atlas-*_timeseries.tsv``;
-        its JSON sidecar lies next to it).
-    outputs : mapping
-        ``store``: ``<run>_windows.h5``.
-    params : mapping
-        The ``store`` config section: ``window_s``, ``marker``, ``dummy_markers``,
-        ``tr_tolerance``, ``compression``.
-    """
-    import mne
-    import pandas as pd
-
-    from .eeg.brainvision import read_clean_eeg
-    from .eeg.markers import find_volume_markers
-
-    unknown = set(params) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown store option(s): {sorted(unknown)}")
-    params = {**DEFAULTS, **params}
-    eeg_path, roi_path = Path(inputs["eeg"]), Path(inputs["rois"])
-    sidecar_path = roi_path.with_suffix(".json")
-    sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
-    table = pd.read_csv(roi_path, sep="\t")
-    raw = read_clean_eeg(eeg_path)
-    markers = find_volume_markers(raw, marker=params["marker"])
-    names = f"{eeg_path} and {roi_path}"
-    alignment = align_volumes(
-        markers,
-        n_times=raw.n_times,
-        sfreq=raw.info["sfreq"],
-        n_bold_volumes=int(sidecar["NumberOfVolumes"]),
-        kept_volumes=sidecar["KeptVolumes"],
-        tr=float(sidecar["RepetitionTime"]),
-        window_s=float(params["window_s"]),
-        dummy_markers=int(params["dummy_markers"]),
-        tr_tolerance=float(params["tr_tolerance"]),
-        names=names,
-    )
-    if len(table) != alignment.volumes.size:
-        raise AlignmentError(
-            f"{roi_path} has {len(table)} rows but its sidecar keeps"
-            f" {alignment.volumes.size} volumes"
-        )
-    rois = list(sidecar.get("TargetColumns") or table.columns)
-    logger.info(
-        "%s: %d volumes, %d with a full %g s window (%s)",
-        eeg_path.name,
-        alignment.volumes.size,
-        alignment.valid.sum(),
-        params["window_s"],
-        alignment.note,
-    )
-    sources = {p.name: sha256_file(p) for p in (eeg_path, roi_path, sidecar_path)}
-    return write_store(
-        outputs["store"],
-        eeg=raw.get_data(picks="eeg"),
-        sfreq=raw.info["sfreq"],
-        alignment=alignment,
-        targets=table[rois].to_numpy(),
-        ch_names=[raw.ch_names[i] for i in mne.pick_types(raw.info, eeg=True)],
-        roi_names=rois,
-        tr=float(sidecar["RepetitionTime"]),
-        window_s=float(params["window_s"]),
-        sources=sources,
-        config=params,
-        compression=params.get("compression") or None,
-    )

@@ -15,12 +15,12 @@ from pathlib import Path
 import yaml
 
 from neurobolt.derivatives import roi_signals_suffix
-from neurobolt.fmri.signals import run_roi_signals
+from neurobolt.jobs import roi_signals, windows
 from neurobolt.jobs.clean_eeg import run as run_clean_eeg
 from neurobolt.jobs.evaluate import run as run_evaluate
 from neurobolt.jobs.train import run as run_train
 from neurobolt.simulate import atlas_files, planned_runs, run_files
-from neurobolt.store import WindowStore, run_windows
+from neurobolt.store import WindowStore
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = "sub-02_ses-01_task-rest"  # sub-02 has one session: its QC page has one run
@@ -64,7 +64,7 @@ def build(dataset: Path, out: Path) -> dict:
         {"eeg": p["clean"], "qc": p["qc"], "qc_signals": p["qc_signals"]},
         {"cfg": config["eeg"]},
     )
-    run_roi_signals(
+    roi_signals.run(
         {
             "preproc_bold": files["preproc_bold"],
             "bold": files["bold"],
@@ -74,9 +74,10 @@ def build(dataset: Path, out: Path) -> dict:
             "atlas_labels": atlas["labels"],
         },
         {"timeseries": p["rois"]},
-        config["fmri"],
+        {"cfg": config["fmri"]},
     )
-    run_windows({"eeg": p["clean"], "rois": p["rois"]}, {"store": p["store"]}, config["store"])
+    store_params = {"cfg": config["store"], "volume_marker": config["eeg"]["volume_marker"]}
+    windows.run({"eeg": p["clean"], "rois": p["rois"]}, {"store": p["store"]}, store_params)
     for label, roi in ROIS.items():
         for model in MODELS:
             d = out / "models" / "intra" / RUN / f"roi-{label}" / f"model-{model}"
@@ -116,7 +117,7 @@ def build_whole_brain(p: dict, out: Path) -> None:
     p["rois_all"] = sub / f"{RUN}_atlas-DiFuMo64_timeseries.tsv"
     p["store_all"] = sub / f"{RUN}_windows.h5"
     files, atlas = p["files"], p["atlas"]
-    run_roi_signals(
+    roi_signals.run(
         {
             "preproc_bold": files["preproc_bold"],
             "bold": files["bold"],
@@ -126,11 +127,10 @@ def build_whole_brain(p: dict, out: Path) -> None:
             "atlas_labels": atlas["labels"],
         },
         {"timeseries": p["rois_all"]},
-        config["fmri"],
+        {"cfg": config["fmri"]},
     )
-    run_windows(
-        {"eeg": p["clean"], "rois": p["rois_all"]}, {"store": p["store_all"]}, config["store"]
-    )
+    store_params = {"cfg": config["store"], "volume_marker": config["eeg"]["volume_marker"]}
+    windows.run({"eeg": p["clean"], "rois": p["rois_all"]}, {"store": p["store_all"]}, store_params)
     with WindowStore(p["store_all"]) as store:
         rois = list(store.roi_names)
     p["all_rois"], p["shared"] = rois, {}

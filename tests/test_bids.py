@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from neurobolt import bids
+from neurobolt.jobs import runs_table
 from neurobolt.simulate import run_files
 
 
@@ -70,9 +72,10 @@ def test_results_inside_the_input_dataset_are_refused(tmp_path):
     bids.check_output_dir(tmp_path / "results", tmp_path / "bids")
 
 
-def test_run_runs_table_writes_tsv_and_provenance(small_dataset, tmp_path):
+def test_runs_table_job_writes_tsv_and_provenance(small_dataset, tmp_path):
     outputs = {"tsv": tmp_path / "runs.tsv", "json": tmp_path / "runs.json"}
-    bids.run_runs_table([], outputs, {"root": str(small_dataset), "space": "MNI152NLin6Asym"})
+    cfg = {"root": str(small_dataset), "space": "MNI152NLin6Asym"}
+    runs_table.run({}, outputs, {"cfg": cfg})
     table = pd.read_csv(outputs["tsv"], sep="\t", dtype=str)
     assert list(table["run"]) == [
         "sub-01_ses-01_task-rest",
@@ -99,3 +102,21 @@ def test_command_line_lists_the_runs(small_dataset, capsys, tmp_path):
     assert "1 paired EEG-fMRI run(s)" in capsys.readouterr().out
     assert main(["runs", str(tmp_path)]) == 2
     assert "dataset_description.json" in capsys.readouterr().err
+
+
+def test_the_simulate_job_writes_the_rules_files_and_checks_them(tmp_path):
+    from neurobolt.jobs import simulate as simulate_job
+    from neurobolt.simulate import atlas_files, planned_runs, simulation_json
+
+    root = tmp_path / "sim"
+    cfg = {"enabled": True, "n_subjects": 1, "n_two_session": 0, "duration_s": 40}
+    cfg.update(seed=5, easy=True)
+    (run,) = planned_runs(n_subjects=1, n_two_session=0, task="rest", task_design=None)
+    files = [*run_files(root, run).values(), *atlas_files(root).values()]
+    outputs = {"done": simulation_json(root), "files": files}
+    simulate_job.run({}, outputs, {"cfg": cfg}, threads=1)
+    assert all(Path(f).is_file() for f in files)
+    record = json.loads(simulation_json(root).read_text())
+    assert record["parameters"]["duration_s"] == 40 and record["parameters"]["seed"] == 5
+    with pytest.raises(RuntimeError, match=r"expected outputs were not written: \[.*absent"):
+        simulate_job.run({}, {**outputs, "files": [root / "absent.tsv"]}, {"cfg": cfg})

@@ -27,6 +27,7 @@ import pytest
 from neurobolt import derivatives as nbd
 from neurobolt.app import find_validator
 from neurobolt.evaluate import group_table
+from neurobolt.jobs import dataset_description
 from neurobolt.jobs.report_figures import run as run_report_figures
 from neurobolt.report import fig_table1
 
@@ -188,8 +189,8 @@ def _summary(errors):
 
 def make_derivative(root: Path, source: Path) -> None:
     """A derivative folder as the workflow lays it out (one run, tiny stand-in files)."""
-    nbd.run_dataset_description(
-        None,
+    dataset_description.run(
+        {},
         {
             "json": root / "dataset_description.json",
             "atlas": root / "atlas-DiFuMo_description.json",

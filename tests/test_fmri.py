@@ -32,9 +32,9 @@ from neurobolt.fmri.signals import (
     non_steady_state_mask,
     normalize_signals,
     regress_out,
-    run_roi_signals,
     select_confounds,
 )
+from neurobolt.jobs import roi_signals
 
 HESCHL = "Heschl\u2019s gyrus"
 LABELS = ["Cuneus", HESCHL, "Putamen", "Thalamus", "Precuneus anterior"]
@@ -421,7 +421,12 @@ def test_target_outside_mask_is_an_error(run):
         )
 
 
-# --------------------------------------------------------------------------- run_roi_signals
+# --------------------------------------------------------------------------- the roi_signals job
+
+
+def run_roi_signals(inputs, outputs, cfg):
+    """The roi_signals job with the ``fmri`` section ``cfg``, as the rule passes it."""
+    return roi_signals.run(inputs, outputs, {"cfg": cfg})
 
 
 def _outputs(tmp_path):

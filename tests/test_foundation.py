@@ -49,7 +49,9 @@ def test_every_config_key_has_a_type_default_and_description():
     for path, sub in keys:
         if path == "config":
             continue
-        missing = {"type", "default", "description"} - set(sub)
+        # a deprecated key has no default: it is absent unless a user still sets it
+        wanted = {"type", "description"} | (set() if sub.get("deprecated") else {"default"})
+        missing = wanted - set(sub)
         assert not missing, f"{path} lacks {missing}"
     for path, sub in keys:
         if sub.get("type") == "object":
@@ -71,18 +73,113 @@ def _defaults(schema):
     return {
         key: _defaults(sub) if "properties" in sub else sub["default"]
         for key, sub in schema.get("properties", {}).items()
+        if "properties" in sub or "default" in sub
     }
 
 
 def test_schema_defaults_equal_the_library_defaults():
-    from neurobolt.eeg.clean import DEFAULT_CONFIG as EEG
-    from neurobolt.fmri.signals import DEFAULTS as FMRI
-    from neurobolt.store import DEFAULTS as STORE
+    from neurobolt.eeg import clean
+    from neurobolt.fmri.signals import resolve_config
+    from neurobolt.jobs.windows import store_options
 
     schema = yaml.safe_load(SCHEMA.read_text())["properties"]
-    assert _defaults(schema["fmri"]) == FMRI
-    assert _defaults(schema["store"]) == STORE
-    assert _defaults(schema["eeg"]) == EEG
+    assert resolve_config(None) == _defaults(schema["fmri"])
+    store = store_options(None)
+    assert store.pop("marker") == schema["eeg"]["properties"]["volume_marker"]["default"]
+    assert (
+        store
+        == _defaults(schema["store"])
+        == {
+            "window_s": 16,
+            "dummy_markers": 0,
+            "tr_tolerance": 0.01,
+            "compression": None,
+        }
+    )
+    if hasattr(clean, "DEFAULT_CONFIG"):
+        assert _defaults(schema["eeg"]) == clean.DEFAULT_CONFIG
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml", "generalisation.yaml"])
+def test_config_load_fills_defaults_as_snakemake_validate_and_passes_the_checks(name):
+    from neurobolt import config as nbconfig
+
+    values = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    values = nbconfig.merge(values, yaml.safe_load((REPO / "config" / name).read_text()))
+    expected = copy.deepcopy(values)
+    validate(expected, str(SCHEMA))
+    loaded = nbconfig.load(values)
+    assert loaded == expected and loaded is not values
+    assert nbconfig.check_config(loaded) == []
+    assert nbconfig.load(REPO / "config" / "config.yaml")["store"]["window_s"] == 16
+
+
+def test_config_load_refuses_schema_errors_and_warns_on_deprecated_keys():
+    from neurobolt import config as nbconfig
+
+    with pytest.raises(ValueError, match=r"store\.window_s: -1 is less than or equal to"):
+        nbconfig.load({"store": {"window_s": -1}})
+    with pytest.warns(DeprecationWarning, match=r"store\.marker is deprecated.*eeg\.volume_marker"):
+        loaded = nbconfig.load({"store": {"marker": "R128"}})
+    assert loaded["store"]["marker"] == "R128" and loaded["eeg"]["volume_marker"] == "R128"
+    with pytest.warns(DeprecationWarning, match=r"datasets\[0\]\.store\.marker"):
+        nbconfig.check_config({"datasets": [{"label": "a", "store": {"marker": "V"}}]})
+
+
+def test_config_check_lists_every_cross_field_error():
+    from neurobolt import config as nbconfig
+
+    errors = nbconfig.check_config(
+        {
+            "fmri": {"rois": ["Cuneus", "Putamen"]},
+            "evaluate": {"rois": ["Cuneus", "Thalamus"], "analyses": ["intra", "finetune"]},
+            "predict": {"model": "ridge"},
+        }
+    )
+    assert errors == [
+        "evaluate.rois ['Thalamus'] are not in fmri.rois",
+        "evaluate.analyses ['finetune'] need two datasets: list them under `datasets`",
+        "evaluate.analyses: finetune starts from the zero_shot model; list zero_shot too",
+        "predict.model 'ridge' is not trained (evaluate.models: ['neurobolt', 'ridge_bandpower'])",
+    ]
+    two = {"datasets": [{"label": "a", "bids": {"root": "a"}}, {"label": "b"}]}
+    errors = nbconfig.check_config({**two, "evaluate": {"analyses": ["inter", "joint"]}})
+    assert len(errors) == 1 and errors[0].startswith("evaluate.analyses: 'inter' splits")
+    errors = nbconfig.check_config(
+        {**two, "evaluate": {"analyses": ["joint"]}, "generalisation": {"source": "c"}}
+    )
+    assert errors == ["generalisation.source 'c' is not a dataset label (['a', 'b'])"]
+    errors = nbconfig.check_config(
+        {
+            "fmri": {"rois": ["Heschl's gyrus", "Heschl’s gyrus"]},
+            "results_dir": "data/x/out",
+            "bids": {"root": "data/x"},
+        }
+    )
+    assert len(errors) == 2 and errors[0].startswith("The output directory")
+    assert errors[1].startswith("two ROIs share a file-name label")
+    assert nbconfig.check_config({"fmri": {"rois": "al"}})[0].startswith("fmri.rois must be")
+
+
+def test_typed_sections_fill_the_schema_defaults():
+    from neurobolt import config as nbconfig
+
+    bids = nbconfig.BidsSection.from_section({"root": "data/x"})
+    assert bids.root == "data/x" and bids.space == "MNI152NLin6Asym" and bids.subjects == []
+    assert nbconfig.EvaluateSection.from_section().analyses == ["intra", "inter"]
+    assert nbconfig.PredictSection.from_section({"held_out": True}).held_out is True
+    assert nbconfig.AtlasSection.from_section({"dimension": 128}).resolution_mm == 2
+    gen = nbconfig.GeneralisationSection.from_section({"source": "a"})
+    assert gen.source == "a" and gen.target is None and gen.target_counts == [9, 3, 4]
+    assert nbconfig.StoreSection.from_section().window_s == nbconfig.defaults("store.window_s")
+    with pytest.raises(ValueError, match="did you mean `store.window_s`"):
+        nbconfig.StoreSection.from_section({"window": 8})
+
+
+def test_the_simulator_never_imports_torch():
+    code = "import sys, neurobolt.simulate; assert 'torch' not in sys.modules, 'torch imported'"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
 
 
 def test_unknown_or_misspelled_keys_are_refused_by_name(tmp_path):

@@ -32,7 +32,7 @@ from train_job import fit_small
 from neurobolt import store as st
 from neurobolt import train as tr
 from neurobolt.eeg.clean import EEGInputError, estimate_memory_mb
-from neurobolt.fmri.signals import run_roi_signals
+from neurobolt.jobs import roi_signals, windows
 from neurobolt.jobs.clean_eeg import run as run_clean_eeg
 from neurobolt.provenance import atomic_path, write_text
 from neurobolt.simulate import atlas_files
@@ -82,7 +82,7 @@ def stages(tiny_dataset, tmp_path_factory) -> dict[str, Path]:
     prep = tiny_dataset / "derivatives/fmriprep/sub-01/ses-01/func"
     atlas = atlas_files(tiny_dataset)
     rois = out / f"{S1}_atlas-DiFuMo64_timeseries.tsv"
-    run_roi_signals(
+    roi_signals.run(
         {
             "bold": inputs["bold"],
             "preproc_bold": prep / f"{S1}_space-MNI152NLin6Asym_desc-preproc_bold.nii.gz",
@@ -90,7 +90,7 @@ def stages(tiny_dataset, tmp_path_factory) -> dict[str, Path]:
             "confounds": prep / f"{S1}_desc-confounds_timeseries.tsv",
         },
         {"timeseries": rois},
-        {"atlas": {"maps": str(atlas["maps"]), "labels": str(atlas["labels"])}},
+        {"cfg": {"atlas": {"maps": str(atlas["maps"]), "labels": str(atlas["labels"])}}},
     )
     return {"fif": Path(outputs["eeg"]), "qc": Path(outputs["qc"]), "rois": rois}
 
@@ -150,13 +150,13 @@ def test_window_store_killed_while_writing_then_rerun_gives_the_same_result(stag
     inputs = {"eeg": str(stages["fif"]), "rois": str(stages["rois"])}
     reference = {"store": str(tmp_path / "reference" / f"{S1}_windows.h5")}
     outputs = {"store": str(tmp_path / "out" / f"{S1}_windows.h5")}
-    st.run_windows(inputs, reference, {})
+    windows.run(inputs, reference, {})
     ready = tmp_path / "ready"
     code = f"""
 import time
 from pathlib import Path
 import h5py
-from neurobolt.store import run_windows
+from neurobolt.jobs.windows import run
 original = h5py.Group.create_dataset
 def create_dataset(self, name, *args, **kwargs):
     out = original(self, name, *args, **kwargs)
@@ -166,13 +166,13 @@ def create_dataset(self, name, *args, **kwargs):
         time.sleep(600)
     return out
 h5py.Group.create_dataset = create_dataset
-run_windows({inputs!r}, {outputs!r}, {{}})
+run({inputs!r}, {outputs!r}, {{}})
 """
     _kill_when_ready(code, ready)
     out = tmp_path / "out"
     assert not Path(outputs["store"]).exists()
     assert len(_leftovers(out)) == 1
-    st.run_windows(inputs, outputs, {})  # the rerun
+    windows.run(inputs, outputs, {})  # the rerun
     assert _leftovers(out) == []
     got, want = _store_contents(outputs["store"]), _store_contents(reference["store"])
     assert sorted(got) == sorted(want)

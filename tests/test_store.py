@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from neurobolt import store as st
+from neurobolt.jobs import windows
 
 SFREQ, TR = 200.0, 2.1
 STEP = int(TR * SFREQ)  # 420 samples
@@ -170,13 +171,16 @@ def _fif_and_table(tmp_path, n_vol=60, seed=1):
     return fif, tsv, table
 
 
-PARAMS = {"window_s": 16.0, "marker": "R128", "dummy_markers": 0, "tr_tolerance": 0.01}
+PARAMS = {
+    "cfg": {"window_s": 16.0, "dummy_markers": 0, "tr_tolerance": 0.01},
+    "volume_marker": "R128",
+}
 
 
 def test_dataset_windows_equal_slices_of_the_cleaned_fif(tmp_path):
     fif, tsv, table = _fif_and_table(tmp_path)
     out = tmp_path / "sub-01_task-rest_windows.h5"
-    st.run_windows({"eeg": fif, "rois": tsv}, {"store": out}, PARAMS)
+    windows.run({"eeg": fif, "rois": tsv}, {"store": out}, PARAMS)
     raw = mne.io.read_raw_fif(fif, verbose=False)
     data = raw.get_data()
     markers = _markers(60, first=1700)
@@ -255,3 +259,19 @@ def test_a_killed_writer_leaves_no_file_and_the_rerun_rebuilds_it(tmp_path):
     _write(tmp_path)  # the rerun
     with st.WindowStore(final) as store:
         assert len(store) == 40
+
+
+def test_the_store_pairs_volumes_with_eeg_volume_marker():
+    assert windows.store_options(None) == {
+        "window_s": 16,
+        "marker": "R128",
+        "dummy_markers": 0,
+        "tr_tolerance": 0.01,
+        "compression": None,
+    }
+    assert windows.store_options({"window_s": 8}, volume_marker="V")["marker"] == "V"
+    assert windows.store_options({"marker": "V"})["marker"] == "V"  # the deprecated key alone
+    with pytest.warns(DeprecationWarning, match=r"store\.marker 'R128' is deprecated"):
+        assert windows.store_options({"marker": "R128"}, volume_marker="V")["marker"] == "V"
+    with pytest.raises(ValueError, match="unknown config key `store.windows`"):
+        windows.store_options({"windows": 8})

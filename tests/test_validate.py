@@ -24,7 +24,8 @@ import yaml
 
 from neurobolt.cli import main
 from neurobolt.eeg.clean import estimate_memory_mb
-from neurobolt.validate import ValidationError, run_validate, validate_dataset
+from neurobolt.jobs import validate as validate_job
+from neurobolt.validate import ValidationError, validate_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 S1 = "sub-01_ses-01_task-rest"
@@ -310,6 +311,48 @@ def test_misspelled_config_keys_are_refused_by_name(broken, tmp_path, capsys):
     assert "`store.window_s`: 'many' is not of type 'number'" in flat
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "fmri:\n  rois: [Cuneus, Putamen]\nevaluate:\n  rois: [Cuneus, Thalamus]\n",
+            "evaluate.rois ['Thalamus'] are not in fmri.rois",
+        ),
+        (
+            "evaluate:\n  analyses: [intra, finetune]\n",
+            "finetune starts from the zero_shot model; list zero_shot too",
+        ),
+        (
+            "evaluate:\n  analyses: [intra, zero_shot]\n",
+            "evaluate.analyses ['zero_shot'] need two datasets: list them under `datasets`",
+        ),
+        (
+            "evaluate:\n  analyses: [inter, joint]\ndatasets:\n"
+            "  - {label: a, bids: {root: data/a}}\n  - {label: b, bids: {root: data/b}}\n",
+            "evaluate.analyses: 'inter' splits the scans of one dataset; with several datasets",
+        ),
+    ],
+    ids=["rois-not-extracted", "finetune-without-zero-shot", "transfer-one-dataset", "inter-multi"],
+)
+def test_the_workflows_cross_field_errors_are_reported(broken, tmp_path, capsys, text, problem):
+    """`neurobolt validate` reports what only the workflow's common.smk refused before."""
+    config = _config(tmp_path, text)
+    code, out, report = _validate(capsys, broken, tmp_path, "--configfile", config)
+    assert code == 1 and not report.exists()
+    flat = " ".join(out.split())
+    assert "ERROR (config) | " + config in flat
+    assert problem in flat
+
+
+def test_a_deprecated_key_is_a_warning(broken, tmp_path, capsys):
+    config = _config(tmp_path, "store:\n  marker: R128\n")
+    code, out, report = _validate(capsys, broken, tmp_path, "--configfile", config)
+    assert code == 0 and report.exists()
+    flat = " ".join(out.split())
+    assert "WARNING (config) | " + config in flat
+    assert "store.marker is deprecated: use eeg.volume_marker" in flat
+
+
 def test_config_paths_are_resolved_and_checked(broken, tmp_path, capsys):
     config = _config(tmp_path, "model:\n  labram_checkpoint: weights/labram-base.pth\n")
     code, text, report = _validate(capsys, broken, tmp_path, "--configfile", config)
@@ -385,6 +428,8 @@ def test_all_problems_are_reported_at_once(broken, tmp_path, capsys):
 def _demo_config(**evaluate) -> dict:
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
     config["evaluate"].update(evaluate)
+    if "inter" not in config["evaluate"]["analyses"]:
+        config["predict"]["held_out"] = False  # it predicts inter's test scans
     return config
 
 
@@ -415,15 +460,18 @@ def test_the_rule_adapter_writes_nothing_on_error_and_the_table_otherwise(broken
     config["bids"]["root"] = str(broken)
     config["results_dir"] = str(tmp_path / "results")
     out = {"tsv": tmp_path / "results" / "validation.tsv"}
-    assert run_validate([], out, config).ok
+    assert validate_job.run({}, out, {"cfg": config}).ok
     assert out["tsv"].exists()
     out["tsv"].unlink()
     confounds_rows(broken)
-    with pytest.raises(ValidationError, match=r"confounds rows ≠ volumes") as err:
-        run_validate([], out, config)
-    assert len(err.value.report.errors) == 1
+    with pytest.raises(SystemExit) as exit_:  # the rule's script exits 1
+        validate_job.run({}, out, {"cfg": config})
+    assert exit_.value.code == 1
+    error = exit_.value.__cause__
+    assert isinstance(error, ValidationError) and "confounds rows ≠ volumes" in str(error)
+    assert len(error.report.errors) == 1
     assert not out["tsv"].exists()
-    assert validate_dataset(broken, config=config).errors == err.value.report.errors
+    assert validate_dataset(broken, config=config).errors == error.report.errors
 
 
 def test_the_workflow_stops_at_validation_before_any_heavy_work(broken, tmp_path):

@@ -15,71 +15,64 @@ Pipeline of :func:`extract_roi_signals` (one BOLD run, already in an MNI space):
    filter cannot bring motion-correlated variance back;
 5. each column is demeaned and divided by the 95th percentile of its ``|x|``.
 
-:func:`run_roi_signals` adds the file checks (MNI space, TR in sidecar vs
+:func:`neurobolt.jobs.roi_signals.run` adds the file checks (MNI space, TR in sidecar vs
 header, confounds rows vs volumes) and writes
 ``<run>_atlas-DiFuMo_scale-64_timeseries.tsv`` plus its JSON sidecar atomically.
 """
 
 from __future__ import annotations
 
-import copy
-import fnmatch
-import json
 import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
-from scipy import signal as sp_signal
 
-from ..provenance import atomic_path, provenance, sha256_file, write_json
+from .. import config as nbconfig
 from .atlas import (
-    DEFAULT_ROIS,
     GLOBAL_SIGNAL,
     Atlas,
-    atlas_from_config,
     is_global_signal,
     match_rois,
     read_labels,
 )
 
-#: The 6 rigid-body motion parameters of the fMRIPrep confounds TSV.
-MOTION_6 = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
-#: Defaults of the ``fmri`` config section (the schema holds the same values).
-DEFAULTS: dict[str, Any] = {
-    "atlas": {
-        "dimension": 64,
-        "resolution_mm": 2,
-        "data_dir": None,
-        "download": True,
-        "maps": None,
-        "labels": None,
-        "template": None,
-    },
-    "rois": list(DEFAULT_ROIS),
-    "confounds": list(MOTION_6),
-    "drop_non_steady_state": True,
-    "detrend_order": 1,
-    "confound_filtering": "sequential",
-    "lowpass_hz": 0.15,
-    "lowpass_order": 5,
-    "lowpass_cutoff": "zero_phase_3db",
-    "normalize_percentile": 95.0,
-    "nan_policy": "error",
-    "min_volumes": 10,
-    "tr_tolerance_s": 1e-3,
-}
-_NSS_PREFIX = "non_steady_state_outlier"
+# The pieces, re-exported here where they were first defined (``neurobolt.fmri.signals``).
+from .filters import lowpass_filter, lowpass_sos, normalize_signals, regress_out
+from .inputs import (
+    MOTION_6,
+    FMRIInputError,
+    _load_img,
+    _mask_on_grid,
+    bold_space,
+    header_tr,
+    non_steady_state_mask,
+    read_confounds,
+    repetition_time,
+    select_confounds,
+    sidecar_path,
+)
 
-
-class FMRIInputError(ValueError):
-    """A BOLD run, mask, sidecar or confounds file is unusable."""
-
+__all__ = [
+    "MOTION_6",
+    "FMRIInputError",
+    "bold_space",
+    "extract_roi_signals",
+    "header_tr",
+    "lowpass_filter",
+    "lowpass_sos",
+    "non_steady_state_mask",
+    "normalize_signals",
+    "read_confounds",
+    "regress_out",
+    "repetition_time",
+    "resolve_config",
+    "select_confounds",
+    "sidecar_path",
+]
 
 # --------------------------------------------------------------------------- config
 
@@ -103,15 +96,16 @@ def resolve_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
         An unknown key (the schema forbids them too).
     """
     config = dict(config or {})
-    unknown = sorted(set(config) - set(DEFAULTS))
+    defaults = nbconfig.defaults("fmri")
+    unknown = sorted(set(config) - set(defaults))
     if unknown:
-        raise ValueError(f"unknown fmri option(s) {unknown}; known: {sorted(DEFAULTS)}")
-    options = copy.deepcopy(DEFAULTS)
+        raise ValueError(f"unknown fmri option(s) {unknown}; known: {sorted(defaults)}")
+    options = defaults
     atlas = dict(config.pop("atlas", None) or {})
-    unknown = sorted(set(atlas) - set(DEFAULTS["atlas"]))
+    unknown = sorted(set(atlas) - set(defaults["atlas"]))
     if unknown:
         raise ValueError(
-            f"unknown fmri.atlas option(s) {unknown}; known: {sorted(DEFAULTS['atlas'])}"
+            f"unknown fmri.atlas option(s) {unknown}; known: {sorted(defaults['atlas'])}"
         )
     options["atlas"].update(atlas)
     options.update(config)
@@ -130,373 +124,6 @@ def resolve_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
             f"{options['lowpass_cutoff']!r}"
         )
     return options
-
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def lowpass_sos(
-    *, sfreq: float, cutoff: float, order: int = 5, cutoff_definition: str = "zero_phase_3db"
-) -> tuple[np.ndarray, float]:
-    """Design the Butterworth low-pass applied forwards and backwards.
-
-    Filtering forwards and backwards squares the magnitude response, which
-    moves the −3 dB point of a Butterworth designed at ``f_c`` down to where
-    the single pass is at −1.5 dB (0.144 Hz instead of 0.15 Hz at TR 2.1 s,
-    0.138 Hz at TR 0.5 s). With ``cutoff_definition="zero_phase_3db"`` the
-    design frequency is raised so that the *zero-phase* response is −3 dB at
-    ``cutoff`` exactly, at any sampling rate (bilinear-transform warping is
-    accounted for). ``"single_pass_3db"`` designs at ``cutoff`` as the
-    NeuroBOLT reference code does.
-
-    Parameters
-    ----------
-    sfreq : float
-        Sampling frequency in Hz (1 / TR).
-    cutoff : float
-        Cut-off in Hz; must be below the Nyquist frequency.
-    order : int
-        Order of the single-pass Butterworth (the zero-phase filter is twice
-        as steep).
-    cutoff_definition : str
-        ``"zero_phase_3db"`` or ``"single_pass_3db"``.
-
-    Returns
-    -------
-    sos : ndarray, shape (n_sections, 6)
-        Second-order sections.
-    design_hz : float
-        The frequency the Butterworth was designed at.
-    """
-    nyquist = sfreq / 2.0
-    if not 0 < cutoff < nyquist:
-        raise ValueError(
-            f"low-pass cut-off {cutoff} Hz must lie in (0, {nyquist:.4g}) Hz, the Nyquist "
-            f"frequency at TR {1 / sfreq:.4g} s; lower fmri.lowpass_hz or set it to null."
-        )
-    design = float(cutoff)
-    if cutoff_definition == "zero_phase_3db":
-        # |H(f)|^2 = 1 / (1 + (tan(pi f / fs) / tan(pi fd / fs))^(2 N)); forward-backward
-        # gives |H|^2, which is 1/sqrt(2) where the ratio equals (sqrt(2) - 1)^(1 / 2N).
-        ratio = (np.sqrt(2.0) - 1.0) ** (1.0 / (2 * order))
-        design = float(np.arctan(np.tan(np.pi * cutoff / sfreq) / ratio) * sfreq / np.pi)
-        if design >= nyquist:
-            raise ValueError(
-                f"low-pass cut-off {cutoff} Hz is too close to the Nyquist frequency "
-                f"{nyquist:.4g} Hz for a zero-phase design; lower fmri.lowpass_hz."
-            )
-    elif cutoff_definition != "single_pass_3db":
-        raise ValueError(f"unknown cutoff_definition {cutoff_definition!r}")
-    sos = sp_signal.butter(order, design, btype="lowpass", fs=sfreq, output="sos")
-    return sos, design
-
-
-def lowpass_filter(
-    signals: np.ndarray,
-    *,
-    sfreq: float,
-    cutoff: float = 0.15,
-    order: int = 5,
-    cutoff_definition: str = "zero_phase_3db",
-    axis: int = 0,
-) -> np.ndarray:
-    """Zero-phase Butterworth low-pass (forward-backward second-order sections).
-
-    Parameters
-    ----------
-    signals : ndarray
-        Time series; time along ``axis``.
-    sfreq : float
-        Sampling frequency in Hz (1 / TR).
-    cutoff : float
-        −3 dB frequency in Hz (see :func:`lowpass_sos` for its definition).
-    order : int
-        Butterworth order (5 in the reference).
-    cutoff_definition : str
-        ``"zero_phase_3db"`` (default) or ``"single_pass_3db"``.
-    axis : int
-        Time axis.
-
-    Returns
-    -------
-    filtered : ndarray
-        Same shape, float64.
-    """
-    signals = np.asarray(signals, dtype=np.float64)
-    sos, _ = lowpass_sos(
-        sfreq=sfreq, cutoff=cutoff, order=order, cutoff_definition=cutoff_definition
-    )
-    n = signals.shape[axis]
-    default_padlen = 3 * (2 * len(sos) + 1 - min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum()))
-    return sp_signal.sosfiltfilt(sos, signals, axis=axis, padlen=min(default_padlen, n - 1))
-
-
-def normalize_signals(
-    signals: np.ndarray, *, percentile: float = 95.0, axis: int = 0
-) -> np.ndarray:
-    """Demean and divide by the given percentile of ``|x|``, per series.
-
-    A series that is constant (percentile 0) stays at zero after demeaning
-    and triggers a warning instead of a division by zero.
-
-    Parameters
-    ----------
-    signals : ndarray
-        Time series; time along ``axis``.
-    percentile : float
-        Percentile of the absolute demeaned values that becomes 1.
-    axis : int
-        Time axis.
-
-    Returns
-    -------
-    normalized : ndarray
-        Same shape, float64; each series has mean 0 and the given
-        percentile of ``|x|`` equal to 1.
-    """
-    x = np.asarray(signals, dtype=np.float64)
-    x = x - x.mean(axis=axis, keepdims=True)
-    scale = np.percentile(np.abs(x), percentile, axis=axis, keepdims=True)
-    flat = scale <= np.finfo(np.float64).tiny
-    if np.any(flat):
-        warnings.warn(
-            f"{int(flat.sum())} constant series left at zero by normalisation", stacklevel=2
-        )
-    return x / np.where(flat, 1.0, scale)
-
-
-def regress_out(
-    signals: np.ndarray, regressors: np.ndarray | None, *, detrend_order: int = 0
-) -> np.ndarray:
-    """Remove regressors and a polynomial trend by ordinary least squares.
-
-    Parameters
-    ----------
-    signals : ndarray, shape (n_times, n_series)
-        Time series.
-    regressors : ndarray, shape (n_times, n_regressors) | None
-        Confounds (e.g. motion parameters); must be finite.
-    detrend_order : int
-        Polynomial order of the trend also removed (0 = the mean only,
-        1 = mean and linear trend, ...).
-
-    Returns
-    -------
-    residuals : ndarray, shape (n_times, n_series)
-        Orthogonal to every regressor and to the polynomial.
-    """
-    y = np.asarray(signals, dtype=np.float64)
-    squeeze = y.ndim == 1
-    if squeeze:
-        y = y[:, None]
-    n = y.shape[0]
-    t = np.linspace(-1.0, 1.0, n)
-    columns = [np.polynomial.legendre.legval(t, np.eye(k + 1)[k]) for k in range(detrend_order + 1)]
-    design = np.column_stack(columns)
-    if regressors is not None:
-        regressors = np.asarray(regressors, dtype=np.float64).reshape(n, -1)
-        if not np.all(np.isfinite(regressors)):
-            raise FMRIInputError("confound regressors contain NaN or inf after filling n/a")
-        design = np.column_stack([design, regressors])
-    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
-    residuals = y - design @ beta
-    return residuals[:, 0] if squeeze else residuals
-
-
-def read_confounds(path: str | os.PathLike) -> pd.DataFrame:
-    """Read an fMRIPrep ``*_desc-confounds_timeseries.tsv`` (``n/a`` → NaN).
-
-    Parameters
-    ----------
-    path : path-like
-        The TSV file.
-
-    Returns
-    -------
-    confounds : pandas.DataFrame
-        One row per BOLD volume.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FMRIInputError(f"confounds file {path} does not exist")
-    return pd.read_csv(path, sep="\t", na_values=["n/a", "N/A", "NaN", "nan", ""])
-
-
-def select_confounds(confounds: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Pick confound columns, filling the leading ``n/a`` rows with 0.
-
-    fMRIPrep leaves the first row(s) of derivative and power-derivative
-    columns ``n/a``; those are set to 0. ``n/a`` anywhere else is an error.
-
-    Parameters
-    ----------
-    confounds : pandas.DataFrame
-        The confounds table.
-    columns : sequence of str
-        Column names or shell-style patterns (``"trans_*"``).
-
-    Returns
-    -------
-    selected : pandas.DataFrame
-        The chosen columns (float), in the order requested.
-    """
-    names: list[str] = []
-    missing = []
-    for pattern in columns:
-        hits = [c for c in confounds.columns if fnmatch.fnmatchcase(c, pattern)]
-        if not hits:
-            missing.append(pattern)
-        names.extend(h for h in hits if h not in names)
-    if missing:
-        raise FMRIInputError(
-            f"confound column(s) {missing} are not in the confounds table (it has "
-            f"{len(confounds.columns)} columns, e.g. {list(confounds.columns[:8])}); "
-            "fix fmri.confounds."
-        )
-    selected = confounds[names].apply(pd.to_numeric, errors="coerce").astype(float)
-    values = selected.to_numpy(copy=True)
-    for j, name in enumerate(names):
-        bad = ~np.isfinite(values[:, j])
-        if not bad.any():
-            continue
-        first_good = int(np.argmin(bad)) if not bad.all() else len(bad)
-        if first_good == len(bad) or bad[first_good:].any():
-            rows = np.flatnonzero(bad)
-            raise FMRIInputError(
-                f"confound column {name!r} has n/a or non-numeric values in rows "
-                f"{rows[:10].tolist()} beyond the leading ones; only leading n/a are filled."
-            )
-        values[:first_good, j] = 0.0
-    return pd.DataFrame(values, columns=names, index=confounds.index)
-
-
-def non_steady_state_mask(confounds: pd.DataFrame) -> np.ndarray:
-    """Return which volumes fMRIPrep flags as non-steady-state.
-
-    Parameters
-    ----------
-    confounds : pandas.DataFrame
-        The confounds table; its ``non_steady_state_outlier*`` columns are
-        one-hot per flagged volume.
-
-    Returns
-    -------
-    flagged : ndarray of bool, shape (n_volumes,)
-    """
-    cols = [c for c in confounds.columns if str(c).startswith(_NSS_PREFIX)]
-    if not cols:
-        return np.zeros(len(confounds), dtype=bool)
-    values = confounds[cols].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy()
-    return np.any(values > 0.5, axis=1)
-
-
-def bold_space(path: str | os.PathLike, sidecar: Mapping[str, Any] | None = None) -> str:
-    """Return the template space of a BOLD file and refuse native space.
-
-    The space comes from the ``space-<label>`` entity of the file name, or
-    else from a ``Space``/``SpatialReference`` sidecar field.
-
-    Parameters
-    ----------
-    path : path-like
-        The BOLD file.
-    sidecar : mapping | None
-        Its JSON sidecar.
-
-    Returns
-    -------
-    space : str
-        E.g. ``"MNI152NLin6Asym"``.
-
-    Raises
-    ------
-    FMRIInputError
-        No space is declared (raw, native-space data) or it is not MNI.
-    """
-    name = Path(path).name
-    match = re.search(r"(?:^|_)space-([A-Za-z0-9]+)", name)
-    space = match.group(1) if match else None
-    if space is None and sidecar:
-        for key in ("Space", "SpatialReference", "space"):
-            value = sidecar.get(key)
-            if isinstance(value, str) and value:
-                space = value
-                break
-    hint = (
-        "use fMRIPrep's output in an MNI space "
-        "(..._space-MNI152NLin6Asym_desc-preproc_bold.nii.gz; --output-spaces MNI152NLin6Asym)."
-    )
-    if space is None:
-        raise FMRIInputError(
-            f"{path}: no space- entity in the file name and no Space in its sidecar, so it is "
-            f"taken as native space; the DiFuMo atlas needs MNI space: {hint}"
-        )
-    if not space.upper().startswith("MNI"):
-        raise FMRIInputError(f"{path}: space-{space} is not an MNI space; {hint}")
-    return space
-
-
-def header_tr(img: nib.spatialimages.SpatialImage) -> float | None:
-    """Return the TR in seconds stored in a 4-D NIfTI header (None if absent)."""
-    zooms = img.header.get_zooms()
-    if len(zooms) < 4 or not zooms[3] > 0:
-        return None
-    tr = float(zooms[3])
-    try:
-        unit = img.header.get_xyzt_units()[1]
-    except Exception:
-        unit = "sec"
-    return tr / {"msec": 1e3, "usec": 1e6}.get(unit, 1.0)
-
-
-def repetition_time(
-    img: nib.spatialimages.SpatialImage,
-    sidecar: Mapping[str, Any] | None,
-    *,
-    tolerance: float = 1e-3,
-    names: str = "BOLD",
-) -> float:
-    """Return the TR from the sidecar, checked against the NIfTI header.
-
-    Parameters
-    ----------
-    img : nibabel image
-        The 4-D BOLD image.
-    sidecar : mapping | None
-        Its JSON sidecar (``RepetitionTime`` in s).
-    tolerance : float
-        Largest accepted difference in seconds.
-    names : str
-        How to name the files in error messages.
-
-    Returns
-    -------
-    tr : float
-        Seconds.
-    """
-    from_header = header_tr(img)
-    from_sidecar = None if not sidecar else sidecar.get("RepetitionTime")
-    if from_sidecar is None:
-        if from_header is None:
-            raise FMRIInputError(
-                f"{names}: no RepetitionTime in the sidecar and none in the NIfTI header; "
-                "add RepetitionTime (s) to the BOLD JSON sidecar."
-            )
-        warnings.warn(
-            f"{names}: no RepetitionTime in the sidecar; using the header's {from_header:g} s",
-            stacklevel=2,
-        )
-        return from_header
-    tr = float(from_sidecar)
-    if not tr > 0:
-        raise FMRIInputError(f"{names}: sidecar RepetitionTime {from_sidecar!r} is not positive")
-    if from_header is not None and abs(from_header - tr) > tolerance:
-        raise FMRIInputError(
-            f"{names}: TR disagreement: the sidecar says RepetitionTime {tr:g} s but the NIfTI "
-            f"header says {from_header:g} s; fix whichever is wrong (fMRIPrep copies the raw "
-            "BOLD's values)."
-        )
-    return tr
 
 
 # --------------------------------------------------------------------------- extraction
@@ -531,7 +158,7 @@ def extract_roi_signals(
     tr : float
         Repetition time in seconds.
     config : mapping | None
-        The ``fmri`` config section; see :data:`DEFAULTS`.
+        The ``fmri`` config section; its defaults are the schema's (``neurobolt.config``).
     labels : sequence of str | None
         One label per map; defaults to the :class:`~neurobolt.fmri.atlas.Atlas`
         labels, else ``config["atlas"]["labels"]``.
@@ -764,195 +391,3 @@ def extract_roi_signals(
         tr=float(tr),
     )
     return frame
-
-
-def _load_img(img, what: str):
-    if isinstance(img, str | os.PathLike):
-        path = Path(img)
-        if not path.is_file():
-            raise FMRIInputError(f"{what} {path} does not exist")
-        try:
-            return nib.load(path)
-        except Exception as exc:
-            raise FMRIInputError(f"{what} {path} cannot be read as NIfTI: {exc}") from exc
-    if not hasattr(img, "affine") or not hasattr(img, "shape"):
-        raise FMRIInputError(f"{what} must be a NIfTI path or image, got {type(img).__name__}")
-    return img
-
-
-def _mask_on_grid(mask_img, img, data: np.ndarray) -> np.ndarray:
-    """Boolean mask on the BOLD grid (nearest-neighbour resampling if needed)."""
-    if mask_img is None:
-        with np.errstate(invalid="ignore"):
-            return np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0).std(axis=3) > 0
-    from nilearn.image import resample_img
-
-    mask = _load_img(mask_img, "brain mask")
-    if mask.ndim == 4 and mask.shape[3] == 1:
-        mask = nib.Nifti1Image(np.asarray(mask.dataobj)[..., 0], mask.affine)
-    if mask.ndim != 3:
-        raise FMRIInputError(f"brain mask must be 3-D, got shape {mask.shape}")
-    if mask.shape != img.shape[:3] or not np.allclose(mask.affine, img.affine, atol=1e-4):
-        warnings.warn("resampling the brain mask to the BOLD grid (nearest)", stacklevel=3)
-        mask = resample_img(
-            mask,
-            target_affine=img.affine,
-            target_shape=img.shape[:3],
-            interpolation="nearest",
-            copy_header=True,
-            force_resample=True,
-        )
-    return np.asarray(mask.dataobj) > 0
-
-
-# --------------------------------------------------------------------------- file I/O
-
-
-def sidecar_path(path: str | os.PathLike) -> Path:
-    """Return the JSON sidecar path of a ``.nii``/``.nii.gz``/``.tsv`` file."""
-    path = Path(path)
-    name = re.sub(r"(\.nii\.gz|\.nii|\.tsv\.gz|\.tsv)$", "", path.name)
-    return path.with_name(name + ".json")
-
-
-def run_roi_signals(
-    inputs: Mapping[str, Any], outputs: Mapping[str, Any], params: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """Run the fMRI stage for one BOLD run and write the ROI time series.
-
-    Parameters
-    ----------
-    inputs : mapping
-        ``preproc_bold`` (fMRIPrep ``*_space-MNI..._desc-preproc_bold.nii.gz``;
-        ``bold`` is used when ``preproc_bold`` is absent, and is otherwise the
-        raw BOLD whose sidecar backs up a missing preprocessed one),
-        ``mask`` (``*_desc-brain_mask.nii.gz``), ``confounds``
-        (``*_desc-confounds_timeseries.tsv``; may be None only when
-        ``params["confounds"]`` is empty), optional ``bold_json`` (default:
-        the preprocessed BOLD's sidecar next to it), optional ``atlas_maps`` and
-        ``atlas_labels`` (override ``params["atlas"]["maps"/"labels"]``).
-    outputs : mapping
-        ``timeseries``: ``<run>_atlas-DiFuMo_scale-64_timeseries.tsv``; optional
-        ``sidecar`` (default: the same name with ``.json``).
-    params : mapping | None
-        The ``fmri`` config section.
-
-    Returns
-    -------
-    sidecar : dict
-        The JSON sidecar that was written.
-    """
-    params_given = dict(params or {})
-    opts = resolve_config(params_given)
-    bold = Path(inputs.get("preproc_bold") or inputs["bold"])
-    if not bold.is_file():
-        raise FMRIInputError(f"BOLD file {bold} does not exist")
-    bold_json = inputs.get("bold_json")
-    if bold_json is None:
-        candidates = [sidecar_path(bold)]
-        if inputs.get("preproc_bold") and inputs.get("bold"):
-            candidates.append(sidecar_path(inputs["bold"]))  # the raw BOLD's sidecar
-        bold_json = next((c for c in candidates if c.is_file()), candidates[0])
-    sidecar: dict[str, Any] = {}
-    if Path(bold_json).is_file():
-        sidecar = json.loads(Path(bold_json).read_text(encoding="utf-8"))
-    elif inputs.get("bold_json"):
-        raise FMRIInputError(f"BOLD sidecar {bold_json} does not exist")
-    space = bold_space(bold, sidecar)
-
-    atlas_opts = dict(opts["atlas"])
-    if inputs.get("atlas_maps") or inputs.get("atlas_labels"):
-        atlas_opts.update(maps=inputs.get("atlas_maps"), labels=inputs.get("atlas_labels"))
-    atlas = atlas_from_config(atlas_opts)
-    if space != atlas.template:
-        warnings.warn(
-            f"{bold.name}: the data are in {space} but the atlas is defined in {atlas.template}; "
-            "the templates differ by a few mm. Prefer fMRIPrep --output-spaces "
-            f"{atlas.template}.",
-            stacklevel=2,
-        )
-
-    img = nib.load(bold)
-    names = str(bold)
-    if img.ndim != 4:
-        raise FMRIInputError(f"{names}: BOLD must be 4-D (x, y, z, time), got shape {img.shape}")
-    if img.shape[3] < opts["min_volumes"]:
-        raise FMRIInputError(
-            f"{names}: {img.shape[3]} volumes, fewer than fmri.min_volumes ({opts['min_volumes']})"
-        )
-    tr = repetition_time(
-        img, sidecar, tolerance=float(opts["tr_tolerance_s"]), names=f"{names} / {bold_json}"
-    )
-
-    confounds_path = inputs.get("confounds")
-    confounds = None
-    if confounds_path:
-        confounds = read_confounds(confounds_path)
-        if len(confounds) != img.shape[3]:
-            raise FMRIInputError(
-                f"{confounds_path} has {len(confounds)} rows but {names} has {img.shape[3]} "
-                "volumes; use the confounds file of this run."
-            )
-    elif opts["confounds"]:
-        raise FMRIInputError(
-            f"no confounds file for {names} but fmri.confounds asks for {opts['confounds']}; "
-            "give the fMRIPrep confounds TSV or set fmri.confounds: []."
-        )
-
-    mask = inputs.get("mask")
-    try:
-        frame = extract_roi_signals(
-            img, atlas, mask_img=mask, confounds=confounds, tr=tr, config=opts
-        )
-    except FMRIInputError as exc:
-        raise FMRIInputError(f"{names}: {exc}") from exc
-
-    attrs = frame.attrs
-    sources = {
-        "preproc_bold": bold,
-        "bold_json": bold_json,
-        "mask": mask,
-        "confounds": confounds_path,
-    }
-    sources.update(atlas_maps=atlas.maps, atlas_labels=atlas.labels_file)
-    meta = {
-        "Description": "DiFuMo ROI signals and global signal, motion-regressed, low-passed, "
-        "demeaned and divided by the 95th percentile of |x| (neurobolt roi_signals)",
-        "SamplingFrequency": 1.0 / tr,
-        "RepetitionTime": tr,
-        "StartTime": float(attrs["kept_volumes"][0] * tr),
-        "Columns": list(frame.columns),
-        "TargetColumns": attrs["targets"],
-        "NumberOfVolumes": attrs["n_volumes"],
-        "KeptVolumes": attrs["kept_volumes"],
-        "DroppedVolumes": attrs["dropped_volumes"],
-        "Space": space,
-        "Atlas": atlas.describe(),
-        "EmptyRois": attrs["empty_rois"],
-        "ConfoundRegressors": attrs["regressors"],
-        "DetrendOrder": attrs["detrend_order"],
-        "ConfoundFiltering": attrs["confound_filtering"],
-        "LowPassFilter": attrs["lowpass"],
-        "Normalization": {
-            "Method": "demean, divide by percentile of |x|",
-            "Percentile": attrs["normalize_percentile"],
-        },
-        "NonFiniteVoxels": attrs["nonfinite_voxels"],
-        "MaskVoxels": attrs["mask_voxels"],
-        "Sources": {
-            key: {"path": str(p), "sha256": sha256_file(p)}
-            for key, p in sources.items()
-            if p and Path(p).is_file()
-        },
-        **provenance(params_given),
-    }
-    out_tsv = Path(outputs["timeseries"])
-    out_json = Path(outputs.get("sidecar") or sidecar_path(out_tsv))
-    with atomic_path(out_tsv) as tmp:
-        frame.to_csv(tmp, sep="\t", index=False, float_format="%.8g", na_rep="n/a")
-    try:
-        write_json(out_json, meta)
-    except BaseException:
-        out_tsv.unlink(missing_ok=True)
-        raise
-    return meta

@@ -41,7 +41,7 @@ from .artifacts import (
     gradient_axis_waveforms,
     slice_waveforms,
 )
-from .core import _RunData, make_grid, run_simulate, simulate_dataset, simulate_run
+from .core import _RunData, make_grid, simulate_dataset, simulate_run
 from .eeg import Latents, simulate_eeg
 from .fmri import (
     _mni_grid,
@@ -137,7 +137,6 @@ __all__ = [
     "pipeline_process",
     "planned_runs",
     "run_files",
-    "run_simulate",
     "simulate_bold",
     "simulate_dataset",
     "simulate_eeg",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -301,12 +300,3 @@ def simulate_dataset(
     write_json(done, record)
     logger.info("simulation complete: %s", done)
     return root
-
-
-def run_simulate(inputs: Iterable, outputs: dict, params: dict, *, n_jobs: int = 1) -> None:
-    """Snakemake adapter: write the simulated dataset described by the ``simulate`` section."""
-    opts = {k: v for k, v in params.items() if k not in {"enabled", "root"}}
-    simulate_dataset(Path(outputs["done"]).parents[2], n_jobs=n_jobs, **opts)
-    missing = [str(p) for p in outputs.get("files", []) if not Path(p).exists()]
-    if missing:
-        raise RuntimeError(f"simulate: expected outputs were not written: {missing[:5]}")

@@ -19,5 +19,8 @@ rule windows:
         runtime=windows_runtime,
     params:
         cfg=section_of("store"),
+        volume_marker=lambda wildcards: view_of(wildcard_key(wildcards))["eeg"][
+            "volume_marker"
+        ],
     script:
         "../scripts/windows.py"

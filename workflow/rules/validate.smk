@@ -8,8 +8,8 @@ localrules:
 
 rule validate:
     input:
-        raw_inputs,
-        ancient(FIRST_VALIDATION),
+        raw=raw_inputs,
+        first=ancient(FIRST_VALIDATION),
     output:
         tsv=VALIDATED,
     log:
@@ -28,7 +28,7 @@ rule validate:
 
 rule validate_first:
     input:
-        first_validation_inputs,
+        simulated=first_validation_inputs,
     output:
         tsv=FIRST_VALIDATION,
     log:

@@ -1,14 +1,5 @@
-"""Snakemake adapter for ``dataset_description``: see neurobolt.derivatives."""
+"""Snakemake adapter for rule dataset_description: see neurobolt.jobs.dataset_description."""
 
-import sys
-from pathlib import Path
+from _helpers import run_job
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
-
-from neurobolt.derivatives import run_dataset_description
-from neurobolt.logs import configure
-
-configure(snakemake.log[0])
-run_dataset_description(
-    snakemake.input, dict(snakemake.output.items()), dict(snakemake.params.items())
-)
+run_job(snakemake, "dataset_description")

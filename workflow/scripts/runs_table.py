@@ -1,12 +1,5 @@
-"""Snakemake adapter for the ``runs_table`` rule: see neurobolt.bids.run_runs_table."""
+"""Snakemake adapter for rules runs_table and runs_table_<label>: see neurobolt.jobs.runs_table."""
 
-import sys
-from pathlib import Path
+from _helpers import run_job
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
-
-from neurobolt.bids import run_runs_table
-from neurobolt.logs import configure
-
-configure(snakemake.log[0])
-run_runs_table(snakemake.input, dict(snakemake.output.items()), snakemake.params.cfg)
+run_job(snakemake, "runs_table")

@@ -1,17 +1,10 @@
-"""Snakemake adapter for the ``validate`` rule: see neurobolt.validate.run_validate."""
+"""Snakemake adapter for rules validate and validate_first: see neurobolt.jobs.validate."""
 
-import sys
-from pathlib import Path
+from types import SimpleNamespace
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
+from _helpers import run_job
 
-from neurobolt.logs import configure
-from neurobolt.validate import ValidationError, run_validate
-
-configure(snakemake.log[0])
-# validate_first has no params (it must never rerun): it checks the whole config.
-cfg = snakemake.params.cfg if "cfg" in snakemake.params.keys() else snakemake.config
-try:
-    run_validate(snakemake.input, dict(snakemake.output.items()), cfg)
-except ValidationError:
-    sys.exit(1)  # the table of problems is in the log (and on stderr)
+# validate_first has no params (so that it never reruns): it checks the whole config.
+job = {key: getattr(snakemake, key) for key in ("input", "output", "log", "threads")}
+params = dict(snakemake.params.items()) or {"cfg": snakemake.config}
+run_job(SimpleNamespace(**job, params=params), "validate")

@@ -1,12 +1,5 @@
-"""Snakemake adapter for the ``windows`` rule: see neurobolt.store.run_windows."""
+"""Snakemake adapter for rule windows: see neurobolt.jobs.windows."""
 
-import sys
-from pathlib import Path
+from _helpers import run_job
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
-
-from neurobolt.logs import configure
-from neurobolt.store import run_windows
-
-configure(snakemake.log[0])
-run_windows(dict(snakemake.input.items()), dict(snakemake.output.items()), snakemake.params.cfg)
+run_job(snakemake, "windows")
