@@ -13,7 +13,7 @@ for _label, _view in VIEWS.items():
         name:
             f"runs_table_{_label}" if _label else "runs_table"
         input:
-            raw=dataset_raw_inputs(_label),
+            raw=get_dataset_raw_inputs(_label),
         output:
             tsv=report(
                 RESULTS / _label / "runs.tsv",

@@ -3,7 +3,7 @@
 
 rule clean_eeg:
     input:
-        unpack(clean_eeg_inputs),
+        unpack(get_clean_eeg_inputs),
     output:
         eeg=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_eeg.vhdr",
         eeg_data=RESULTS / "{subdir}" / "eeg" / "{run}_desc-clean_eeg.eeg",
@@ -24,7 +24,7 @@ rule clean_eeg:
         mem_mb=clean_eeg_mem_mb,
         runtime=clean_eeg_runtime,
     params:
-        cfg=section_of("eeg"),
-        dummy_markers=dummy_markers_of,
+        cfg=get_dataset_section("eeg"),
+        dummy_markers=get_dummy_markers,
     script:
         "../scripts/clean_eeg.py"

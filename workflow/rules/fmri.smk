@@ -3,7 +3,7 @@
 
 rule roi_signals:
     input:
-        unpack(roi_signals_inputs),
+        unpack(get_roi_signals_inputs),
     output:
         timeseries=RESULTS / "{subdir}" / "func" / f"{{run}}_{ROI_SIGNALS}.tsv",
         sidecar=RESULTS / "{subdir}" / "func" / f"{{run}}_{ROI_SIGNALS}.json",
@@ -18,6 +18,6 @@ rule roi_signals:
         mem_mb=roi_signals_mem_mb,
         runtime=roi_signals_runtime,
     params:
-        cfg=section_of("fmri"),
+        cfg=get_dataset_section("fmri"),
     script:
         "../scripts/roi_signals.py"

@@ -7,7 +7,7 @@ def wildcard_key(wildcards):
     return wildcards.run if first.startswith("sub-") else f"{first}/{wildcards.run}"
 
 
-def section_of(name):
+def get_dataset_section(name):
     """A params function: the config section ``name`` of the job's dataset."""
 
     def params(wildcards):
@@ -16,9 +16,14 @@ def section_of(name):
     return params
 
 
-def dummy_markers_of(wildcards):
+def get_dummy_markers(wildcards):
     """store.dummy_markers of the job's dataset (markers of volumes not saved)."""
     return view_of(wildcard_key(wildcards))["store"]["dummy_markers"]
+
+
+def get_volume_marker(wildcards):
+    """eeg.volume_marker of the job's dataset (the store's volume onsets)."""
+    return view_of(wildcard_key(wildcards))["eeg"]["volume_marker"]
 
 
 def sim_atlas_files(key):
@@ -31,19 +36,19 @@ def sim_atlas_files(key):
     return {"atlas_maps": sim_atlas["maps"], "atlas_labels": sim_atlas["labels"]}
 
 
-def raw_inputs(wildcards):
+def get_raw_inputs(wildcards):
     """The raw and fMRIPrep files of every selected run."""
     keys = ("vhdr", "bold", "preproc_bold", "mask", "confounds")
     return [RUNS[name][key] for name in sorted(RUNS) for key in keys]
 
 
-def dataset_raw_inputs(label):
+def get_dataset_raw_inputs(label):
     """The raw and fMRIPrep files of one dataset's runs."""
     keys = ("vhdr", "bold", "preproc_bold", "mask", "confounds")
     return [RUNS[name][key] for name in dataset_runs(label) for key in keys]
 
 
-def first_validation_inputs(wildcards):
+def get_first_validation_inputs(wildcards):
     """Only the simulator's records where it makes a dataset (ancient: a fixed input set)."""
     return [
         ancient(nbsim.simulation_json(Path(view["bids"]["root"])))
@@ -52,7 +57,7 @@ def first_validation_inputs(wildcards):
     ]
 
 
-def clean_eeg_inputs(wildcards):
+def get_clean_eeg_inputs(wildcards):
     """The BIDS EEG recording (its header and every file read with it) and its paired BOLD
     run (volume count, TR, slice timing)."""
     files = RUNS[wildcard_key(wildcards)]
@@ -85,7 +90,7 @@ def recording_files(files):
     return [path for path in candidates if path.is_file()]
 
 
-def roi_signals_inputs(wildcards):
+def get_roi_signals_inputs(wildcards):
     """fMRIPrep files of the run, and the simulator's atlas when it stands in for DiFuMo."""
     key = wildcard_key(wildcards)
     files = RUNS[key]
@@ -96,33 +101,33 @@ def roi_signals_inputs(wildcards):
     return inputs
 
 
-def intra_scans(wildcards):
+def get_intra_scans(wildcards):
     """The scan key of an intra-subject job (``<label>/<run>`` with several datasets), so
     its rows in the tables name the dataset."""
     return [wildcards.run]
 
 
-def store_of(wildcards):
+def get_store(wildcards):
     """The window store of one run."""
     return run_output(wildcards.run, "func", "windows.h5")
 
 
-def all_stores(wildcards):
+def get_all_stores(wildcards):
     """Every run's window store."""
     return [run_output(name, "func", "windows.h5") for name in sorted(RUNS)]
 
 
-def roi_name(wildcards):
+def get_roi_name(wildcards):
     """The ROI (atlas name) behind a file-name label."""
     return ROI_BY_LABEL[wildcards.roi]
 
 
-def train_rois(wildcards):
+def get_train_rois(wildcards):
     """The ROIs (atlas names) a training job fits: its {roi}, or all of them (shared)."""
-    return list(MODEL_ROIS) if SHARED else [roi_name(wildcards)]
+    return list(MODEL_ROIS) if SHARED else [get_roi_name(wildcards)]
 
 
-def transfer_inputs(wildcards):
+def get_transfer_inputs(wildcards):
     """Both datasets' stores, and the zero_shot model a finetune job starts from."""
     inputs = {"source": dataset_stores(SOURCE), "target": dataset_stores(TARGET)}
     if wildcards.analysis == "finetune":
@@ -132,7 +137,7 @@ def transfer_inputs(wildcards):
     return inputs
 
 
-def transfer_eval_stores(wildcards):
+def get_transfer_eval_stores(wildcards):
     """The stores a cross-dataset model is evaluated on (source's first, as in training)."""
     return dataset_stores(SOURCE) + dataset_stores(TARGET)
 
@@ -150,7 +155,7 @@ def predict_model_dirs(name):
     return [intra_dir(scan, label, model) for label in labels]
 
 
-def predict_inputs(wildcards):
+def get_predict_inputs(wildcards):
     """The EEG recording, the models (with their splits) and the simulator's atlas if used."""
     dirs = predict_model_dirs(wildcards.recording)
     inputs = {
@@ -163,19 +168,19 @@ def predict_inputs(wildcards):
     return inputs
 
 
-def subject_runs(wildcards):
+def get_subject_runs(wildcards):
     """The run keys of one subject (in key order)."""
     return [key for key in sorted(RUNS) if key.split("_")[0] == wildcards.page]
 
 
-def subject_label(wildcards):
+def get_subject_label(wildcards):
     """The subject's label (without sub-; with its dataset's, if any)."""
     label, _, subject = wildcards.page.rpartition("/")
     subject = subject.removeprefix("sub-")
     return f"{subject} ({label})" if label else subject
 
 
-def subject_section(name):
+def get_subject_section(name):
     """A params function: the config section ``name`` of the subject's dataset."""
 
     def params(wildcards):

@@ -10,7 +10,7 @@ localrules:
 
 rule train_intra:
     input:
-        stores=store_of,
+        stores=get_store,
     output:
         model=RESULTS / f"models/intra/{{run}}/{TRAIN_UNIT}/model-{{model}}/model.pt",
         splits=RESULTS / f"models/intra/{{run}}/{TRAIN_UNIT}/model-{{model}}/splits.tsv",
@@ -28,11 +28,11 @@ rule train_intra:
         gpu=1,
     params:
         analysis="intra",
-        rois=train_rois,
+        rois=get_train_rois,
         model_name="{model}",
         model=config["model"],
         train=config["train"],
-        scans=intra_scans,
+        scans=get_intra_scans,
     script:
         "../scripts/train.py"
 
@@ -41,7 +41,7 @@ rule evaluate_intra:
     input:
         model=RESULTS / f"models/intra/{{run}}/{TRAIN_UNIT}/model-{{model}}/model.pt",
         splits=RESULTS / f"models/intra/{{run}}/{TRAIN_UNIT}/model-{{model}}/splits.tsv",
-        stores=store_of,
+        stores=get_store,
     output:
         predictions=[
             RESULTS
@@ -64,14 +64,14 @@ rule evaluate_intra:
         runtime=evaluate_runtime,
     params:
         cfg=config["evaluate"],
-        scans=intra_scans,
+        scans=get_intra_scans,
     script:
         "../scripts/evaluate.py"
 
 
 rule train_inter:
     input:
-        stores=all_stores,
+        stores=get_all_stores,
     output:
         model=RESULTS / f"models/inter/{TRAIN_UNIT}/model-{{model}}/model.pt",
         splits=RESULTS / f"models/inter/{TRAIN_UNIT}/model-{{model}}/splits.tsv",
@@ -90,7 +90,7 @@ rule train_inter:
         gpu=1,
     params:
         analysis="inter",
-        rois=train_rois,
+        rois=get_train_rois,
         model_name="{model}",
         model=config["model"],
         train=config["train"],
@@ -102,7 +102,7 @@ rule evaluate_inter:
     input:
         model=RESULTS / f"models/inter/{TRAIN_UNIT}/model-{{model}}/model.pt",
         splits=RESULTS / f"models/inter/{TRAIN_UNIT}/model-{{model}}/splits.tsv",
-        stores=all_stores,
+        stores=get_all_stores,
     output:
         predictions=[
             RESULTS / f"models/inter/roi-{label}/model-{{model}}/predictions.tsv"
@@ -130,7 +130,7 @@ rule evaluate_inter:
 
 rule group_metrics:
     input:
-        metrics=model_metrics(),
+        metrics=get_model_metrics(),
     output:
         **GROUP_EXTRA,
         metrics=report(

@@ -3,7 +3,7 @@
 
 rule predict:
     input:
-        unpack(predict_inputs),
+        unpack(get_predict_inputs),
     output:
         timeseries=RESULTS
         / "{subdir}"

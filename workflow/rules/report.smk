@@ -3,7 +3,7 @@
 
 rule subject_report:
     input:
-        unpack(subject_report_inputs),
+        unpack(get_subject_report_inputs),
     output:
         html=RESULTS / "{page}.html",
         # the page's QC figures as files too: items of `snakemake --report`
@@ -24,10 +24,10 @@ rule subject_report:
         mem_mb=per_attempt(3000),
         runtime=30,
     params:
-        runs=subject_runs,
-        subject=subject_label,
+        runs=get_subject_runs,
+        subject=get_subject_label,
         cfg=config["report"],
-        eeg=subject_section("eeg"),
+        eeg=get_subject_section("eeg"),
         rois=MODEL_ROIS,
         confounds=config["fmri"]["confounds"],
     script:
@@ -36,7 +36,7 @@ rule subject_report:
 
 rule report:
     input:
-        unpack(report_inputs),
+        unpack(get_report_inputs),
     output:
         html=RESULTS / "report.html",
     log:

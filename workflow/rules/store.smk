@@ -18,9 +18,7 @@ rule windows:
         mem_mb=windows_mem_mb,
         runtime=windows_runtime,
     params:
-        cfg=section_of("store"),
-        volume_marker=lambda wildcards: view_of(wildcard_key(wildcards))["eeg"][
-            "volume_marker"
-        ],
+        cfg=get_dataset_section("store"),
+        volume_marker=get_volume_marker,
     script:
         "../scripts/windows.py"

@@ -2,7 +2,7 @@
 inputs, which gather every model's results."""
 
 
-def model_metrics():
+def get_model_metrics():
     """Every metrics.json the configured analyses produce."""
     out = []
     for label in ROI_BY_LABEL:
@@ -23,7 +23,7 @@ def participant_outputs():
     intra-subject models (the BIDS-App participant level; ``all`` is the group level).
     """
     stores = [run_output(name, "func", "windows.h5") for name in sorted(RUNS)]
-    intra = [path for path in model_metrics() if "intra" in path.parts]
+    intra = [path for path in get_model_metrics() if "intra" in path.parts]
     return [
         VALIDATED,
         RESULTS / "dataset_description.json",
@@ -53,9 +53,9 @@ def final_outputs():
     ]
 
 
-def subject_report_inputs(wildcards):
+def get_subject_report_inputs(wildcards):
     """Per run of the subject: the EEG cleaning's QC + QC signals, ROI signals, confounds; models."""
-    runs = subject_runs(wildcards)
+    runs = get_subject_runs(wildcards)
     metrics = []
     for label in ROI_BY_LABEL:
         for model in MODELS:
@@ -74,10 +74,10 @@ def subject_report_inputs(wildcards):
     }
 
 
-def report_inputs(wildcards):
+def get_report_inputs(wildcards):
     """Group metrics, every model's metrics, the subject pages, predictions, ground truth."""
     inputs = {
-        "metrics": model_metrics(),
+        "metrics": get_model_metrics(),
         "subject_pages": [RESULTS / f"{page}.html" for page in SUBJECT_PAGES],
         "measured": [roi_signals_output(name) for name in HELD_OUT],
         # measured[i] belongs to predicted[i]: held-out scans first

@@ -6,7 +6,7 @@ if TRANSFER:
 
     rule train_transfer:
         input:
-            unpack(transfer_inputs),
+            unpack(get_transfer_inputs),
         output:
             model=RESULTS / "models/{analysis}/roi-{roi}/model-{model}/model.pt",
             splits=RESULTS / "models/{analysis}/roi-{roi}/model-{model}/splits.tsv",
@@ -27,7 +27,7 @@ if TRANSFER:
             gpu=1,
         params:
             analysis="{analysis}",
-            roi=roi_name,
+            roi=get_roi_name,
             model_name="{model}",
             model=config["model"],
             train=config["train"],
@@ -43,7 +43,7 @@ if TRANSFER:
         input:
             model=RESULTS / "models/{analysis}/roi-{roi}/model-{model}/model.pt",
             splits=RESULTS / "models/{analysis}/roi-{roi}/model-{model}/splits.tsv",
-            stores=transfer_eval_stores,
+            stores=get_transfer_eval_stores,
         output:
             predictions=RESULTS
             / "models/{analysis}/roi-{roi}/model-{model}/predictions.tsv",

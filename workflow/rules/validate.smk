@@ -8,7 +8,7 @@ localrules:
 
 rule validate:
     input:
-        raw=raw_inputs,
+        raw=get_raw_inputs,
         first=ancient(FIRST_VALIDATION),
     output:
         tsv=VALIDATED,
@@ -28,7 +28,7 @@ rule validate:
 
 rule validate_first:
     input:
-        simulated=first_validation_inputs,
+        simulated=get_first_validation_inputs,
     output:
         tsv=FIRST_VALIDATION,
     log:
