@@ -309,8 +309,10 @@ def test_each_workflow_script_only_hands_its_job_to_run_job(stem):
     call = _script_call(path)
     assert call is not None, f"{path.relative_to(REPO)} does not call run_job"
     assert [ast.literal_eval(arg) for arg in call.args[1:]] == [stem]
-    keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
-    assert keywords.get("limit_threads", False) == (stem in LIMIT_THREADS), keywords
+    keywords = {k.arg: k.value for k in call.keywords}
+    assert set(keywords) <= {"limit_threads", "params"}, sorted(keywords)
+    limit = ast.literal_eval(keywords["limit_threads"]) if "limit_threads" in keywords else False
+    assert limit == (stem in LIMIT_THREADS), stem
     job = PACKAGE / "jobs" / f"{stem}.py"
     assert job.is_file(), f"no job module {job.relative_to(REPO)}"
     tree = ast.parse(job.read_text(encoding="utf-8"))

@@ -102,6 +102,7 @@ def test_schema_defaults_equal_the_library_defaults():
 
 @pytest.mark.parametrize("name", ["config.yaml", "paper.yaml", "generalisation.yaml"])
 def test_config_load_fills_defaults_as_snakemake_validate_and_passes_the_checks(name):
+    from neurobolt import checks as nbchecks
     from neurobolt import config as nbconfig
 
     values = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -110,11 +111,12 @@ def test_config_load_fills_defaults_as_snakemake_validate_and_passes_the_checks(
     validate(expected, str(SCHEMA))
     loaded = nbconfig.load(values)
     assert loaded == expected and loaded is not values
-    assert nbconfig.check_config(loaded) == []
+    assert nbchecks.check_config(loaded) == []
     assert nbconfig.load(REPO / "config" / "config.yaml")["store"]["window_s"] == 16
 
 
 def test_config_load_refuses_schema_errors_and_warns_on_deprecated_keys():
+    from neurobolt import checks as nbchecks
     from neurobolt import config as nbconfig
 
     with pytest.raises(ValueError, match=r"store\.window_s: -1 is less than or equal to"):
@@ -123,13 +125,13 @@ def test_config_load_refuses_schema_errors_and_warns_on_deprecated_keys():
         loaded = nbconfig.load({"store": {"marker": "R128"}})
     assert loaded["store"]["marker"] == "R128" and loaded["eeg"]["volume_marker"] == "R128"
     with pytest.warns(DeprecationWarning, match=r"datasets\[0\]\.store\.marker"):
-        nbconfig.check_config({"datasets": [{"label": "a", "store": {"marker": "V"}}]})
+        nbchecks.check_config({"datasets": [{"label": "a", "store": {"marker": "V"}}]})
 
 
 def test_config_check_lists_every_cross_field_error():
-    from neurobolt import config as nbconfig
+    from neurobolt import checks as nbchecks
 
-    errors = nbconfig.check_config(
+    errors = nbchecks.check_config(
         {
             "fmri": {"rois": ["Cuneus", "Putamen"]},
             "evaluate": {"rois": ["Cuneus", "Thalamus"], "analyses": ["intra", "finetune"]},
@@ -143,13 +145,13 @@ def test_config_check_lists_every_cross_field_error():
         "predict.model 'ridge' is not trained (evaluate.models: ['neurobolt', 'ridge_bandpower'])",
     ]
     two = {"datasets": [{"label": "a", "bids": {"root": "a"}}, {"label": "b"}]}
-    errors = nbconfig.check_config({**two, "evaluate": {"analyses": ["inter", "joint"]}})
+    errors = nbchecks.check_config({**two, "evaluate": {"analyses": ["inter", "joint"]}})
     assert len(errors) == 1 and errors[0].startswith("evaluate.analyses: 'inter' splits")
-    errors = nbconfig.check_config(
+    errors = nbchecks.check_config(
         {**two, "evaluate": {"analyses": ["joint"]}, "generalisation": {"source": "c"}}
     )
     assert errors == ["generalisation.source 'c' is not a dataset label (['a', 'b'])"]
-    errors = nbconfig.check_config(
+    errors = nbchecks.check_config(
         {
             "fmri": {"rois": ["Heschl's gyrus", "Heschl’s gyrus"]},
             "results_dir": "data/x/out",
@@ -158,7 +160,7 @@ def test_config_check_lists_every_cross_field_error():
     )
     assert len(errors) == 2 and errors[0].startswith("The output directory")
     assert errors[1].startswith("two ROIs share a file-name label")
-    assert nbconfig.check_config({"fmri": {"rois": "al"}})[0].startswith("fmri.rois must be")
+    assert nbchecks.check_config({"fmri": {"rois": "al"}})[0].startswith("fmri.rois must be")
 
 
 def test_typed_sections_fill_the_schema_defaults():

@@ -22,6 +22,7 @@ from pathlib import Path
 import mne
 
 # the atlas's labels, written once in the fMRI stage (re-exported for the simulator)
+from .. import config as nbconfig
 from ..fmri.whole_brain import DIFUMO64_LABELS as DIFUMO64_LABELS
 
 #: The 26 EEG channels of the paper's cap (after dropping ECG/EOG/EMG).
@@ -112,7 +113,8 @@ ROI_CENTRES = {
 }
 
 SPACE = "MNI152NLin6Asym"
-WINDOW_S = 16.0  # the EEG window a model sees before each volume
+#: The EEG window a model sees before each volume (the store's default window).
+WINDOW_S = float(nbconfig.defaults("store.window_s"))
 EEG_RESOLUTION_UV = 0.5  # BrainAmp MR: 0.5 µV per bit, ±16.38 mV
 TRUTH_SFREQ = 200.0
 ENV_SFREQ = 10.0  # sampling rate of the slow envelopes and the HRF convolution

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import bids as nbids
+from .. import checks as nbchecks
 from .. import config as nbconfig
 from .report import CONFIG, DATASET, Finding
 
@@ -124,7 +125,7 @@ def check_config(
 
 
 def check_cross_fields(config: Mapping[str, Any], *, source: str = "config") -> list[Finding]:
-    """The checks the schema cannot express (:func:`neurobolt.config.check_config`, which
+    """The checks the schema cannot express (:func:`neurobolt.checks.check_config`, which
     the workflow stops on), as error findings, and a warning per deprecated key set.
 
     Parameters
@@ -144,7 +145,7 @@ def check_cross_fields(config: Mapping[str, Any], *, source: str = "config") -> 
         for message in nbconfig.deprecated_keys(config)
     ]
     try:
-        errors = nbconfig.check_config(config, warn=False, output_dir=False)
+        errors = nbchecks.check_config(config, warn=False, output_dir=False)
     except (TypeError, KeyError, AttributeError, ValueError) as err:  # a malformed section
         errors = [f"the cross-field checks could not run: {err}"]
     return found + [Finding(CONFIG, source, message, fix) for message in errors]

@@ -2,7 +2,7 @@
 
 Included first: every other .smk file reads the names defined here (RUNS, VIEWS, ...).
 The schema check is Snakemake's (it fills the defaults); every cross-field check is
-``neurobolt.config.check_config``, which ``neurobolt validate`` runs too.
+``neurobolt.checks.check_config``, which ``neurobolt validate`` runs too.
 """
 
 import re
@@ -20,6 +20,7 @@ except ImportError:
         f" `pip install -e {workflow.basedir}` first (see the README)."
     ) from None
 from neurobolt import bids as nbids
+from neurobolt import checks as nbchecks
 from neurobolt import config as nbconfig
 from neurobolt import datasets as nbdatasets
 from neurobolt import derivatives as nbderiv
@@ -29,7 +30,7 @@ from neurobolt import transfer as nbtransfer
 from neurobolt.fmri import whole_brain as nbwhole
 
 validate(config, str(nbconfig.SCHEMA_PATH))
-_errors = nbconfig.check_config(config)
+_errors = nbchecks.check_config(config)
 if _errors:
     raise WorkflowError("\n".join(_errors))
 # fmri.rois: all -> every atlas component + the global signal, named before any job

@@ -8,7 +8,7 @@ itself is installed (``pip install -e .``, or the conda env's post-deploy step).
 import importlib
 
 
-def run_job(snakemake, job: str, *, limit_threads: bool = False) -> None:
+def run_job(snakemake, job: str, *, limit_threads: bool = False, params=None) -> None:
     """Run ``neurobolt.jobs.<job>.run`` with the rule's named input, output and params.
 
     Parameters
@@ -20,6 +20,9 @@ def run_job(snakemake, job: str, *, limit_threads: bool = False) -> None:
     limit_threads : bool
         Cap torch's and the BLAS thread pools at the rule's ``threads`` first (training,
         evaluation and prediction: parallel jobs would otherwise slow each other down).
+    params : dict | None
+        The job's params instead of the rule's (a rule without params, e.g.
+        ``validate_first``, which must never rerun because its params changed).
     """
     from neurobolt.logs import configure
 
@@ -32,6 +35,6 @@ def run_job(snakemake, job: str, *, limit_threads: bool = False) -> None:
     module.run(
         dict(snakemake.input.items()),
         dict(snakemake.output.items()),
-        dict(snakemake.params.items()),
+        dict(snakemake.params.items()) if params is None else params,
         threads=snakemake.threads,
     )
