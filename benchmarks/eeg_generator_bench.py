@@ -1,4 +1,4 @@
-"""EEG cleaning on the independent generator (tests/eeg_generator.py): ours vs MNE's AAS.
+"""EEG cleaning on the independent generator (tests/helpers/eeg_generator.py): ours vs MNE's AAS.
 
 MNE's AAS and a FASTR-style reference (x10 upsampling, alignment, AAS, OBS; written from
 the published method, :func:`fastr_style`) are each followed by the same R-peak
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "helpers"))
 
 SCENARIOS = {
     "sync+motion": dict(protocol="continuous", sync=True, motion=True),

@@ -170,7 +170,7 @@ def _uninitialized_memory_unfilled():
     op reading memory it never wrote gives the same answer on every run. The models' ops
     write their whole outputs, so here the fill only costs time (~700 fills, 2-4 % of a
     tiny-model training step on CPU); training is bit-identical without it (checked in
-    ``tests/test_train.py``). Only the fill is turned off: algorithms stay deterministic.
+    ``tests/unit/train/test_train.py``). Only the fill is turned off: algorithms stay deterministic.
     """
     det = getattr(torch.utils, "deterministic", None)
     if det is None or not hasattr(det, "fill_uninitialized_memory"):

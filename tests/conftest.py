@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: Small but complete: 2 subjects, the first with two sessions (3 runs), 2 min each. The
 #: simulator's ``easy`` preset: the unit tests that use it check known answers on simple data;
-#: tests/test_simulate.py checks the realistic default on data of its own.
+#: tests/unit/simulate/test_simulate.py checks the realistic default on data of its own.
 SMALL = {"n_subjects": 2, "n_two_session": 1, "duration_s": 120.0, "seed": 7, "easy": True}
 
 

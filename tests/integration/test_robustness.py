@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import Dataset
-from train_job import data as _data  # tests/ is on sys.path (pytest's rootdir-less tests)
+from train_job import data as _data  # tests/helpers is on sys.path (pyproject)
 from train_job import fit_small
 
 from neurobolt import store as st
@@ -37,7 +37,7 @@ from neurobolt.jobs.clean_eeg import run as run_clean_eeg
 from neurobolt.provenance import atomic_path, write_text
 from neurobolt.simulate import atlas_files
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 S1 = "sub-01_ses-01_task-rest"
 
 
@@ -189,7 +189,7 @@ def test_training_killed_while_checkpointing_resumes_to_the_same_model(tmp_path)
 import sys, time
 from pathlib import Path
 import torch
-sys.path.insert(0, {str(Path(__file__).parent)!r})
+sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / "helpers")!r})
 from train_job import fit_small
 original = torch.save
 def save(obj, f, *args, **kwargs):

@@ -27,7 +27,7 @@ from neurobolt.eeg.clean import estimate_memory_mb
 from neurobolt.jobs import validate as validate_job
 from neurobolt.validate import ValidationError, validate_dataset
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 S1 = "sub-01_ses-01_task-rest"
 
 

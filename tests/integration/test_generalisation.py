@@ -22,7 +22,7 @@ from neurobolt.store import WindowStore
 from neurobolt.train import load_checkpoint
 from neurobolt.validate import validate_datasets
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 SHARED = sorted(set(nbsim.PAPER_EEG_CHANNELS) & set(nbsim.SECOND_SITE_EEG_CHANNELS))
 

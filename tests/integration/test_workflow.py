@@ -29,7 +29,7 @@ import neurobolt
 from neurobolt.derivatives import roi_signals_suffix
 from neurobolt.predict import compare_with_measured
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SNAKEMAKE = str(BIN / "snakemake")
 SLURM_SCRIPTS = REPO / "tests" / "slurm"

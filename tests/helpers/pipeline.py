@@ -22,7 +22,7 @@ from neurobolt.jobs.train import run as run_train
 from neurobolt.simulate import atlas_files, planned_runs, run_files
 from neurobolt.store import WindowStore
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RUN = "sub-02_ses-01_task-rest"  # sub-02 has one session: its QC page has one run
 ROIS = {"Cuneus": "Cuneus", "CerebellumCrusII": "Cerebellum Crus II"}
 MODELS = ("neurobolt", "ridge_bandpower")

@@ -31,7 +31,7 @@ from neurobolt.jobs import dataset_description
 from neurobolt.jobs.report_figures import run as run_report_figures
 from neurobolt.report import fig_table1
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 #: BIDS 1.10's entity order (rules/entities.yaml) up to desc, derivative entities included.
 ENTITY_ORDER = [

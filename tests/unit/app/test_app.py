@@ -1,7 +1,7 @@
 """The BIDS-App entry point ``neurobolt BIDS_DIR OUTPUT_DIR participant|group``.
 
 Its full run on the simulated demo (same group/metrics.tsv as ``snakemake --cores 2``) is in
-tests/test_workflow.py; here: the help, the configuration it writes, the command line it
+tests/integration/test_workflow.py; here: the help, the configuration it writes, the command line it
 builds and the jobs it plans (dry runs), and each BIDS-App option (the subprocess that would
 start Snakemake, or the validator, is replaced by a recorder: no workflow runs).
 """
@@ -22,7 +22,7 @@ from neurobolt import app
 from neurobolt.app import app_config, snakemake_command
 from neurobolt.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 NEUROBOLT = str(Path(sys.executable).parent / "neurobolt")
 DEMO = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
 

@@ -1,4 +1,4 @@
-"""Known-answer tests of the EEG stage on an independent generator (tests/eeg_generator.py).
+"""Known-answer tests of the EEG stage on an independent generator (tests/helpers/eeg_generator.py).
 
 The generator is not built the way the cleaner models the artifacts: the gradient
 artifact is dG/dt of trapezoidal gradient waveforms plus cable vibration, mixed per

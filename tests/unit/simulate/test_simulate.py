@@ -24,7 +24,7 @@ import pytest
 from neurobolt import simulate as sim
 from neurobolt.simulate import GLOBAL_SIGNAL, SimParams, run_files
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _read_raw(root, run):
