@@ -386,7 +386,7 @@ def eeg_channels(raw) -> list[str]:
     return [
         ch
         for ch, kind in zip(raw.ch_names, raw.get_channel_types(), strict=True)
-        if kind not in ec._NON_EEG_TYPES
+        if kind not in ec.NON_EEG_TYPES
     ]
 
 
@@ -436,11 +436,11 @@ def clean_recording(
     from .eeg.bcg import detect_r_peaks, remove_bcg
     from .eeg.markers import find_volume_markers
 
-    cfg = ec._merge_config(config)
+    cfg = ec.eeg_options(config)
     cfg.update(channels=list(channels), missing_channels="error")
     markers = find_volume_markers(raw, marker=cfg["volume_marker"])
     try:
-        ecg_idx = ec._find_ecg(raw, cfg, run)
+        ecg_idx = ec.find_ecg(raw, cfg, run)
     except ec.EEGInputError as err:  # the configured ECG channel is not in the recording
         if bcg == "always":
             raise
@@ -469,7 +469,7 @@ def clean_recording(
             cfg["ecg_channel"] = raw.ch_names[ecg_idx]
         else:
             # Only the EEG channels: clean_raw finds no ECG, so it removes no BCG.
-            keep_idx, _, _ = ec._select_channels(raw, cfg, run)
+            keep_idx, _, _ = ec.select_channels(raw, cfg, run)
             source = raw.copy().pick(keep_idx)
             cfg["ecg_channel"] = None
         cfg["missing_ecg"] = "error" if bcg == "always" else "skip_bcg"
@@ -484,7 +484,7 @@ def clean_recording(
 
     # Outside the scanner: channel selection, BCG if asked for, anti-aliased resampling.
     sfreq, sfreq_out = float(raw.info["sfreq"]), float(cfg["sfreq"])
-    keep_idx, keep_names, _ = ec._select_channels(raw, cfg, run)
+    keep_idx, keep_names, _ = ec.select_channels(raw, cfg, run)
     data = raw.get_data(picks=keep_idx)
     out = ec.resample(data, sfreq, sfreq_out, passband=cfg["passband"])
     bcg_removed = False

@@ -56,7 +56,7 @@ DEFAULT_CONFIG: dict[str, Any] = nbconfig.defaults("eeg")
 #: The 26 EEG channels of the paper's cap (REFERENCE-FACTS.md): the default ``eeg.channels``.
 PAPER_CHANNELS = tuple(DEFAULT_CONFIG["channels"])
 
-_NON_EEG_TYPES = {"ecg", "eog", "emg", "stim", "misc", "resp", "bio", "gsr", "temperature"}
+NON_EEG_TYPES = {"ecg", "eog", "emg", "stim", "misc", "resp", "bio", "gsr", "temperature"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -64,7 +64,7 @@ _NON_EEG_TYPES = {"ecg", "eog", "emg", "stim", "misc", "resp", "bio", "gsr", "te
 # ------------------------------------------------------------------------------------------
 
 
-def _merge_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+def eeg_options(config: Mapping[str, Any] | None) -> dict[str, Any]:
     """The ``eeg`` section's defaults with ``config`` merged over them (unknown keys raise)."""
     cfg = nbconfig.section("eeg", config)
     if cfg["missing_channels"] not in ("warn", "error"):
@@ -133,7 +133,7 @@ def check_memory(
     EEGInputError
         With the estimate, the limit and the recording's size.
     """
-    cfg = _merge_config(config)
+    cfg = eeg_options(config)
     need = estimate_memory_mb(
         n_channels=n_channels,
         n_times=n_times,
@@ -157,12 +157,27 @@ def check_memory(
 # ------------------------------------------------------------------------------------------
 
 
-def _select_channels(raw, cfg, run) -> tuple[list[int], list[str], list[str]]:
-    """Indices and (config-spelled) names of the EEG channels to keep, and the missing ones."""
+def select_channels(raw, cfg, run) -> tuple[list[int], list[str], list[str]]:
+    """Indices and (config-spelled) names of the EEG channels to keep, and the missing ones.
+
+    Parameters
+    ----------
+    raw : mne.io.BaseRaw
+        The recording.
+    cfg : mapping
+        The merged ``eeg`` section (:func:`eeg_options`): ``channels``, ``missing_channels``.
+    run : str
+        The run's name, for messages.
+
+    Returns
+    -------
+    idx, names, missing : list
+        Channel indices in ``raw``, their configured names, the configured names missing.
+    """
     types = raw.get_channel_types()
     lookup = {}
     for i, (name, kind) in enumerate(zip(raw.ch_names, types, strict=True)):
-        if kind not in _NON_EEG_TYPES:
+        if kind not in NON_EEG_TYPES:
             lookup.setdefault(name.strip().upper(), i)
     idx, names, missing = [], [], []
     for wanted in cfg["channels"]:
@@ -185,7 +200,9 @@ def _select_channels(raw, cfg, run) -> tuple[list[int], list[str], list[str]]:
     return idx, names, missing
 
 
-def _find_ecg(raw, cfg, run) -> int | None:
+def find_ecg(raw, cfg, run) -> int | None:
+    """The ECG channel's index: ``eeg.ecg_channel`` when set (an error when missing), else
+    the first channel of type ECG or named ECG/EKG; None when there is none."""
     names_upper = [n.strip().upper() for n in raw.ch_names]
     if cfg["ecg_channel"]:
         want = str(cfg["ecg_channel"]).strip().upper()
@@ -302,7 +319,7 @@ def _clean_raw(
     raw, *, config, tr, n_volumes, slice_timing, n_slices, run, return_qc, return_signals
 ):
     t_start = time.perf_counter()
-    cfg = _merge_config(config)
+    cfg = eeg_options(config)
     run = run or (str(raw.filenames[0]) if getattr(raw, "filenames", None) else "recording")
     sfreq = float(raw.info["sfreq"])
     sfreq_out = float(cfg["sfreq"])
@@ -318,8 +335,8 @@ def _clean_raw(
     )
     markers = find_volume_markers(raw, marker=cfg["volume_marker"])
     completed = int(onsets.size - markers.size)
-    keep_idx, keep_names, missing = _select_channels(raw, cfg, run)
-    ecg_idx = _find_ecg(raw, cfg, run)
+    keep_idx, keep_names, missing = select_channels(raw, cfg, run)
+    ecg_idx = find_ecg(raw, cfg, run)
     if ecg_idx is None and cfg["missing_ecg"] == "error":
         raise EEGInputError(
             f"{run}: no ECG channel (no channel of type ECG and none named ECG/EKG), so the"

@@ -306,18 +306,18 @@ def check_eeg(
 
     from ..eeg.clean import (
         EEGInputError,
-        _find_ecg,
-        _merge_config,
-        _select_channels,
         brainvision_files,
         check_channel_names,
         check_eeg_size,
         check_memory,
+        eeg_options,
+        find_ecg,
+        select_channels,
     )
     from ..eeg.markers import MarkerError, find_volume_markers, volume_onsets
 
     name, vhdr = run.name, run.eeg
-    cfg = _merge_config(eeg)
+    cfg = eeg_options(eeg)
     found: list[Finding] = []
 
     def add(path, problem, fix, severity="error"):
@@ -359,7 +359,7 @@ def check_eeg(
         return found
 
     try:
-        keep, _, missing = _select_channels(raw, cfg, name)
+        keep, _, missing = select_channels(raw, cfg, name)
         if missing:
             add(
                 channels_tsv if Path(channels_tsv).is_file() else vhdr,
@@ -372,7 +372,7 @@ def check_eeg(
         add(vhdr, _strip(err, name), "fix eeg.channels or set eeg.missing_channels: warn")
         keep = []
     try:
-        ecg = _find_ecg(raw, cfg, name)
+        ecg = find_ecg(raw, cfg, name)
     except EEGInputError as err:
         add(vhdr, _strip(err, name), "fix eeg.ecg_channel")
         ecg = -1
