@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from . import __version__
+from . import config as nbconfig
 
 
 def _simulate(args) -> int:
@@ -54,7 +55,6 @@ def _predict(args) -> int:
 
     import yaml
 
-    from . import config as nbconfig
     from .jobs.predict import predict_eeg_file
     from .predict import recording_name
 
@@ -147,14 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="write a simulated BIDS EEG-fMRI dataset")
     sim.add_argument("bids_root", help="where to write the dataset")
-    sim.add_argument("--n-subjects", type=int, default=4)
-    sim.add_argument("--n-two-session", type=int, default=1)
-    sim.add_argument("--duration-s", type=float, default=360.0)
-    sim.add_argument("--tr", type=float, default=2.1)
-    sim.add_argument("--n-slices", type=int, default=30)
-    sim.add_argument("--sfreq", type=float, default=5000.0)
-    sim.add_argument("--seed", type=int, default=42)
-    sim.add_argument("--marker", default="R128")
+    # the simulate section's defaults, from the schema (written once)
+    sim_defaults = nbconfig.defaults("simulate")
+    for flag, kind in [
+        ("n_subjects", int),
+        ("n_two_session", int),
+        ("duration_s", float),
+        ("tr", float),
+        ("n_slices", int),
+        ("sfreq", float),
+        ("seed", int),
+        ("marker", str),
+    ]:
+        sim.add_argument("--" + flag.replace("_", "-"), type=kind, default=kind(sim_defaults[flag]))
     sim.add_argument(
         "--easy", action="store_true", help="the simple preset of the unit tests (not realistic)"
     )
@@ -165,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list the EEG recordings paired with a BOLD run")
     runs.add_argument("bids_root")
     runs.add_argument("--fmriprep-dir", default=None)
-    runs.add_argument("--space", default="MNI152NLin6Asym")
+    runs.add_argument("--space", default=nbconfig.defaults("bids.space"))
     runs.add_argument("--subjects", nargs="*", default=None)
     runs.add_argument("--sessions", nargs="*", default=None)
     runs.add_argument("--tasks", nargs="*", default=None)
