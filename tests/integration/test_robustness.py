@@ -296,7 +296,7 @@ def test_no_pickle_and_only_weights_only_torch_load():
             if "weights_only=True" not in call.group(0):
                 found.append(f"{path.name}: {call.group(0)}")
     assert not found, found
-    assert "weights_only=True" in (REPO / "neurobolt" / "train.py").read_text()
+    assert "weights_only=True" in (REPO / "neurobolt" / "inference.py").read_text()
 
 
 def test_every_hdf5_file_is_opened_without_file_locking():

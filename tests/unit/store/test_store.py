@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import h5py
 import mne
@@ -233,7 +234,7 @@ def test_a_killed_writer_leaves_no_file_and_the_rerun_rebuilds_it(tmp_path):
         f"""
         import sys, time
         import h5py
-        sys.path.insert(0, {str(tmp_path)!r})
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
         original = h5py.Group.create_dataset
         def slow(self, name, *args, **kwargs):
             out = original(self, name, *args, **kwargs)
@@ -243,7 +244,7 @@ def test_a_killed_writer_leaves_no_file_and_the_rerun_rebuilds_it(tmp_path):
             return out
         h5py.Group.create_dataset = slow
         import pathlib
-        from tests.test_store import _write
+        from test_store import _write
         _write(pathlib.Path({str(tmp_path)!r}))
         """
     )
