@@ -148,7 +148,8 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
     # Background, then each rhythm, added block by block (blocks that stay in cache).
     for sl in chunks(n_times, BLOCK):
         block = clean[:, sl]
-        block += np.einsum("ck,kn->cn", bg_topo, bg[:, sl])
+        # (the sources cast to double first: what einsum does with them, but unbuffered)
+        block += np.einsum("ck,kn->cn", bg_topo, bg[:, sl].astype(np.float64))
         for topo, carrier in sources:
             block += topo * carrier[sl]
     del bg, sources
