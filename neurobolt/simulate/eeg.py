@@ -85,8 +85,12 @@ def _heart_rate_series(beats, t):
     return (x - x.mean()) / (x.std() or 1.0)
 
 
-def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
-    """Simulate one run's EEG (see the module docstring); ``motion`` is (n_volumes, 6)."""
+def simulate_eeg(params, run, rng, traits, motion, progress, *, workers: int = 1) -> EEGRun:
+    """Simulate one run's EEG (see the module docstring); ``motion`` is (n_volumes, 6).
+
+    ``workers`` threads share the multi-channel noise transforms and the resampling of
+    the clean EEG (the result does not depend on it).
+    """
     sfreq, tr = params.sfreq, params.tr
     easy = params.easy
     n_vol = params.n_volumes
@@ -130,7 +134,7 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
 
     # Clean EEG: 1/f background sources + rhythms with focal topographies + channel noise.
     n_bg = 8
-    bg = pink_noise(rng, n_times, sfreq, n=n_bg, dtype=fast)
+    bg = pink_noise(rng, n_times, sfreq, n=n_bg, dtype=fast, workers=workers)
     bg_topo = rng.normal(0, 1, (n_eeg, n_bg))
     bg_topo *= 9e-6 / np.sqrt((bg_topo**2).sum(axis=1, keepdims=True))
     t = np.arange(n_times) / sfreq
@@ -165,7 +169,7 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
             wave = evoked_waveform(np.arange(stop - start) / sfreq) * erp_rng.lognormal(0, 0.2)
             clean[:, start:stop] += topo[:, None] * wave[None]
     for sl in chunks(n_eeg, 8):
-        noise = pink_noise(rng, n_times, sfreq, n=sl.stop - sl.start, dtype=fast)
+        noise = pink_noise(rng, n_times, sfreq, n=sl.stop - sl.start, dtype=fast, workers=workers)
         noise *= 2e-6
         clean[sl] += noise
     del noise
@@ -189,7 +193,17 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
             slow_sl = np.stack([np.interp(t[sl], t_env, s) for s in slow])
             clean[:, sl] += np.einsum("ck,kn->cn", topo, slow_sl)
     # Ground-truth clean EEG at 200 Hz (polyphase anti-aliased resampling), before artifacts.
-    clean_200 = np.concatenate([_to_truth_rate(clean[sl], sfreq) for sl in chunks(n_eeg, 8)])
+    groups = [clean[sl] for sl in chunks(n_eeg, 8)]
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            clean_200 = np.concatenate(
+                list(pool.map(_to_truth_rate, groups, [sfreq] * len(groups)))
+            )
+    else:
+        clean_200 = np.concatenate([_to_truth_rate(g, sfreq) for g in groups])
+    del groups
     progress.update(1)
 
     # Volume onsets: whole samples for the markers; the true starts may fall between samples.
