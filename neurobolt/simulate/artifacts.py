@@ -10,7 +10,7 @@ import numpy as np
 from scipy import signal as sps
 
 from .params import FINE_SFREQ
-from .signals import standard_positions
+from .signals import chunks, standard_positions
 
 
 def gradient_axis_waveforms(tr: float, n_slices: int, *, fine_sfreq: float = FINE_SFREQ):
@@ -266,11 +266,21 @@ def blink_topography(ch_names) -> np.ndarray:
 def add_line_noise(data, sfreq, rng, *, amplitude_v, line_freq=50.0):
     """Add mains interference (50 Hz and a third harmonic) with per-channel amplitude and phase."""
     n_ch, n_times = data.shape
-    t = np.arange(n_times) / sfreq
     amp = amplitude_v * rng.lognormal(0, 0.5, n_ch)
     phase = rng.uniform(0, 2 * np.pi, n_ch)
-    base = [f(2 * np.pi * m * line_freq * t) for m in (1, 3) for f in (np.sin, np.cos)]
-    for c in range(n_ch):
-        # sin(x + p) = sin x cos p + cos x sin p; the harmonic at 20 % and phase 3p.
-        data[c] += amp[c] * (np.cos(phase[c]) * base[0] + np.sin(phase[c]) * base[1])
-        data[c] += 0.2 * amp[c] * (np.cos(3 * phase[c]) * base[2] + np.sin(3 * phase[c]) * base[3])
+    # sin(x + p) = sin x cos p + cos x sin p; the harmonic at 20 % and phase 3p. Per
+    # channel: amplitude and the four weights (scalars, as numbers of their own).
+    a1 = np.array([amp[c] for c in range(n_ch)])[:, None]
+    a3 = np.array([0.2 * amp[c] for c in range(n_ch)])[:, None]
+    w = np.array(
+        [
+            [np.cos(phase[c]), np.sin(phase[c]), np.cos(3 * phase[c]), np.sin(3 * phase[c])]
+            for c in range(n_ch)
+        ]
+    ).T[:, :, None]
+    for sl in chunks(n_times, 1 << 13):  # all channels, block by block (in cache)
+        t = np.arange(sl.start, sl.stop) / sfreq
+        base = [f(2 * np.pi * m * line_freq * t) for m in (1, 3) for f in (np.sin, np.cos)]
+        block = data[:, sl]
+        block += a1 * (w[0] * base[0] + w[1] * base[1])
+        block += a3 * (w[2] * base[2] + w[3] * base[3])

@@ -56,11 +56,14 @@ def make_grid(params: SimParams):
     return shape, affine, mask, maps, ext
 
 
-def simulate_run(params: SimParams, run: SimRun, *, grid, progress=None) -> _RunData:
+def simulate_run(
+    params: SimParams, run: SimRun, *, grid, progress=None, workers: int = 1
+) -> _RunData:
     """Simulate one run in memory (EEG, BOLD, ground truth); see ``docs/simulator.md``.
 
     ``grid`` is :func:`make_grid`'s tuple (or its first four items: the extraction maps
-    are then derived from the generating ones).
+    are then derived from the generating ones). ``workers`` threads share parts of the
+    EEG simulation (the result does not depend on it).
     """
     seed = [params.seed, int(run.subject), int(run.session), sum(run.task.encode())]
     rng = np.random.default_rng(seed)
@@ -69,7 +72,7 @@ def simulate_run(params: SimParams, run: SimRun, *, grid, progress=None) -> _Run
     # Head motion first: the BOLD shows it and it moves the EEG's gradient artifact.
     motion_rng = np.random.default_rng([*seed, 0x30])
     motion = head_motion(motion_rng, params.n_volumes, params.motion_scale)
-    eeg = simulate_eeg(params, run, rng, traits, motion, progress)
+    eeg = simulate_eeg(params, run, rng, traits, motion, progress, workers=workers)
     onset_s = eeg.onsets / params.sfreq
     beats_s = eeg.r_peaks / params.sfreq
     bold = simulate_bold(params, rng, traits, eeg.latents, onset_s, motion, beats_s, grid)
@@ -91,13 +94,26 @@ def simulate_run(params: SimParams, run: SimRun, *, grid, progress=None) -> _Run
     )
 
 
-def _write_run(root: Path, params: SimParams, run: SimRun, *, grid, progress: bool) -> dict:
-    """Simulate one run, write its files; return its ``simulation.json`` entry."""
+def _write_run(
+    root: Path, params: SimParams, run: SimRun, workers: int = 1, *, grid, progress: bool
+) -> dict:
+    """Simulate one run, write its files; return its ``simulation.json`` entry.
+
+    With ``workers`` > 1 the EEG recording is written in a thread beside the other files.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     shape, affine, mask = grid[:3]
     files = run_files(root, run)
-    with tqdm(total=7, desc=f"simulate {run.stem}", disable=not progress, leave=False) as bar:
-        data = simulate_run(params, run, grid=grid, progress=bar)
-        _write_eeg(data.raw, data.onsets, params, run, files, data.stimuli)
+    with (
+        tqdm(total=7, desc=f"simulate {run.stem}", disable=not progress, leave=False) as bar,
+        ThreadPoolExecutor(1) as writer,
+    ):
+        data = simulate_run(params, run, grid=grid, progress=bar, workers=workers)
+        eeg_args = (data.raw, data.onsets, params, run, files, data.stimuli)
+        eeg_written = writer.submit(_write_eeg, *eeg_args) if workers > 1 else None
+        if eeg_written is None:
+            _write_eeg(*eeg_args)
         _write_bold(data.bold, mask, params, run, files, affine)
         if "bold_events" in files:
             d = params.task_design
@@ -124,6 +140,8 @@ def _write_run(root: Path, params: SimParams, run: SimRun, *, grid, progress: bo
         )
         _write_tsv(files["truth_rois"], data.truth)
         _write_tsv(files["neural_rois"], data.neural)
+        if eeg_written is not None:
+            eeg_written.result()
         for path in files.values():
             logger.info("wrote %s", path)
         bar.update(1)
@@ -140,6 +158,20 @@ def _write_run(root: Path, params: SimParams, run: SimRun, *, grid, progress: bo
     }
     del data
     return entry
+
+
+def _reuse_freed_memory() -> None:
+    """Set-up of a pool worker (glibc only): large arrays come from the heap, and freed
+    memory is kept for the next temporary instead of mapping (and zero-filling) fresh
+    pages each time; the worker exits after its runs and returns it."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def simulate_dataset(
@@ -251,9 +283,15 @@ def simulate_dataset(
         from concurrent.futures import ProcessPoolExecutor
         from functools import partial
 
+        # The runs of the last, incomplete round share the processes that are free by then
+        # as threads (5 runs on 2 processes: the fifth run gets 2 threads).
+        full = len(runs) - len(runs) % jobs
+        workers = [1 if i < full else jobs // (len(runs) - full) for i in range(len(runs))]
         one = partial(_write_run, root, params, grid=grid, progress=False)
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
-            entries = list(pool.map(one, runs))
+        with ProcessPoolExecutor(
+            jobs, mp_context=mp.get_context("fork"), initializer=_reuse_freed_memory
+        ) as pool:
+            entries = list(pool.map(one, runs, workers))
     for run, entry in zip(runs, entries, strict=True):
         record["runs"][run.stem] = entry
     ceilings = pd.DataFrame([r["ceiling"] for r in record["runs"].values()])

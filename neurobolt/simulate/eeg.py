@@ -36,6 +36,9 @@ from .signals import (
 
 #: Clock drift of the scanner against the EEG amplifier when they are not synchronised (ppm).
 UNSYNCED_DRIFT_PPM = 3.0
+#: Samples per block when a sum over the whole recording is built block by block (the
+#: blocks of all channels stay in cache; every sample sees the same operations in order).
+BLOCK = 1 << 13
 
 
 @dataclass
@@ -82,8 +85,12 @@ def _heart_rate_series(beats, t):
     return (x - x.mean()) / (x.std() or 1.0)
 
 
-def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
-    """Simulate one run's EEG (see the module docstring); ``motion`` is (n_volumes, 6)."""
+def simulate_eeg(params, run, rng, traits, motion, progress, *, workers: int = 1) -> EEGRun:
+    """Simulate one run's EEG (see the module docstring); ``motion`` is (n_volumes, 6).
+
+    ``workers`` threads share the multi-channel noise transforms and the resampling of
+    the clean EEG (the result does not depend on it).
+    """
     sfreq, tr = params.sfreq, params.tr
     easy = params.easy
     n_vol = params.n_volumes
@@ -127,13 +134,11 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
 
     # Clean EEG: 1/f background sources + rhythms with focal topographies + channel noise.
     n_bg = 8
-    bg = pink_noise(rng, n_times, sfreq, n=n_bg, dtype=fast)
+    bg = pink_noise(rng, n_times, sfreq, n=n_bg, dtype=fast, workers=workers)
     bg_topo = rng.normal(0, 1, (n_eeg, n_bg))
     bg_topo *= 9e-6 / np.sqrt((bg_topo**2).sum(axis=1, keepdims=True))
-    for sl in chunks(n_times, 1 << 18):
-        clean[:, sl] += np.einsum("ck,kn->cn", bg_topo, bg[:, sl])
-    del bg
     t = np.arange(n_times) / sfreq
+    sources = []  # (topography column, carrier) of each rhythm
     for r, name in enumerate(names):
         _, half_bw, amp, peaks = RHYTHMS[name]
         f0 = traits.freq[name]
@@ -143,8 +148,15 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
         topo = amp * traits.amp[name] * np.exp(-0.5 * (dist / traits.width[name]) ** 2)
         carrier = bandlimited_noise(rng, n_times, sfreq, f0 - half_bw, f0 + half_bw, dtype=fast)[0]
         carrier *= np.interp(t, t_env, env[r])
-        for sl in chunks(n_times, 1 << 18):
-            clean[:, sl] += topo[:, None] * carrier[None, sl]
+        sources.append((topo[:, None], carrier))
+    # Background, then each rhythm, added block by block (blocks that stay in cache).
+    for sl in chunks(n_times, BLOCK):
+        block = clean[:, sl]
+        # (the sources cast to double first: what einsum does with them, but unbuffered)
+        block += np.einsum("ck,kn->cn", bg_topo, bg[:, sl].astype(np.float64))
+        for topo, carrier in sources:
+            block += topo * carrier[sl]
+    del bg, sources
     if design is not None and stim_s.size:  # evoked responses (own random stream)
         erp_rng = np.random.default_rng(
             [params.seed, int(run.subject), int(run.session), sum(run.task.encode()), 0xE7]
@@ -157,7 +169,10 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
             wave = evoked_waveform(np.arange(stop - start) / sfreq) * erp_rng.lognormal(0, 0.2)
             clean[:, start:stop] += topo[:, None] * wave[None]
     for sl in chunks(n_eeg, 8):
-        clean[sl] += pink_noise(rng, n_times, sfreq, n=sl.stop - sl.start, dtype=fast) * 2e-6
+        noise = pink_noise(rng, n_times, sfreq, n=sl.stop - sl.start, dtype=fast, workers=workers)
+        noise *= 2e-6
+        clean[sl] += noise
+    del noise
 
     # EOG: blinks and slow drifts; blinks also reach the frontal electrodes (realistic).
     eog = pink_noise(rng, n_times, sfreq, n=1, dtype=fast)[0] * 15e-6
@@ -174,11 +189,21 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
         # Infraslow (< 0.5 Hz) activity: two broad sources, ~10 µV.
         slow = bandlimited_noise(rng, n_env, ENV_SFREQ, 0.01, 0.5, n=2)
         topo = rng.normal(0, 1, (n_eeg, 2)) * 6e-6 + 4e-6
-        for sl in chunks(n_times, 1 << 18):
+        for sl in chunks(n_times, BLOCK):
             slow_sl = np.stack([np.interp(t[sl], t_env, s) for s in slow])
             clean[:, sl] += np.einsum("ck,kn->cn", topo, slow_sl)
     # Ground-truth clean EEG at 200 Hz (polyphase anti-aliased resampling), before artifacts.
-    clean_200 = np.concatenate([_to_truth_rate(clean[sl], sfreq) for sl in chunks(n_eeg, 8)])
+    groups = [clean[sl] for sl in chunks(n_eeg, 8)]
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            clean_200 = np.concatenate(
+                list(pool.map(_to_truth_rate, groups, [sfreq] * len(groups)))
+            )
+    else:
+        clean_200 = np.concatenate([_to_truth_rate(g, sfreq) for g in groups])
+    del groups
     progress.update(1)
 
     # Volume onsets: whole samples for the markers; the true starts may fall between samples.
@@ -267,11 +292,13 @@ def simulate_eeg(params, run, rng, traits, motion, progress) -> EEGRun:
     res = EEG_RESOLUTION_UV * 1e-6
     for sl in chunks(n_ch, 8):
         noise = rng.standard_normal((sl.stop - sl.start, n_times), dtype=fast)
-        data[sl] += params.noise_v * noise
-        block = data[sl]  # a view: quantise in place
-        np.divide(block, res, out=block)
-        np.round(block, out=block)
-        np.multiply(block, res, out=block)
+        noise *= params.noise_v
+        for tsl in chunks(n_times, BLOCK):
+            block = data[sl, tsl]  # a view: add the noise and quantise in place
+            block += noise[:, tsl]
+            np.divide(block, res, out=block)
+            np.round(block, out=block)
+            np.multiply(block, res, out=block)
     ch_names = eeg_names + ["ECG", "EOG"]
     clean_200 = mne.io.RawArray(
         clean_200, mne.create_info(eeg_names, TRUTH_SFREQ, "eeg"), verbose=False

@@ -10,6 +10,7 @@ See ``docs/simulator.md`` for the equations.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -333,7 +334,7 @@ def pipeline_ceilings(bold_vox, truth_vox, ext, motion, index, labels, *, tr, n_
     else (neural activity the EEG does not show, physiology, residual motion, thermal
     noise, the atlas mismatch) limits the R any EEG-based prediction can reach.
     """
-    unmix = np.linalg.pinv(ext.T.astype(np.float64))  # least squares, as NiftiMapsMasker
+    unmix = _unmixing(ext)  # least squares, as NiftiMapsMasker
     y, t = unmix @ bold_vox, unmix @ truth_vox
     out = {}
     for k, label in zip(index, labels, strict=True):
@@ -348,6 +349,19 @@ def pipeline_ceilings(bold_vox, truth_vox, ext, motion, index, labels, *, tr, n_
         pb = pipeline_process(b[:, None], motion, tr=tr, n_dummy=n_dummy)[:, 0]
         out[label] = round(_corr(pa, pb), 6)
     return out
+
+
+_UNMIXING: dict = {}
+
+
+def _unmixing(ext) -> np.ndarray:
+    """``pinv(ext.T)`` in double precision, computed once per atlas (every run of a
+    dataset shares it; the cache holds the last atlas only)."""
+    key = (ext.shape, ext.dtype.str, hashlib.sha1(np.ascontiguousarray(ext).tobytes()).digest())
+    if key not in _UNMIXING:
+        _UNMIXING.clear()
+        _UNMIXING[key] = np.linalg.pinv(ext.T.astype(np.float64))
+    return _UNMIXING[key]
 
 
 def _corr(a, b) -> float:
