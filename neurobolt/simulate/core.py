@@ -160,20 +160,6 @@ def _write_run(
     return entry
 
 
-def _reuse_freed_memory() -> None:
-    """Set-up of a pool worker (glibc only): large arrays come from the heap, and freed
-    memory is kept for the next temporary instead of mapping (and zero-filling) fresh
-    pages each time; the worker exits after its runs and returns it."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        pass
-
-
 def simulate_dataset(
     bids_root: str | Path,
     *,
@@ -288,9 +274,7 @@ def simulate_dataset(
         full = len(runs) - len(runs) % jobs
         workers = [1 if i < full else jobs // (len(runs) - full) for i in range(len(runs))]
         one = partial(_write_run, root, params, grid=grid, progress=False)
-        with ProcessPoolExecutor(
-            jobs, mp_context=mp.get_context("fork"), initializer=_reuse_freed_memory
-        ) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
             entries = list(pool.map(one, runs, workers))
     for run, entry in zip(runs, entries, strict=True):
         record["runs"][run.stem] = entry
