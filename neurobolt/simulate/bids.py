@@ -5,8 +5,6 @@ File I/O only; every file is written to a temporary name and moved into place.
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,55 +24,6 @@ from .params import (
     _marker_fields,
 )
 from .plan import atlas_files
-from .signals import chunks
-
-#: The pybv release whose int16 data writer :func:`_fast_int16_writer` reproduces.
-PYBV_VERSION = "0.8.1"
-
-
-def _int16_multiplexed(eeg_fname, data, resolution, original):
-    """pybv 0.8.1's data file for ``binary_int16``, multiplexed, every channel in µV:
-    ``data * (1e6 * (1 / resolution))`` truncated to int16, time-major, written block by
-    block instead of through two full-size copies (same bytes). Anything it does not
-    expect (a value out of range, a per-channel resolution) goes to ``original``."""
-    n_ch, n_times = data.shape
-    if np.ndim(resolution) or sys.byteorder != "little":
-        return original()
-    scales = np.full((n_ch, 1), 1e6) * np.atleast_2d(1 / resolution).T  # pybv's factors
-    lo, hi = np.iinfo(np.int16).min, np.iinfo(np.int16).max
-    out = np.empty((n_times, n_ch), np.int16)
-    for sl in chunks(n_times, 1 << 13):
-        block = data[:, sl] * scales
-        if block.min() <= lo or block.max() >= hi:
-            return original()  # pybv raises its own error
-        out[sl] = block.T  # truncation toward zero, as astype(int16)
-    out.tofile(eeg_fname)
-
-
-@contextlib.contextmanager
-def _fast_int16_writer():
-    """While active, pybv (0.8.1 only) writes int16 µV data with :func:`_int16_multiplexed`."""
-    import pybv
-    import pybv.io as pio
-
-    original = getattr(pio, "_write_bveeg_file", None)
-    if original is None or pybv.__version__ != PYBV_VERSION:
-        yield
-        return
-
-    def write(eeg_fname, data, orientation, format, resolution, units):  # noqa: A002
-        def fallback():
-            return original(eeg_fname, data, orientation, format, resolution, units)
-
-        if (orientation, format) != ("multiplexed", "binary_int16") or set(units) != {"µV"}:
-            return fallback()
-        return _int16_multiplexed(eeg_fname, np.asarray(data), resolution, fallback)
-
-    pio._write_bveeg_file = write
-    try:
-        yield
-    finally:
-        pio._write_bveeg_file = original
 
 
 def _write_eeg(raw, onsets, params: SimParams, run: SimRun, files, stimuli=()):
@@ -92,7 +41,7 @@ def _write_eeg(raw, onsets, params: SimParams, run: SimRun, files, stimuli=()):
         stim = _marker_fields(params.task_design["stimulus_marker"])
         events += [{"onset": int(s), "duration": 1, **stim} for s in stimuli]
         events.sort(key=lambda e: e["onset"])
-    with tempfile.TemporaryDirectory(prefix="neurobolt-sim-") as tmp, _fast_int16_writer():
+    with tempfile.TemporaryDirectory(prefix="neurobolt-sim-") as tmp:
         write_brainvision(
             data=data,
             sfreq=params.sfreq,
