@@ -1,4 +1,4 @@
-"""The configuration: its JSON schema (shipped inside the package), defaults and checks.
+"""The configuration: its JSON schema (shipped inside the package), defaults and sections.
 
 The schema ``neurobolt/config.schema.yaml`` is the one place where a key's type, default and
 meaning are written. Everything else derives from it: :func:`defaults` fills a section's

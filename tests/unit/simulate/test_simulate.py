@@ -7,7 +7,6 @@ atlas mismatch, the null ROI, the gradient artifact's motion dependence).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -197,27 +196,6 @@ def test_threads_do_not_change_a_run():
     for x, y in [(a.raw[0], b.raw[0]), (a.clean_200.get_data(), b.clean_200.get_data())]:
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(a.bold, b.bold)
-
-
-def test_int16_data_file_is_pybvs(tmp_path):
-    """The block-wise int16 writer gives pybv's own bytes (truncation toward zero included)."""
-    from pybv import write_brainvision
-
-    from neurobolt.simulate.bids import _fast_int16_writer
-
-    data = np.round(np.random.default_rng(0).normal(0, 3e-3, (3, 20_000)) / 0.5e-6) * 0.5e-6
-    data[:, 0] = [16383.0e-6, -16383.5e-6, 0.1e-6]  # x 2e6: 32766, -32766.99999..., 0.2
-    files = {}
-    for fast in (False, True):
-        with _fast_int16_writer() if fast else contextlib.nullcontext():
-            write_brainvision(
-                data=data, sfreq=5000.0, ch_names=["A", "B", "ECG"], fname_base="x",
-                folder_out=tmp_path / str(fast), resolution=0.5, unit="µV", fmt="binary_int16",
-                events=[{"onset": 10, "duration": 1, "description": 128, "type": "Response"}],
-            )  # fmt: skip
-        files[fast] = {f.name: f.read_bytes() for f in sorted((tmp_path / str(fast)).iterdir())}
-    assert files[True] == files[False]
-    assert np.fromfile(tmp_path / "True" / "x.eeg", np.int16)[:3].tolist() == [32766, -32766, 0]
 
 
 def test_bad_parameters_are_refused(tmp_path):
