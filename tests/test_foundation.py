@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import tomllib
+import warnings
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,16 @@ def test_lint_is_clean(tool):
         [str(BIN / tool[0]), *tool[1:]], cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+
+def test_unknown_eeg_option_of_the_public_stage_warns_for_one_release():
+    """``clean_raw``'s options ignored an unknown key with a warning before they came from the
+    schema: it still does (FutureWarning) for one release, and known keys are merged."""
+    from neurobolt.eeg.clean import eeg_options
+
+    with pytest.warns(FutureWarning, match=r"eeg\.bogus"):
+        cfg = eeg_options({"sfreq": 250, "bogus": 1})
+    assert cfg["sfreq"] == 250 and "bogus" not in cfg
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert eeg_options(None) == eeg_options({})

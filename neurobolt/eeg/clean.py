@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,8 +66,18 @@ NON_EEG_TYPES = {"ecg", "eog", "emg", "stim", "misc", "resp", "bio", "gsr", "tem
 
 
 def eeg_options(config: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The ``eeg`` section's defaults with ``config`` merged over them (unknown keys raise)."""
-    cfg = nbconfig.section("eeg", config)
+    """The ``eeg`` section's defaults with ``config`` merged over them.
+
+    An unknown key is ignored with a :class:`FutureWarning` (it was ignored with a warning
+    before the options came from the schema; it will be an error in the next release).
+    """
+    try:
+        cfg = nbconfig.section("eeg", config)
+    except ValueError as err:
+        warnings.warn(
+            f"{err}: ignored (an error from the next release)", FutureWarning, stacklevel=2
+        )
+        cfg = nbconfig.section("eeg", config, strict=False)
     if cfg["missing_channels"] not in ("warn", "error"):
         raise ValueError("eeg.missing_channels must be 'warn' or 'error'")
     if cfg["missing_ecg"] not in ("error", "skip_bcg"):
