@@ -1,11 +1,13 @@
 """One run's BOLD: components, shared physiology, motion, the atlas, and the ceilings.
 
 Each DiFuMo-64 component's time course mixes an EEG-coupled part (coupled ROIs), a
-global fluctuation (an EEG-visible vigilance part and an EEG-invisible physiological
-part: respiration depth and heart rate through their response functions), a network
-factor and its own HRF-filtered 1/f activity. Voxels add head motion, aliased cardiac
-and respiratory pulsatility, thermal noise and the T1 saturation of the first volumes.
-See ``docs/simulator.md`` for the equations.
+global fluctuation (an arousal-driven vigilance part, and a physiological part: breathing
+depth and heart rate through their response functions, which the EEG shows through its
+artifacts and arousal, and a systemic low-frequency oscillation it does not show), a
+network factor and its own HRF-filtered 1/f activity. The null ROI, and the components
+its map overlaps, share only the systemic oscillation. Voxels add head motion, aliased
+cardiac and respiratory pulsatility, thermal noise and the T1 saturation of the first
+volumes. See ``docs/simulator.md`` for the equations.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ from .signals import cardiac_response, pink_noise, respiration_response, zscore
 GLOBAL_WEIGHT = 0.82
 NETWORK_WEIGHT = 0.15
 N_NETWORKS = 6
+#: Weights of breathing depth (RVT), heart rate and the systemic low-frequency oscillation
+#: (sLFO) in the physiological part of the global fluctuation. The null ROI (and the
+#: components overlapping it) share only the sLFO, which the EEG does not show.
+PHYSIO_WEIGHTS = (0.5, 0.4, 0.75)
 #: Spectral exponent of the neural activity before the HRF (1/f**exponent).
 NOISE_EXPONENT = 0.5
 #: Saturation of the EEG drive: tanh(SATURATION * u) of the z-scored drive u.
@@ -213,10 +219,13 @@ def simulate_bold(params: SimParams, rng, traits, latents, onset_s, motion, beat
     else:
         rrf = respiration_response(ENV_SFREQ)
         crf = cardiac_response(ENV_SFREQ)
+        # The systemic low-frequency oscillation: vascular, independent of arousal, heart
+        # rate, breathing and motion, so invisible in the EEG; the null ROI's global share.
+        slfo = activity(1)[0]
         physio = zscore(
-            0.5 * _sample(_hrf_filter(latents.rvt, rrf), idx)
-            + 0.4 * _sample(_hrf_filter(latents.heart_rate, crf), idx)
-            + 0.75 * activity(1)[0]
+            PHYSIO_WEIGHTS[0] * _sample(_hrf_filter(latents.rvt, rrf), idx)
+            + PHYSIO_WEIGHTS[1] * _sample(_hrf_filter(latents.heart_rate, crf), idx)
+            + PHYSIO_WEIGHTS[2] * slfo
         )
         networks = activity(N_NETWORKS)
         member = np.random.default_rng(777).integers(0, N_NETWORKS, n_comp)
@@ -226,7 +235,7 @@ def simulate_bold(params: SimParams, rng, traits, latents, onset_s, motion, beat
         for k, label in enumerate(labels):
             shared = s * networks[member[k]] + o * own[k]
             if quiet[k] or label in params.null_rois:
-                comp[k] = g * physio + shared
+                comp[k] = g * slfo + shared
                 continue
             truth_comp[k] = g * g_a * vigilance
             comp[k] = truth_comp[k] + g * np.sqrt(1 - g_a**2) * physio + shared
