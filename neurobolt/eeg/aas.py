@@ -278,7 +278,7 @@ class GradientPlan:
         # With unsynchronised clocks the aliased part of the artifact (which depends on
         # each slice's sampling phase) is in no template; fitted jointly with the gain
         # (alternating), so that it does not bias the gain of the volume.
-        for _ in range(3 if (full and phase) else 1):
+        for _ in range(2 if (full and phase) else 1):
             gain = np.einsum("vl,vl->v", zc - demean(aliased), tc) / tt
             # The gain is fitted without the means (the volume's own mean is its slow
             # EEG); the template keeps its mean (the artifact's, over other volumes).
