@@ -345,9 +345,11 @@ class GradientPlan:
 
         The slices of one volume share its head position and, when the triggers jitter
         per volume, its sampling phase; the mean of the volume's aligned slices (each
-        moved to a common sub-sample place) is removed from each of them. It costs the
-        EEG a notch of width 1/TR at the slice frequency and its harmonics (about
-        1/n_slices of its power there).
+        moved to a common sub-sample place; per sampling-phase group with unsynchronised
+        clocks, :meth:`_phase_classes`) is removed from each of them. It costs the EEG a
+        notch of width 1/TR at the slice frequency and its harmonics (about 1/n_slices of
+        its power there; 1/group size with phase groups, whose lines are at the slice
+        frequency divided by the number of groups).
         """
         if self.seg_edges.size - 1 < 4:
             return np.zeros_like(resid)
