@@ -272,22 +272,32 @@ class GradientPlan:
         zc = demean(z)
         t_full = self._templates(z) * valid
         tc = demean(t_full)
-        gain = np.einsum("vl,vl->v", zc, tc) / np.maximum(np.einsum("vl,vl->v", tc, tc), 1e-300)
-        # The gain is fitted without the means (the volume's own mean is its slow EEG);
-        # the template keeps its mean (the artifact's own, averaged over other volumes).
-        est = gain[:, None] * t_full
-        if self.basis is not None and self.basis[0].shape[0]:
-            hp_basis, full_basis = self.basis
-            resid_hp = _highpass_rows(zc - demean(est), self.rate, self.obs_highpass)
-            coef = resid_hp @ np.linalg.pinv(hp_basis)
-            est = est + demean(coef @ (full_basis if self.obs_fullband else hp_basis))
+        tt = np.maximum(np.einsum("vl,vl->v", tc, tc), 1e-300)
+        phase = self.phase_harmonics > 0 and self.input_ratio > 1 and not self.synchronised
+        aliased = np.zeros_like(z)
+        # With unsynchronised clocks the aliased part of the artifact (which depends on
+        # each slice's sampling phase) is in no template; fitted jointly with the gain
+        # (alternating), so that it does not bias the gain of the volume.
+        for _ in range(2 if (full and phase) else 1):
+            gain = np.einsum("vl,vl->v", zc - demean(aliased), tc) / tt
+            # The gain is fitted without the means (the volume's own mean is its slow
+            # EEG); the template keeps its mean (the artifact's, over other volumes).
+            est = gain[:, None] * t_full
+            if self.basis is not None and self.basis[0].shape[0]:
+                hp_basis, full_basis = self.basis
+                resid_hp = _highpass_rows(
+                    zc - demean(est) - demean(aliased), self.rate, self.obs_highpass
+                )
+                coef = resid_hp @ np.linalg.pinv(hp_basis)
+                est = est + demean(coef @ (full_basis if self.obs_fullband else hp_basis))
+            if full and phase:
+                # Aliasing also has a mean (folded onto 0 Hz) that changes with the
+                # sampling phase: fitted on the residual with its mean, and kept.
+                aliased = self._phase_fit((z - est) * valid)
         self.stats["gain_sd"] = float(np.std(gain))
         if not full:
             return est
-        if self.phase_harmonics > 0 and self.input_ratio > 1 and not self.synchronised:
-            # Aliasing also has a mean (folded onto 0 Hz) that changes with the sampling
-            # phase: fitted on the residual with its mean, and kept in the estimate.
-            est = est + self._phase_fit((z - est) * valid)
+        est = est + aliased
         if self.volume_slices:
             est = est + demean(self._volume_slice_fit(demean(z - est)))
         return est
@@ -335,17 +345,43 @@ class GradientPlan:
 
         The slices of one volume share its head position and, when the triggers jitter
         per volume, its sampling phase; the mean of the volume's aligned slices (each
-        moved to a common sub-sample place) is removed from each of them. It costs the
-        EEG a notch of width 1/TR at the slice frequency and its harmonics (about
-        1/n_slices of its power there).
+        moved to a common sub-sample place; per sampling-phase group with unsynchronised
+        clocks, :meth:`_phase_classes`) is removed from each of them. It costs the EEG a
+        notch of width 1/TR at the slice frequency and its harmonics (about 1/n_slices of
+        its power there; 1/group size with phase groups, whose lines are at the slice
+        frequency divided by the number of groups).
         """
         if self.seg_edges.size - 1 < 4:
             return np.zeros_like(resid)
         stack = self._slice_stack(resid)
         use = self._slice_geometry()[4]
-        mean = stack[:, use].mean(axis=1, keepdims=True)
-        mean -= mean.mean(axis=2, keepdims=True)
-        return self._slice_unstack(np.broadcast_to(mean, stack.shape), resid.shape[1])
+        fit = np.zeros_like(stack)
+        for members in self._phase_classes(use):
+            mean = stack[:, members].mean(axis=1, keepdims=True)
+            fit[:, members] = mean - mean.mean(axis=2, keepdims=True)
+        return self._slice_unstack(fit, resid.shape[1])
+
+    def _phase_classes(self, use: np.ndarray, *, min_size: int = 4) -> list:
+        """Slices of a volume grouped by their nominal sampling phase at the input rate.
+
+        A slice period that is a fraction of an input sample (312.5 or 333.33 samples)
+        samples the slices at a few phases that repeat within every volume; the part of
+        the artifact that aliased when the recording was sampled differs between them.
+        When the phases change from volume to volume (unsynchronised clocks, jittering
+        triggers), the volume templates average that part out; the slices are then
+        grouped by phase (to 1/12 sample) when every group has ``min_size`` slices.
+        Otherwise all slices form one group.
+        """
+        idx = np.flatnonzero(use)
+        if self.input_ratio <= 1 or self.synchronised:
+            # synchronised: every volume has the same phases, its template their aliasing
+            return [idx]
+        ph = np.mod(self.seg_pos[idx] * self.input_ratio, 1.0)
+        key = np.mod(np.round(ph * 12).astype(int), 12)
+        groups = [idx[key == k] for k in np.unique(key)]
+        if len(groups) < 2 or min(g.size for g in groups) < min_size:
+            return [idx]
+        return groups
 
     def _phase_fit(self, resid: np.ndarray) -> np.ndarray:
         """The part of the residual explained by each slice's sampling phase (aliasing).

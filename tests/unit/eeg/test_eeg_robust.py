@@ -168,3 +168,30 @@ def test_subject_page_qc_table_reads_the_qc_json():
     assert table["alpha (8-12 Hz) power kept by the BCG step"] == 0.97
     assert table["cardiac-locked residual before / after (µV)"] == "30.00 / 1.50"
     assert table["slice harmonic 16.00 Hz: after / before"] == "0.001"
+
+
+def test_slices_grouped_by_sampling_phase_only_when_it_changes_between_volumes():
+    """A slice every 333.33 input samples (5 kHz, TR 2 s, 30 slices) samples the slices at
+    three phases; with unsynchronised clocks each volume's slices are averaged per phase
+    (10 slices each), with synchronised clocks (the same phases in every volume) all
+    together, and a whole-sample slice period (45 ms) has a single phase."""
+    from neurobolt.eeg.aas import GradientPlan
+
+    onsets = np.arange(6) * 2000.0 + 100.0  # at the 1 kHz intermediate rate
+    fractions = np.arange(30) / 30
+    plan = GradientPlan.from_onsets(
+        onsets, 1000.0, 14000, slice_fractions=fractions, clocks="unsynchronised"
+    )
+    plan.input_ratio = 5.0
+    use = np.ones(30, dtype=bool)
+    groups = plan._phase_classes(use)
+    assert sorted(g.size for g in groups) == [10, 10, 10]
+    assert all(np.all(np.diff(g) == 3) for g in groups)
+    plan.synchronised = True
+    assert [g.size for g in plan._phase_classes(use)] == [30]
+    gap = GradientPlan.from_onsets(
+        onsets * 0.975, 1000.0, 14000, slice_fractions=np.arange(39) * 0.045 / 1.95,
+        clocks="unsynchronised",
+    )  # fmt: skip
+    gap.input_ratio = 5.0
+    assert [g.size for g in gap._phase_classes(np.ones(39, dtype=bool))] == [39]
