@@ -25,9 +25,13 @@ __all__ = ["load_checkpoint", "load_model", "predict_batches", "predict_loader",
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    """``torch.save`` to a temporary name, then move into place."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """``torch.save`` to a temporary name, then move into place.
+
+    Saved through an open file, so the zip archive's folder is torch's fixed ``archive``,
+    not the temporary file's name: the same state gives the same bytes (and SHA-256).
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(state, fh)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

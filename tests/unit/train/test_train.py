@@ -307,3 +307,21 @@ def test_ridge_fits_every_roi_at_once_as_each_alone():
     assert both.alpha[1] == max(scores, key=lambda alpha: scores[alpha][1])
     restored = RidgeBandpower().load_state_dict(both.state_dict())
     np.testing.assert_allclose(restored.predict(xv), both.predict(xv))
+
+
+def test_a_checkpoint_has_the_same_bytes_whatever_its_temporary_name(tmp_path):
+    """``model.pt`` is written under a random temporary name; its bytes (and the SHA-256 that
+    prediction sidecars record) must not depend on it."""
+    import hashlib
+
+    from neurobolt.inference import load_checkpoint, save_checkpoint
+
+    state = {"model": {"w": torch.arange(6.0).reshape(2, 3)}, "meta": {"roi": "Cuneus"}}
+    digests = set()
+    for name in ("a", "b"):
+        save_checkpoint(tmp_path / name / "model.pt", state)
+        digests.add(hashlib.sha256((tmp_path / name / "model.pt").read_bytes()).hexdigest())
+    assert len(digests) == 1
+    assert torch.equal(
+        load_checkpoint(tmp_path / "a" / "model.pt")["model"]["w"], state["model"]["w"]
+    )
