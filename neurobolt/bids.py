@@ -19,6 +19,8 @@ from pathlib import Path
 import mne_bids
 import pandas as pd
 
+from . import config as nbconfig
+
 logger = logging.getLogger("neurobolt.bids")
 
 #: EEG file formats mne-bids reads (BrainVision first: what in-scanner amplifiers write).
@@ -114,7 +116,7 @@ def find_runs(
     bids_root: str | os.PathLike,
     *,
     fmriprep_dir: str | os.PathLike | None = None,
-    space: str = "MNI152NLin6Asym",
+    space: str = nbconfig.defaults("bids.space"),
     subjects: Sequence[str] | None = None,
     sessions: Sequence[str] | None = None,
     tasks: Sequence[str] | None = None,

@@ -102,7 +102,7 @@ def prediction_onsets(
     step_s: float | None = None,
     markers: Sequence[int] | None = None,
     tr_s: float | None = None,
-    dummy_markers: int = 0,
+    dummy_markers: int = nbconfig.defaults("store.dummy_markers"),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where predictions are made: the end sample of each EEG window.
 
@@ -395,8 +395,8 @@ def clean_recording(
     *,
     config: Mapping[str, Any] | None = None,
     channels: Sequence[str],
-    gradient: str = "auto",
-    bcg: str = "auto",
+    gradient: str = nbconfig.defaults("predict.gradient"),
+    bcg: str = nbconfig.defaults("predict.bcg"),
     n_slices: int | None = None,
     run: str = "recording",
 ):

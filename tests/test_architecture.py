@@ -381,3 +381,56 @@ def test_architecture_md_names_every_module():
         if f"`{rel}`" not in text and f"`neurobolt/{rel}`" not in text:
             unnamed.append(rel)
     assert not unnamed, f"modules ARCHITECTURE.md does not name: {unnamed}"
+
+
+#: Parameters that share a name and value with a config key but are not that setting.
+NOT_CONFIG_DEFAULTS = {("eeg/bcg.py", "_components", "seed")}
+
+
+def _schema_leaves() -> dict[str, list[tuple[str, object]]]:
+    import neurobolt.config
+
+    leaves: dict[str, list[tuple[str, object]]] = {}
+
+    def walk(value, dotted):
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(sub, f"{dotted}.{key}" if dotted else key)
+        elif isinstance(value, int | float | str) and not isinstance(value, bool):
+            leaves.setdefault(dotted.rpartition(".")[2], []).append((dotted, value))
+
+    walk(neurobolt.config.defaults(), "")
+    return leaves
+
+
+def test_no_function_default_repeats_a_config_default():
+    """A keyword default that is also a config default reads the schema
+    (``nbconfig.defaults("eeg.gradient.window")``) instead of repeating its value: a
+    parameter named like a config key with that key's default value as a literal fails."""
+    leaves = _schema_leaves()
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            args = node.args
+            positional = args.posonlyargs + args.args
+            tail = positional[len(positional) - len(args.defaults) :]
+            pairs = list(zip(tail, args.defaults, strict=True))
+            pairs += [
+                (a, d)
+                for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+                if d is not None
+            ]
+            for arg, default in pairs:
+                if (rel, node.name, arg.arg) in NOT_CONFIG_DEFAULTS:
+                    continue
+                if not isinstance(default, ast.Constant) or isinstance(default.value, bool):
+                    continue
+                for key, value in leaves.get(arg.arg, []):
+                    if default.value == value:
+                        found.append(
+                            f"neurobolt/{rel}:{node.lineno} {node.name}({arg.arg}) = {key}"
+                        )
+    assert not found, "defaults written again outside the schema:\n" + "\n".join(found)

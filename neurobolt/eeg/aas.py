@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal as sps
 
+from .. import config as nbconfig
 from .align import shift_segments
 
 logger = logging.getLogger("neurobolt.eeg.aas")
@@ -132,8 +133,8 @@ class GradientPlan:
         slice_fractions=None,
         window: int = 20,
         select: str = "local",
-        obs_components: int = 6,
-        clocks: str = "auto",
+        obs_components: int = nbconfig.defaults("eeg.gradient.obs_components"),
+        clocks: str = nbconfig.defaults("eeg.gradient.clocks"),
     ) -> GradientPlan:
         """Plan from volume onsets (in samples of ``rate``, may be fractional).
 

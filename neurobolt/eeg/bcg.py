@@ -26,6 +26,7 @@ import logging
 import numpy as np
 from scipy import signal as sps
 
+from .. import config as nbconfig
 from .gradient import blas_single_thread
 
 logger = logging.getLogger("neurobolt.eeg.bcg")
@@ -238,12 +239,12 @@ def remove_bcg(
     *,
     n_components: int | None = None,
     joint: bool = True,
-    snr_threshold: float = 3.0,
+    snr_threshold: float = nbconfig.defaults("eeg.bcg.snr_threshold"),
     pre: float = 0.1,
     copy: bool = True,
-    method: str = "aligned",
-    window: int = 100,
-    max_shift: float = 0.02,
+    method: str = nbconfig.defaults("eeg.bcg.method"),
+    window: int = nbconfig.defaults("eeg.bcg.window"),
+    max_shift: float = nbconfig.defaults("eeg.bcg.max_shift"),
 ) -> np.ndarray:
     """Remove the cardiac-locked (BCG) artifact with an optimal basis set.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import config as nbconfig
 from .align import shift
 
 __all__ = ["fit_beats"]
@@ -37,7 +38,7 @@ def fit_beats(
     sfreq: float,
     *,
     window: int = 30,
-    max_shift: float = 0.02,
+    max_shift: float = nbconfig.defaults("eeg.bcg.max_shift"),
     n_iter: int = 3,
     shrink: bool = True,
 ) -> np.ndarray:

@@ -91,7 +91,12 @@ def eeg_options(config: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def estimate_memory_mb(
-    *, n_channels: int, n_times: int, sfreq: float, sfreq_out: float = 200.0, n_ref: int = 4
+    *,
+    n_channels: int,
+    n_times: int,
+    sfreq: float,
+    sfreq_out: float = nbconfig.defaults("eeg.sfreq"),
+    n_ref: int = nbconfig.defaults("eeg.gradient.n_ref"),
 ) -> float:
     """Peak memory (MB) that cleaning one recording needs, estimated from its size.
 

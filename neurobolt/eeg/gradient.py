@@ -14,6 +14,8 @@ import warnings
 
 import numpy as np
 
+from .. import config as nbconfig
+
 logger = logging.getLogger("neurobolt.eeg.gradient")
 
 __all__ = ["remove_gradient"]
@@ -92,7 +94,9 @@ def detect_n_slices(
     return best
 
 
-def choose_reference_channels(data: np.ndarray, onsets, *, n_ref: int = 4) -> np.ndarray:
+def choose_reference_channels(
+    data: np.ndarray, onsets, *, n_ref: int = nbconfig.defaults("eeg.gradient.n_ref")
+) -> np.ndarray:
     """Indices of the channels with the largest gradient artifact (first-derivative power)."""
     onsets = np.asarray(onsets)
     stop = onsets[min(len(onsets) - 1, 10)]
@@ -109,15 +113,15 @@ def remove_gradient(
     n_slices: int | None = None,
     slice_timing=None,
     tr: float | None = None,
-    window: int = 60,
+    window: int = nbconfig.defaults("eeg.gradient.window"),
     align: bool = True,
-    n_ref: int = 4,
+    n_ref: int = nbconfig.defaults("eeg.gradient.n_ref"),
     gate: bool | None = None,
-    obs_components: int = 6,
-    obs_highpass: float = 20.0,
+    obs_components: int = nbconfig.defaults("eeg.gradient.obs_components"),
+    obs_highpass: float = nbconfig.defaults("eeg.gradient.obs_highpass"),
     copy: bool = True,
-    clocks: str = "auto",
-    select: str = "correlation",
+    clocks: str = nbconfig.defaults("eeg.gradient.clocks"),
+    select: str = nbconfig.defaults("eeg.gradient.select"),
 ) -> np.ndarray:
     """Remove the MR gradient artifact from EEG recorded during fMRI.
 

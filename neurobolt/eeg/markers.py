@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import config as nbconfig
+
 __all__ = [
     "MarkerError",
     "complete_missing_markers",
@@ -40,7 +42,7 @@ def matches_marker(description: str, marker: str) -> bool:
     return _norm(description).endswith(_norm(marker))
 
 
-def find_volume_markers(raw, *, marker: str = "R128") -> np.ndarray:
+def find_volume_markers(raw, *, marker: str = nbconfig.defaults("eeg.volume_marker")) -> np.ndarray:
     """Sample indices (from the first sample of ``raw``) of the volume markers.
 
     Parameters
@@ -82,7 +84,7 @@ def validate_volume_onsets(
     n_times: int | None = None,
     tolerance: float = 0.002,
     run: str = "recording",
-    marker: str = "R128",
+    marker: str = nbconfig.defaults("eeg.volume_marker"),
     descriptions=None,
     complete: bool = True,
 ) -> np.ndarray:
@@ -229,7 +231,7 @@ def complete_missing_markers(
 def volume_onsets(
     raw,
     *,
-    marker: str = "R128",
+    marker: str = nbconfig.defaults("eeg.volume_marker"),
     tr: float | None = None,
     n_volumes: int | None = None,
     tolerance: float = 0.002,

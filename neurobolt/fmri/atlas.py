@@ -29,6 +29,8 @@ from typing import Any
 import nibabel as nib
 import pandas as pd
 
+from .. import config as nbconfig
+
 DIFUMO_DIMENSIONS = (64, 128, 256, 512, 1024)
 DIFUMO_RESOLUTIONS_MM = (2, 3)
 #: Template the DiFuMo maps are defined in (as declared by nilearn).
@@ -230,7 +232,10 @@ def read_labels(path: str | os.PathLike) -> list[str]:
 
 
 def difumo_files(
-    data_dir: str | os.PathLike, *, dimension: int = 64, resolution_mm: int = 2
+    data_dir: str | os.PathLike,
+    *,
+    dimension: int = nbconfig.defaults("fmri.atlas.dimension"),
+    resolution_mm: int = nbconfig.defaults("fmri.atlas.resolution_mm"),
 ) -> dict[str, Path]:
     """Return where nilearn's DiFuMo layout keeps the maps and labels.
 
@@ -258,8 +263,8 @@ def difumo_files(
 
 def load_atlas(
     *,
-    dimension: int = 64,
-    resolution_mm: int = 2,
+    dimension: int = nbconfig.defaults("fmri.atlas.dimension"),
+    resolution_mm: int = nbconfig.defaults("fmri.atlas.resolution_mm"),
     data_dir: str | os.PathLike | None = None,
     maps: str | os.PathLike | None = None,
     labels: str | os.PathLike | None = None,

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 from scipy import signal as sp_signal
 
+from .. import config as nbconfig
 from .inputs import FMRIInputError
 
 
@@ -70,7 +71,7 @@ def lowpass_filter(
     signals: np.ndarray,
     *,
     sfreq: float,
-    cutoff: float = 0.15,
+    cutoff: float = nbconfig.defaults("fmri.lowpass_hz"),
     order: int = 5,
     cutoff_definition: str = "zero_phase_3db",
     axis: int = 0,

@@ -23,6 +23,8 @@ from neurobolt.models.labram import LaBraMConfig, LaBraMEncoder, load_labram_che
 from neurobolt.models.neurobolt import NeuroBOLT, NeuroBOLTConfig, make_config
 from neurobolt.models.spectral import SpectralConfig, SpectralEncoder
 
+from .. import config as nbconfig
+
 __all__ = [
     "MODELS",
     "LaBraMConfig",
@@ -38,7 +40,7 @@ __all__ = [
 
 
 def _variant(branches: tuple[str, ...], head_activation: str) -> Callable[..., nn.Module]:
-    def build(preset: str = "paper", **options) -> nn.Module:
+    def build(preset: str = nbconfig.defaults("model.preset"), **options) -> nn.Module:
         if "branches" in options and tuple(options["branches"]) != branches:
             raise ValueError(
                 f"this model fixes branches={branches}; use 'neurobolt' to choose branches"
@@ -50,7 +52,7 @@ def _variant(branches: tuple[str, ...], head_activation: str) -> Callable[..., n
     return build
 
 
-def _neurobolt(preset: str = "paper", **options) -> nn.Module:
+def _neurobolt(preset: str = nbconfig.defaults("model.preset"), **options) -> nn.Module:
     return NeuroBOLT(make_config(preset, **options))
 
 
@@ -60,7 +62,7 @@ _spectral = _variant(("spectral",), "gelu")
 BIOT_STFT = {"n_fft": (200,), "hop": (100,)}
 
 
-def _biot(preset: str = "paper", **options) -> nn.Module:
+def _biot(preset: str = nbconfig.defaults("model.preset"), **options) -> nn.Module:
     spectral = dict(options.pop("spectral", None) or {})
     clash = {k: spectral[k] for k in BIOT_STFT if k in spectral and spectral[k] != BIOT_STFT[k]}
     if clash:

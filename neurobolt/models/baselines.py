@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from scipy.stats import gamma
 
+from .. import config as nbconfig
 from ..metrics import masked_pearson_r
 
 BANDS = {"delta": (1, 4), "theta": (4, 8), "alpha": (8, 13), "beta": (13, 30), "gamma": (30, 45)}
@@ -29,7 +30,9 @@ def _hrf_weights(n_patches: int) -> np.ndarray:
     return h / np.abs(h).sum()
 
 
-def bandpower_features(x: np.ndarray, *, sfreq: float = 200.0, n_lag_bins: int = 4) -> np.ndarray:
+def bandpower_features(
+    x: np.ndarray, *, sfreq: float = nbconfig.defaults("eeg.sfreq"), n_lag_bins: int = 4
+) -> np.ndarray:
     """Features of a batch of windows.
 
     Parameters

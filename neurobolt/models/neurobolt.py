@@ -17,6 +17,8 @@ from torch import nn
 from neurobolt.models.labram import LaBraMConfig, LaBraMEncoder
 from neurobolt.models.spectral import SpectralConfig, SpectralEncoder
 
+from .. import config as nbconfig
+
 __all__ = ["PRESETS", "NeuroBOLT", "NeuroBOLTConfig", "make_config"]
 
 BRANCHES = ("labram", "spectral")
@@ -128,7 +130,7 @@ SHORTCUTS = {
 }
 
 
-def make_config(preset: str = "paper", **options) -> NeuroBOLTConfig:
+def make_config(preset: str = nbconfig.defaults("model.preset"), **options) -> NeuroBOLTConfig:
     """Build a :class:`NeuroBOLTConfig` from a preset and overrides.
 
     Parameters

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .. import config as nbconfig
 from ..provenance import atomic_path
 
 __all__ = [
@@ -300,7 +301,9 @@ def fig_learning_curves(logs: Sequence[tuple[str, pd.DataFrame]]):
     return fig
 
 
-def fig_r_distributions(metrics: pd.DataFrame, *, analysis: str, alpha: float = 0.05):
+def fig_r_distributions(
+    metrics: pd.DataFrame, *, analysis: str, alpha: float = nbconfig.defaults("report.alpha")
+):
     """Test R per ROI and model over scans (box + points; filled = per-scan p < alpha).
 
     Parameters
@@ -497,7 +500,7 @@ def fig_held_out(predicted: pd.DataFrame, measured: pd.DataFrame, *, kept_volume
     return fig
 
 
-def fig_table1(group: pd.DataFrame, *, alpha: float = 0.05):
+def fig_table1(group: pd.DataFrame, *, alpha: float = nbconfig.defaults("report.alpha")):
     """Table 1 as a figure: the group mean test R per ROI (groups) and model (bars).
 
     One panel per analysis, from ``group/table.tsv`` (:func:`neurobolt.evaluate.group_table`):

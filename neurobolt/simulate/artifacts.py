@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal as sps
 
+from .. import config as nbconfig
 from .params import FINE_SFREQ
 from .signals import chunks, standard_positions
 
@@ -106,7 +107,7 @@ def add_gradient_artifact(
     tr: float,
     n_slices: int,
     gains,
-    slice_gap_s: float = 0.0,
+    slice_gap_s: float = nbconfig.defaults("simulate.slice_gap_s"),
     jitter=None,
     clock_scale: float = 1.0,
     motion=None,

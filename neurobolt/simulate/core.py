@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .. import config as nbconfig
 from ..provenance import atomic_path, provenance, write_json
 from .bids import _write_bold, _write_eeg, _write_static, _write_tsv
 from .eeg import Latents, simulate_eeg
@@ -163,16 +164,16 @@ def _write_run(
 def simulate_dataset(
     bids_root: str | Path,
     *,
-    n_subjects: int = 4,
-    duration_s: float = 360.0,
-    tr: float = 2.1,
-    n_slices: int = 30,
-    sfreq: float = 5000.0,
-    seed: int = 42,
-    n_two_session: int = 1,
-    marker: str = "R128",
-    task: str = "rest",
-    voxel_mm: float = 8.0,
+    n_subjects: int = nbconfig.defaults("simulate.n_subjects"),
+    duration_s: float = float(nbconfig.defaults("simulate.duration_s")),
+    tr: float = nbconfig.defaults("simulate.tr"),
+    n_slices: int = nbconfig.defaults("simulate.n_slices"),
+    sfreq: float = float(nbconfig.defaults("simulate.sfreq")),
+    seed: int = nbconfig.defaults("simulate.seed"),
+    n_two_session: int = nbconfig.defaults("simulate.n_two_session"),
+    marker: str = nbconfig.defaults("simulate.marker"),
+    task: str = nbconfig.defaults("simulate.task"),
+    voxel_mm: float = float(nbconfig.defaults("simulate.voxel_mm")),
     progress: bool = True,
     n_jobs: int = 1,
     **options,

@@ -320,7 +320,9 @@ def check_channels(channels: Sequence[str] | None) -> list[str]:
     return channels
 
 
-def check_task_design(design: dict | None, *, marker: str = "R128") -> dict | None:
+def check_task_design(
+    design: dict | None, *, marker: str = nbconfig.defaults("simulate.marker")
+) -> dict | None:
     """Return the task design with :data:`TASK_DESIGN_DEFAULTS` filled in, or raise ValueError."""
     if design is None:
         return None

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import config as nbconfig
 from .params import SPACE, SimRun
 
 
 def planned_runs(
     *,
-    n_subjects: int = 4,
-    n_two_session: int = 1,
-    task: str = "rest",
+    n_subjects: int = nbconfig.defaults("simulate.n_subjects"),
+    n_two_session: int = nbconfig.defaults("simulate.n_two_session"),
+    task: str = nbconfig.defaults("simulate.task"),
     task_design: dict | None = None,
 ) -> list[SimRun]:
     """Return the runs :func:`simulate_dataset` writes, without writing anything.
