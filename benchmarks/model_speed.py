@@ -4,7 +4,9 @@ Measures, for the ``paper`` preset (26 channels x 16 s x 200 Hz, fp32, AdamW, MS
 training windows/s (forward + backward + AdamW step, batch 16; ours with the parameter
 groups and the deterministic settings of ``neurobolt.train``), inference windows/s (eval, no
 grad, batch 64), the LaBraM / spectral share of a forward + backward, parameter counts and
-peak memory; the same for ``tiny``. When a checkout of the public NeuroBOLT implementation
+peak memory; the same for ``tiny``, with the before/after CPU-time ratio of the spectral
+branch's STFT magnitudes (complex ``abs`` before, ``hypot`` of the parts now: equal bit for
+bit). When a checkout of the public NeuroBOLT implementation
 is given (``--reference PATH`` or ``NEUROBOLT_REFERENCE=PATH``; its dependencies timm,
 einops and linear_attention_transformer must be importable, e.g. through PYTHONPATH) the
 reference is measured side by side and the median of the paired ratios is printed. With
@@ -46,6 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from neurobolt.models import build_model
+from neurobolt.models.spectral import SpectralConfig, multiscale_spectra
 
 CHANNELS = (
     "FP1 FP2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T7 T8 P7 P8 FPZ FZ CZ PZ POZ OZ FT9 FT10 TP9 TP10"
@@ -366,6 +369,31 @@ def tiny_figures(device) -> None:
     tiny.infer(x_infer)
     infer = [INFER_BATCH / timed(lambda: tiny.infer(x_infer), device)["wall"] for _ in range(3)]
     emit("tiny_infer_windows_per_s", med(infer))
+    spectra_before_after(x, device)
+
+
+def spectra_before_after(x, device, repeats: int = 7) -> None:
+    """The spectral branch's STFT magnitudes of one training batch: the complex ``abs``
+    (before) vs ``multiscale_spectra``'s hypot of the real and imaginary parts (now; equal
+    bit for bit), alternating, and the median of the paired CPU-time ratios."""
+    n_fft = SpectralConfig().n_fft
+    signals = x.reshape(x.shape[0], x.shape[1], -1)
+
+    def before():
+        for n in n_fft:
+            frames = signals[..., : signals.shape[-1] // n * n].reshape(*signals.shape[:2], -1, n)
+            torch.fft.rfft(frames, dim=-1).abs()
+
+    def after():
+        multiscale_spectra(signals, n_fft)
+
+    before(), after()
+    ratios = []
+    for _ in range(repeats):
+        t_before = sum(timed(before, device)["cpu"] for _ in range(3))
+        t_after = sum(timed(after, device)["cpu"] for _ in range(3))
+        ratios.append(t_before / t_after)
+    emit("tiny_spectra_abs_over_hypot_cpu_ratio", statistics.median(ratios))
 
 
 def main(argv=None) -> None:

@@ -148,7 +148,10 @@ def multiscale_spectra(x: torch.Tensor, n_fft, hop=None) -> list[torch.Tensor]:
             frames = x[..., : n_win * n].reshape(*x.shape[:-1], n_win, n)
         else:
             frames = x.unfold(-1, n, h)
-        out.append(torch.fft.rfft(frames, dim=-1).abs())
+        spectrum = torch.fft.rfft(frames, dim=-1)
+        # |z| as hypot(re, im): the same values bit for bit as ``spectrum.abs()``, about
+        # twice as fast on CPU (2 % of a tiny-model training step; benchmarks/model_speed.py)
+        out.append(torch.hypot(spectrum.real, spectrum.imag))
     return out
 
 

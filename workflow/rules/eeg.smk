@@ -17,6 +17,7 @@ rule clean_eeg:
         "logs/clean_eeg/{subdir}/{run}.log",
     benchmark:
         "logs/clean_eeg/{subdir}/{run}.benchmark.tsv"
+    priority: PRIORITY["stores"]
     conda:
         ENV
     threads: 1

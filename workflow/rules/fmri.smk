@@ -11,6 +11,7 @@ rule roi_signals:
         "logs/roi_signals/{subdir}/{run}.log",
     benchmark:
         "logs/roi_signals/{subdir}/{run}.benchmark.tsv"
+    priority: PRIORITY["stores"]
     conda:
         ENV
     threads: 1

@@ -19,6 +19,7 @@ rule train_intra:
         f"logs/train_intra/{{run}}/{LOG_UNIT}/{{model}}.log",
     benchmark:
         f"logs/train_intra/{{run}}/{LOG_UNIT}/{{model}}.benchmark.tsv"
+    priority: PRIORITY["train"]
     conda:
         ENV
     threads: TRAIN_THREADS
@@ -80,7 +81,7 @@ rule train_inter:
         f"logs/train_inter/{LOG_UNIT}/{{model}}.log",
     benchmark:
         f"logs/train_inter/{LOG_UNIT}/{{model}}.benchmark.tsv"
-    priority: 1  # the longest jobs: started first, they shorten the whole run
+    priority: PRIORITY["inter"]
     conda:
         ENV
     threads: TRAIN_THREADS
@@ -116,6 +117,7 @@ rule evaluate_inter:
         f"logs/evaluate_inter/{LOG_UNIT}/{{model}}.log",
     benchmark:
         f"logs/evaluate_inter/{LOG_UNIT}/{{model}}.benchmark.tsv"
+    priority: PRIORITY["inter"]
     conda:
         ENV
     threads: 1
@@ -145,6 +147,7 @@ rule group_metrics:
         ),
     log:
         "logs/group_metrics/group_metrics.log",
+    priority: PRIORITY["inter"]
     conda:
         ENV
     threads: 1

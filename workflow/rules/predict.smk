@@ -18,6 +18,7 @@ rule predict:
         "logs/predict/{subdir}/{recording}.log",
     benchmark:
         "logs/predict/{subdir}/{recording}.benchmark.tsv"
+    priority: PRIORITY["inter"]
     conda:
         ENV
     threads: 1

@@ -41,6 +41,7 @@ rule report:
         html=RESULTS / "report.html",
     log:
         "logs/report/report.log",
+    priority: PRIORITY["inter"]
     conda:
         ENV
     threads: 1
@@ -81,6 +82,7 @@ rule report_figures:
         ),
     log:
         "logs/report_figures/report_figures.log",
+    priority: PRIORITY["inter"]
     conda:
         ENV
     threads: 1

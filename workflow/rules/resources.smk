@@ -77,6 +77,19 @@ def windows_runtime(wildcards, input, attempt):
     return int(5 + file_mb(input.eeg, default=200) / 50) * attempt
 
 
+#: Scheduling priorities (higher first among the jobs that are ready). The demo's critical
+#: path is simulate -> clean_eeg -> windows (all of them) -> train_inter -> evaluate_inter,
+#: predict -> group_metrics -> report: the stores come before any training, the
+#: inter-subject model (it waits for every store) before the per-scan ones, and the long
+#: training jobs before the short evaluations and pages that fill the other core.
+PRIORITY = {
+    "stores": 3,  # clean_eeg, roi_signals, windows
+    "inter": 2,  # train_inter, evaluate_inter, predict, group_metrics, report_figures, report
+    "train": 1,  # train_intra, train_transfer
+    "other": 0,  # evaluate_intra, evaluate_transfer, subject_report
+}
+
+
 #: Torch threads of a training job plus its data-loader worker processes. The tiny demo
 #: model gains little from a second thread, so it trains one job per core instead.
 TORCH_THREADS = 1 if config["model"].get("preset") == "tiny" else 2

@@ -11,6 +11,7 @@ rule windows:
         "logs/windows/{subdir}/{run}.log",
     benchmark:
         "logs/windows/{subdir}/{run}.benchmark.tsv"
+    priority: PRIORITY["stores"]
     conda:
         ENV
     threads: 1

@@ -17,7 +17,7 @@ if TRANSFER:
             "logs/train_transfer/{analysis}/{roi}/{model}.benchmark.tsv"
         wildcard_constraints:
             analysis="|".join(TRANSFER),
-        priority: 1  # the longest jobs: started first, they shorten the whole run
+        priority: PRIORITY["train"]
         conda:
             ENV
         threads: TRAIN_THREADS
