@@ -10,7 +10,6 @@ here too (:func:`load_checkpoint`, :func:`save_checkpoint`, :func:`load_model`).
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -28,13 +27,11 @@ __all__ = ["load_checkpoint", "load_model", "predict_batches", "predict_loader",
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """``torch.save`` to a temporary name, then move into place.
 
-    Saved through a buffer, so the zip archive's folder is torch's fixed ``archive``,
+    Saved through an open file, so the zip archive's folder is torch's fixed ``archive``,
     not the temporary file's name: the same state gives the same bytes (and SHA-256).
     """
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
+    with atomic_path(path) as tmp, open(tmp, "wb") as tmp_file:
+        torch.save(state, tmp_file)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

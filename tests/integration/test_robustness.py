@@ -319,9 +319,9 @@ def test_every_writer_writes_to_a_temporary_name():
         r"\.to_csv\(([^)]*)\)": lambda m: (
             bool(tmp.search(m.group(1))) or "=" in m.group(1).split(",")[0]
         ),
-        # raw.save / nib.save / torch.save / np.save(z): to tmp, or to an in-memory buffer
+        # raw.save / nib.save / torch.save / np.save(z): to tmp, or to the file opened on it
         r"\.save[z]?\(([^)]*)\)": lambda m: bool(
-            tmp.search(m.group(1)) or re.search(r"\bbuffer\b", m.group(1))
+            tmp.search(m.group(1)) or re.search(r"\btmp_file\b", m.group(1))
         ),
         # files opened for writing
         r"(?:open|h5py\.File|open_h5)\(([^)]*[\"'](?:w|a|r\+|wb|x)[\"'][^)]*)\)": lambda m: bool(
