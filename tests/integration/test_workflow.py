@@ -269,8 +269,9 @@ def test_derivative_folder_passes_the_bids_validator(demo, tmp_path):
     results = demo / "results"
     errors, derivative_files = validate_derivative(results, tmp_path)
     assert errors == [], [(e["key"], e["files"][:3]) for e in errors]
-    # ROI signals (+ json), cleaned EEG (vhdr, vmrk, eeg, channels, json, qc) per run; predicted x 3
-    assert len(derivative_files) == 8 * N_RUNS + 3
+    # ROI signals (+ json), cleaned EEG (vhdr, vmrk, eeg, channels, json, qc, qc signals) per
+    # run; predicted x 3
+    assert len(derivative_files) == 9 * N_RUNS + 3
     assert all(bids_derivative_name(p.name) for p in derivative_files)
     desc = json.loads((results / "dataset_description.json").read_text())
     assert desc["SourceDatasets"] == [{"URL": "bids:raw:"}]
