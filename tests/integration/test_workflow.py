@@ -264,7 +264,7 @@ def check_report_zip(report, results):
 
 @pytest.mark.slow
 def test_derivative_folder_passes_the_bids_validator(demo, tmp_path):
-    from test_derivatives import bids_derivative_name, validate_derivative
+    from bids_check import bids_derivative_name, validate_derivative
 
     results = demo / "results"
     errors, derivative_files = validate_derivative(results, tmp_path)
