@@ -64,20 +64,7 @@ def build(dataset: Path, out: Path) -> dict:
         {"eeg": p["clean"], "qc": p["qc"], "qc_signals": p["qc_signals"]},
         {"cfg": config["eeg"]},
     )
-    roi_signals.run(
-        {
-            "preproc_bold": files["preproc_bold"],
-            "bold": files["bold"],
-            "mask": files["mask"],
-            "confounds": files["confounds"],
-            "atlas_maps": atlas["maps"],
-            "atlas_labels": atlas["labels"],
-        },
-        {"timeseries": p["rois"]},
-        {"cfg": config["fmri"]},
-    )
-    store_params = {"cfg": config["store"], "volume_marker": config["eeg"]["volume_marker"]}
-    windows.run({"eeg": p["clean"], "rois": p["rois"]}, {"store": p["store"]}, store_params)
+    _rois_and_store(files, atlas, config, clean=p["clean"], rois=p["rois"], store=p["store"])
     for label, roi in ROIS.items():
         for model in MODELS:
             d = out / "models" / "intra" / RUN / f"roi-{label}" / f"model-{model}"
@@ -117,20 +104,9 @@ def build_whole_brain(p: dict, out: Path) -> None:
     p["rois_all"] = sub / f"{RUN}_atlas-DiFuMo64_timeseries.tsv"
     p["store_all"] = sub / f"{RUN}_windows.h5"
     files, atlas = p["files"], p["atlas"]
-    roi_signals.run(
-        {
-            "preproc_bold": files["preproc_bold"],
-            "bold": files["bold"],
-            "mask": files["mask"],
-            "confounds": files["confounds"],
-            "atlas_maps": atlas["maps"],
-            "atlas_labels": atlas["labels"],
-        },
-        {"timeseries": p["rois_all"]},
-        {"cfg": config["fmri"]},
+    _rois_and_store(
+        files, atlas, config, clean=p["clean"], rois=p["rois_all"], store=p["store_all"]
     )
-    store_params = {"cfg": config["store"], "volume_marker": config["eeg"]["volume_marker"]}
-    windows.run({"eeg": p["clean"], "rois": p["rois_all"]}, {"store": p["store_all"]}, store_params)
     with WindowStore(p["store_all"]) as store:
         rois = list(store.roi_names)
     p["all_rois"], p["shared"] = rois, {}
@@ -159,3 +135,21 @@ def build_whole_brain(p: dict, out: Path) -> None:
         p["shared"][model] = d
         for roi, x in zip(rois, dirs, strict=True):
             p["shared"][(filename_label(roi), model)] = x
+
+
+def _rois_and_store(files, atlas, config, *, clean, rois, store) -> None:
+    """The ``roi_signals`` and ``windows`` jobs of the test run, as the workflow calls them."""
+    roi_signals.run(
+        {
+            "preproc_bold": files["preproc_bold"],
+            "bold": files["bold"],
+            "mask": files["mask"],
+            "confounds": files["confounds"],
+            "atlas_maps": atlas["maps"],
+            "atlas_labels": atlas["labels"],
+        },
+        {"timeseries": rois},
+        {"cfg": config["fmri"]},
+    )
+    store_params = {"cfg": config["store"], "volume_marker": config["eeg"]["volume_marker"]}
+    windows.run({"eeg": clean, "rois": rois}, {"store": store}, store_params)
