@@ -15,10 +15,14 @@ the input rate). For every channel:
    ``select="correlation"``, of the ``window`` volumes whose artifact correlates best
    with its own, as FARM does) scaled by a least-squares gain fitted to the volume, so
    a slow drift of the artifact's amplitude is followed.
-3. **Optimal basis set.** The principal components across volumes of what is left are
-   fitted to each volume and added to its artifact estimate: the changes of shape with
-   head motion (the channel sees another mix of the three gradient axes) lie in a few
-   directions.
+3. **Optimal basis set.** What head motion changes is fitted to each volume: by
+   Faraday's law every lead sees a mix of the same few waveforms (one per gradient axis,
+   and the vibration each drives), and motion changes the mix, within a volume too. The
+   basis is the leading shapes of all channels' mean artifacts and the same shapes
+   ramped across the volume (or, with ``obs_basis="residual"``, the principal components
+   of the residuals, Niazy et al. 2005); each volume's coefficients are fitted on its
+   high-passed residual and shrunk by their signal-to-noise ratio, so a component that
+   the data do not support costs the EEG nothing.
 4. The estimate is moved back by each slice's delay and subtracted.
 
 **Slow EEG is kept by construction**: every volume's artifact estimate is made
@@ -120,7 +124,9 @@ class GradientPlan:
     volume_slices: bool = True
     per_slice_delays: bool = False
     basis: tuple | None = None
-    obs_fullband: bool = False
+    obs_fullband: bool = True
+    obs_basis: str = "shared"
+    shrink: bool = True
     stats: dict = field(default_factory=dict)
 
     @classmethod
@@ -285,12 +291,7 @@ class GradientPlan:
             # EEG); the template keeps its mean (the artifact's, over other volumes).
             est = gain[:, None] * t_full
             if self.basis is not None and self.basis[0].shape[0]:
-                hp_basis, full_basis = self.basis
-                resid_hp = _highpass_rows(
-                    zc - demean(est) - demean(aliased), self.rate, self.obs_highpass
-                )
-                coef = resid_hp @ np.linalg.pinv(hp_basis)
-                est = est + demean(coef @ (full_basis if self.obs_fullband else hp_basis))
+                est = est + demean(self._basis_fit(zc - demean(est) - demean(aliased)))
             if full and phase:
                 # Aliasing also has a mean (folded onto 0 Hz) that changes with the
                 # sampling phase: fitted on the residual with its mean, and kept.
@@ -302,6 +303,27 @@ class GradientPlan:
         if self.volume_slices:
             est = est + demean(self._volume_slice_fit(demean(z - est)))
         return est
+
+    def _basis_fit(self, resid: np.ndarray) -> np.ndarray:
+        """The basis set's part of each volume's residual (n_v, L), coefficients shrunk.
+
+        The coefficients are fitted on the high-passed residual (orthonormal basis rows)
+        and shrunk by how far their spread over volumes stands above the fit's noise
+        (empirical Bayes, James-Stein): a component whose coefficients are no larger than
+        what the EEG alone would give is not subtracted, so the fit costs the EEG little.
+        """
+        hp_basis, full_basis = self.basis
+        resid_hp = _highpass_rows(resid, self.rate, self.obs_highpass) * self._valid()
+        coef = resid_hp @ hp_basis.T
+        if self.shrink:
+            dof = max(int(self._valid().sum(axis=1).min()) - hp_basis.shape[0], 1)
+            left = np.einsum("vl,vl->v", resid_hp, resid_hp) - np.einsum("vk,vk->v", coef, coef)
+            noise = float(np.median(np.maximum(left, 0.0))) / dof
+            power = np.mean(coef**2, axis=0)
+            keep = np.clip(1.0 - noise / np.maximum(power, 1e-300), 0.0, 1.0)
+            self.stats["obs_shrink"] = [round(float(k), 3) for k in keep]
+            coef = coef * keep
+        return coef @ (full_basis if self.obs_fullband else hp_basis)
 
     def phases(self) -> np.ndarray:
         """Sampling phase (in [0, 1) input samples) of every slice's artifact onset."""
@@ -413,38 +435,78 @@ class GradientPlan:
         fit[:, use] = (design @ coef).reshape(self.n_volumes, n_s, ls)
         return self._slice_unstack(fit, resid.shape[1])
 
-    def fit_basis(self, refs: np.ndarray, *, snr: float = 3.0) -> GradientPlan:
-        """Optimal basis set of the artifact's changes, pooled over reference channels.
+    def fit_basis(
+        self, refs: np.ndarray, *, channels: np.ndarray | None = None, snr: float = 3.0
+    ) -> GradientPlan:
+        """Optimal basis set of the artifact's changes from volume to volume.
 
-        The residuals (aligned volume minus its gain-fitted template) of the channels with
-        the largest artifact are high-passed at ``obs_highpass`` (where the EEG is weak
-        and the artifact's slice harmonics are strong), pooled, and their principal
-        components kept while they stand ``snr`` times above the median eigenvalue; the
-        same combinations of the full-band residuals give the components fitted to every
-        channel (by least squares on the high-passed volume).
+        ``obs_basis="shared"`` (default): the leading principal shapes of every channel's
+        mean artifact (``channels``; each channel's mean aligned volume, normalised), and
+        the same shapes times a linear ramp across the volume. By Faraday's law each
+        lead sees a mix of the same few waveforms (one per gradient axis, and the
+        vibration each drives); head motion changes the mix, within a volume too. The
+        shapes are estimated from means over all volumes, so they carry almost no EEG,
+        and each volume's few coefficients are fitted on its whole length.
+        ``obs_basis="residual"``: the classic optimal basis set (Niazy et al. 2005) of the
+        reference channels' residuals (aligned volume minus its gain-fitted template),
+        high-passed at ``obs_highpass`` and pooled; components are kept while they stand
+        ``snr`` times above the median eigenvalue, and only their high-passed part is
+        subtracted.
+
+        Either way each volume's coefficients are fitted on the high-passed residual and
+        shrunk towards zero by their signal-to-noise ratio (:meth:`_basis_fit`).
         """
         k = self.obs_components
         self.basis = None
         if k <= 0 or self.n_volumes < k + 3:
             return self
-        rows_hp, rows = [], []
-        for x in np.atleast_2d(refs):
-            z = self._epochs(self._align(np.asarray(x, float), -1.0))
-            r = z - z.mean(axis=1, keepdims=True) - self.estimate(z)
-            rows.append(r)
-            rows_hp.append(_highpass_rows(r, self.rate, self.obs_highpass))
-        rh = np.concatenate(rows_hp) * self._valid_tile(len(rows))
-        rf = np.concatenate(rows) * self._valid_tile(len(rows))
-        scale = np.linalg.norm(rh, axis=1, keepdims=True)
-        scale[scale == 0] = 1.0
-        w, u = np.linalg.eigh((rh / scale) @ (rh / scale).T)
-        order = np.argsort(w)[::-1]
-        w, u = w[order], u[:, order]
-        floor = np.median(w[w > 0]) if np.any(w > 0) else 0.0
-        keep = int(np.sum(w[:k] > snr * floor)) if floor > 0 else 0
-        u = u[:, :keep] / scale
-        self.basis = (u.T @ rh, u.T @ rf)
-        self.stats["obs_components_kept"] = keep
+        valid = self._valid()
+        if self.obs_basis == "shared":
+            chans = np.atleast_2d(refs if channels is None else channels)
+            means = []
+            for x in chans:
+                z = self._epochs(self._align(np.asarray(x, float), -1.0)) * valid
+                z = z - z.sum(axis=1, keepdims=True) / valid.sum(axis=1, keepdims=True)
+                means.append((z * valid).sum(axis=0) / np.maximum(valid.sum(axis=0), 1))
+            means = np.asarray(means)
+            means -= means.mean(axis=1, keepdims=True)
+            norm = np.linalg.norm(means, axis=1, keepdims=True)
+            means = means[norm[:, 0] > 0] / norm[norm[:, 0] > 0]
+            shapes = _top_components(means, min(k, means.shape[0]))
+            ramp = np.linspace(-1.0, 1.0, self.length)[None, :]
+            full = np.concatenate([shapes, shapes * ramp])
+            hp = _highpass_rows(full, self.rate, self.obs_highpass)
+            self.obs_fullband = True
+        else:
+            rows_hp, rows = [], []
+            for x in np.atleast_2d(refs):
+                z = self._epochs(self._align(np.asarray(x, float), -1.0))
+                r = z - z.mean(axis=1, keepdims=True) - self.estimate(z)
+                rows.append(r)
+                rows_hp.append(_highpass_rows(r, self.rate, self.obs_highpass))
+            rh = np.concatenate(rows_hp) * self._valid_tile(len(rows))
+            rf = np.concatenate(rows) * self._valid_tile(len(rows))
+            scale = np.linalg.norm(rh, axis=1, keepdims=True)
+            scale[scale == 0] = 1.0
+            w, u = np.linalg.eigh((rh / scale) @ (rh / scale).T)
+            order = np.argsort(w)[::-1]
+            w, u = w[order], u[:, order]
+            floor = np.median(w[w > 0]) if np.any(w > 0) else 0.0
+            keep = int(np.sum(w[:k] > snr * floor)) if floor > 0 else 0
+            u = u[:, :keep] / scale
+            hp, full = u.T @ rh, u.T @ rf
+            self.obs_fullband = False
+        # orthonormal rows in the high-passed domain (the same combinations of the full band)
+        if hp.shape[0]:
+            uu, ss, vt = np.linalg.svd(hp, full_matrices=False)
+            ok = ss > 1e-6 * ss[0]
+            hp, full = vt[ok], (uu[:, ok] / ss[ok]).T @ full
+            # a direction mostly below the high-pass would turn a small fitted coefficient
+            # into a large slow subtraction: only well-determined ones are kept
+            good = np.linalg.norm(full, axis=1) <= 2.0
+            hp, full = hp[good], full[good]
+        self.basis = (hp, full)
+        self.stats["obs_components_kept"] = int(hp.shape[0])
         return self
 
     def _valid_tile(self, n: int) -> np.ndarray:

@@ -168,7 +168,8 @@ def _residual_obs(resid, valid, sfreq, n_components, snr_threshold, *, joint):
     pre-whitened residual (:func:`_prewhiten`), where the EEG's strong slow part no
     longer dominates; each component's waveform in the original domain is then the
     regression of the residual epochs on the beats' coefficients (averaged over all
-    beats, the EEG cancels).
+    beats, the EEG cancels). Each beat's coefficients are shrunk by the component's
+    signal-to-noise ratio (:func:`_components`).
     """
     n_beats, n_ch, length = resid.shape
     z = _prewhiten(resid, valid, sfreq)
@@ -176,19 +177,19 @@ def _residual_obs(resid, valid, sfreq, n_components, snr_threshold, *, joint):
     if joint:
         white, unwhite = _whitener(z)
         zw = np.matmul(white, z).reshape(n_beats, -1)
-        comps = _components(zw, n_components, snr_threshold)
+        comps, keep = _components(zw, n_components, snr_threshold, shrink=True)
         logger.debug("remove_bcg: %d joint components kept", comps.shape[0])
         if comps.shape[0]:
             coef = zw @ comps.T
             u, *_ = np.linalg.lstsq(coef, resid.reshape(n_beats, -1), rcond=None)
-            out[:] = (coef @ u).reshape(n_beats, n_ch, length)
+            out[:] = ((coef * keep) @ u).reshape(n_beats, n_ch, length)
     else:
         for c in range(n_ch):
-            comps = _components(z[:, c, :], n_components, snr_threshold)
+            comps, keep = _components(z[:, c, :], n_components, snr_threshold, shrink=True)
             if comps.shape[0]:
                 coef = z[:, c, :] @ comps.T
                 u, *_ = np.linalg.lstsq(coef, resid[:, c, :], rcond=None)
-                out[:, c, :] = coef @ u
+                out[:, c, :] = (coef * keep) @ u
     return out
 
 
@@ -203,11 +204,15 @@ def _whitener(resid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return white, unwhite
 
 
-def _components(mat: np.ndarray, k: int, snr: float, *, seed: int = 0) -> np.ndarray:
+def _components(mat: np.ndarray, k: int, snr: float, *, seed: int = 0, shrink: bool = False):
     """Principal directions of the rows of ``mat`` above ``snr`` times the noise floor.
 
     The floor is the median eigenvalue of the next components (randomized SVD
-    for large matrices). Returns (k_kept, n_cols).
+    for large matrices). Returns (k_kept, n_cols); with ``shrink`` also each kept
+    component's shrinkage factor ``1 - floor / eigenvalue`` (in [0, 1]): the share of
+    its coefficients' spread over beats that stands above the noise (empirical Bayes),
+    by which the fitted coefficients are multiplied so that a component the data
+    barely support removes little EEG.
     """
     n_rows, n_cols = mat.shape
     k = int(min(k, n_rows - 1, n_cols))
@@ -226,10 +231,12 @@ def _components(mat: np.ndarray, k: int, snr: float, *, seed: int = 0) -> np.nda
         q, _r = np.linalg.qr(q)
         _u, s, vt = np.linalg.svd(q.T @ mat, full_matrices=False)
     lam = s**2
+    floor = np.median(lam[k : k + n_extra]) if n_extra > 0 else 0.0
     if n_extra > 0 and snr > 0:
-        floor = np.median(lam[k : k + n_extra])
         k = int(np.sum(lam[:k] > snr * floor))
-    return vt[:k]
+    if not shrink:
+        return vt[:k]
+    return vt[:k], np.clip(1.0 - floor / np.maximum(lam[:k], 1e-300), 0.0, 1.0)
 
 
 def remove_bcg(

@@ -119,6 +119,7 @@ def remove_gradient(
     gate: bool | None = None,
     obs_components: int = nbconfig.defaults("eeg.gradient.obs_components"),
     obs_highpass: float = nbconfig.defaults("eeg.gradient.obs_highpass"),
+    obs_basis: str = nbconfig.defaults("eeg.gradient.obs_basis"),
     copy: bool = True,
     clocks: str = nbconfig.defaults("eeg.gradient.clocks"),
     select: str = nbconfig.defaults("eeg.gradient.select"),
@@ -155,9 +156,13 @@ def remove_gradient(
     gate : bool | None
         Deprecated, ignored.
     obs_components : int
-        Most principal components of the residual fitted per volume (0: none).
+        Most components of the optimal basis set fitted per volume (0: none).
     obs_highpass : float
         High-pass (Hz) of the residual from which the basis set is found and fitted.
+    obs_basis : {"shared", "residual"}
+        The basis set: the leading shapes of all channels' mean artifacts and the same
+        shapes ramped across the volume, or the principal components of the reference
+        channels' residuals (:meth:`neurobolt.eeg.aas.GradientPlan.fit_basis`).
     copy : bool
         If False, write the result into ``data`` (which must be float).
     clocks : {"auto", "synchronised", "unsynchronised"}
@@ -204,12 +209,13 @@ def remove_gradient(
             clocks=clocks,
         )
         plan.obs_highpass = float(obs_highpass)
+        plan.obs_basis = str(obs_basis)
         refs = choose_reference_channels(x, onsets, n_ref=n_ref)
         if align and auto and plan.synchronised:
             plan.triggers_jitter(x[refs])
         if align:
             plan.estimate_delays(x[refs])
-        plan.fit_basis(x[refs])
+        plan.fit_basis(x[refs], channels=x)
         if copy or not np.issubdtype(x.dtype, np.floating):
             out = np.empty(x.shape, dtype=np.result_type(x.dtype, np.float32))
         else:

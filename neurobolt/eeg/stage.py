@@ -158,6 +158,7 @@ def clean_array(
         clocks=clocks,
     )
     plan.obs_highpass = float(g["obs_highpass"])
+    plan.obs_basis = str(g["obs_basis"])
     plan.input_ratio = float(q)
     scan = slice(int(plan.starts[0]), int(min(plan.starts[-1] + plan.length, data.shape[1])))
     power = np.mean(np.diff(data[:n_eeg, scan], axis=1) ** 2, axis=1)
@@ -167,7 +168,7 @@ def clean_array(
             clocks = "unsynchronised (artifact jitters against regular markers)"
     if g["align"]:
         plan.estimate_delays(data[refs])
-    plan.fit_basis(data[refs])
+    plan.fit_basis(data[refs], channels=data[:n_eeg])
     timing["plan"] = time.perf_counter() - t0
 
     # slice / volume lines before cleaning, at the intermediate rate

@@ -195,3 +195,41 @@ def test_slices_grouped_by_sampling_phase_only_when_it_changes_between_volumes()
     )  # fmt: skip
     gap.input_ratio = 5.0
     assert [g.size for g in gap._phase_classes(np.ones(39, dtype=bool))] == [39]
+
+
+def test_shared_basis_follows_head_motion_better_than_the_residual_basis():
+    # Gradient only (the BCG taken out of the data): the artifact's mix of the three axes
+    # changes with head motion (random walk and jumps) and a slow drift, with a silent gap
+    # and unsynchronised clocks. The cleaner knows nothing of axes or motion.
+    rec = make_recording(duration=90, seed=11, protocol="gap", sync=False, motion=True)
+    rec["data"][:-1] -= rec["bcg"][:-1]
+    (r_sh, e_sh), (slow, _), qc = _clean(rec, gradient={"obs_basis": "shared"})
+    (r_res, e_res), _, _ = _clean(rec, gradient={"obs_basis": "residual"})
+    assert r_sh > 0.95 and e_sh < 0.30, (r_sh, e_sh)
+    assert e_sh < e_res - 0.03, (e_sh, e_res)
+    assert slow > 0.95, slow
+    assert qc["gradient"]["obs_components_kept"] == 8  # 4 shapes, each also ramped
+
+
+def test_basis_coefficients_the_data_do_not_support_are_shrunk_away():
+    from neurobolt.eeg.aas import GradientPlan
+
+    rng = np.random.default_rng(0)
+    n_v, length = 200, 400
+    plan = GradientPlan.from_onsets(np.arange(n_v) * length + 10.0, 1000.0, n_v * length + 20)
+    plan.obs_highpass = 0.0
+    basis = np.linalg.qr(rng.normal(size=(length, 2)))[0].T  # two orthonormal shapes
+    plan.basis = (basis, basis)
+    noise = rng.normal(size=(n_v, length))
+    # component 0 varies from volume to volume (sd 5 per unit of noise), component 1 not
+    coef = np.stack([rng.normal(0, 5.0, n_v), np.zeros(n_v)], axis=1)
+    fit = plan._basis_fit(coef @ basis + noise)
+    keep = plan.stats["obs_shrink"]
+    assert keep[0] > 0.9 and keep[1] < 0.5, keep
+    # the fit recovers the varying component to within the noise, and takes next to nothing
+    # of the noise along the unsupported one
+    err = fit - coef @ basis
+    assert np.sqrt(np.mean(err**2)) < 0.12, np.sqrt(np.mean(err**2))
+    pure = plan._basis_fit(noise)
+    unshrunk = (noise @ basis.T) @ basis  # what the plain least-squares fit would remove
+    assert np.mean(pure**2) < 0.25 * np.mean(unshrunk**2), (np.mean(pure**2), np.mean(unshrunk**2))
