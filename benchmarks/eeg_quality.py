@@ -18,6 +18,12 @@ alone), and ``facetpy`` when ``--facet-python`` names a Python that has it
 (facetpy pins an older MNE, so it cannot share neurobolt's environment;
 otherwise it is skipped with the reason).
 
+``--generator`` adds the independent generator's scenarios (tests/helpers/eeg_generator.py:
+gradient from three axes whose mix head motion changes, exact slice times, synchronised and
+unsynchronised clocks, a silent gap with amplitude drift, BCG varying per channel and beat,
+infraslow EEG): neurobolt, MNE's AAS and a FASTR-style reference, each followed by the same
+R-peak detection and BCG step, in 0.5-40 Hz and 0.03-0.3 Hz (``benchmarks/eeg_generator_bench.py``).
+
 ``--speed`` adds the 20-minute, 32-channel, 5 kHz scan: wall time, times
 faster than real time and peak memory against the recording's float32 size
 (``--speed-mne`` runs MNE's AAS on it too; it needs about 6 GB).
@@ -26,6 +32,7 @@ Usage::
 
     python benchmarks/eeg_quality.py                       # the demo's 5 simulated 6-min scans
     python benchmarks/eeg_quality.py --speed               # + the 20-min scan
+    python benchmarks/eeg_quality.py --generator           # + the independent generator
     python benchmarks/eeg_quality.py --root /path/to/sim   # an existing simulated dataset
 """
 
@@ -286,6 +293,11 @@ def main(argv=None) -> int:
     p.add_argument("--methods", default="neurobolt,mne_aas,mne_aas+nb_bcg")
     p.add_argument("--facet-python", help="a Python interpreter that has facetpy 2.x")
     p.add_argument("--speed", action="store_true", help="also clean a 20-min 32-ch scan")
+    p.add_argument(
+        "--generator",
+        action="store_true",
+        help="also run the independent generator's scenarios (eeg_generator_bench.py)",
+    )
     p.add_argument("--speed-duration", type=float, default=1200.0)
     p.add_argument("--speed-mne", action="store_true", help="run MNE's AAS on it too (~6 GB)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -397,6 +409,12 @@ def main(argv=None) -> int:
             print(f"speed {m} peak_rss_over_float32 {res['peak_rss_mb'] / f32_mb:.2f}")
         if "neurobolt" in walls and "mne_aas" in walls:
             print(f"speed ratio mne_aas/neurobolt wall {walls['mne_aas'] / walls['neurobolt']:.2f}")
+    if args.generator:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import eeg_generator_bench
+
+        print("# independent generator: scenario, method, figure, value")
+        eeg_generator_bench.main([])
     return 0
 
 
