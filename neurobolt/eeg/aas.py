@@ -126,6 +126,7 @@ class GradientPlan:
     basis: tuple | None = None
     obs_fullband: bool = True
     obs_basis: str = "shared"
+    anc: bool = False
     shrink: bool = True
     stats: dict = field(default_factory=dict)
 
@@ -595,4 +596,9 @@ class GradientPlan:
             s, r = self.starts[v], self.region[v]
             art[s : s + r] = est[v, :r]
         art = self._align(art, 1.0)
+        if self.anc:
+            from .anc import adaptive_cancel
+
+            span = (int(self.starts[0]), int(self.starts[-1] + self.region[-1]))
+            return adaptive_cancel(x - art, art, self.rate, highpass=self.obs_highpass, span=span)
         return x - art

@@ -120,6 +120,7 @@ def remove_gradient(
     obs_components: int = nbconfig.defaults("eeg.gradient.obs_components"),
     obs_highpass: float = nbconfig.defaults("eeg.gradient.obs_highpass"),
     obs_basis: str = nbconfig.defaults("eeg.gradient.obs_basis"),
+    anc: bool = nbconfig.defaults("eeg.gradient.anc"),
     copy: bool = True,
     clocks: str = nbconfig.defaults("eeg.gradient.clocks"),
     select: str = nbconfig.defaults("eeg.gradient.select"),
@@ -163,6 +164,9 @@ def remove_gradient(
         The basis set: the leading shapes of all channels' mean artifacts and the same
         shapes ramped across the volume, or the principal components of the reference
         channels' residuals (:meth:`neurobolt.eeg.aas.GradientPlan.fit_basis`).
+    anc : bool
+        Adaptive noise cancellation after the template subtraction
+        (:func:`neurobolt.eeg.anc.adaptive_cancel`).
     copy : bool
         If False, write the result into ``data`` (which must be float).
     clocks : {"auto", "synchronised", "unsynchronised"}
@@ -210,6 +214,7 @@ def remove_gradient(
         )
         plan.obs_highpass = float(obs_highpass)
         plan.obs_basis = str(obs_basis)
+        plan.anc = bool(anc)
         refs = choose_reference_channels(x, onsets, n_ref=n_ref)
         if align and auto and plan.synchronised:
             plan.triggers_jitter(x[refs])

@@ -159,6 +159,7 @@ def clean_array(
     )
     plan.obs_highpass = float(g["obs_highpass"])
     plan.obs_basis = str(g["obs_basis"])
+    plan.anc = bool(g["anc"])
     plan.input_ratio = float(q)
     scan = slice(int(plan.starts[0]), int(min(plan.starts[-1] + plan.length, data.shape[1])))
     power = np.mean(np.diff(data[:n_eeg, scan], axis=1) ** 2, axis=1)

@@ -233,3 +233,27 @@ def test_basis_coefficients_the_data_do_not_support_are_shrunk_away():
     pure = plan._basis_fit(noise)
     unshrunk = (noise @ basis.T) @ basis  # what the plain least-squares fit would remove
     assert np.mean(pure**2) < 0.25 * np.mean(unshrunk**2), (np.mean(pure**2), np.mean(unshrunk**2))
+
+
+def test_adaptive_noise_cancellation_removes_a_filtered_copy_of_the_estimate():
+    from neurobolt.eeg.anc import adaptive_cancel
+
+    rng = np.random.default_rng(2)
+    rate, n = 1000.0, 60_000
+    t = np.arange(n) / rate
+    # an artifact estimate with slice harmonics (24 Hz and up, changing amplitude)
+    art = sum(np.sin(2 * np.pi * 24 * k * t + k) / k for k in range(1, 12))
+    art *= 1 + 0.3 * np.sin(2 * np.pi * t / 40)
+    # what the templates left: 10 % of the estimate, 1 ms late, with another gain above 60 Hz
+    left = 0.1 * np.roll(art, 1) + 0.03 * np.roll(art, 2)
+    eeg = np.cumsum(rng.normal(size=n)) * 0.02  # a slow (1/f^2) EEG, far above the residue
+    eeg += 0.3 * np.sin(2 * np.pi * 10 * t)
+    out = adaptive_cancel(eeg + left, art, rate, highpass=20.0)
+    before = np.sqrt(np.mean(left**2))
+    after = np.sqrt(np.mean((out - eeg) ** 2))
+    assert after < 0.1 * before, (after, before)
+    slow = slice(1000, n - 1000)
+    assert np.corrcoef(out[slow], eeg[slow])[0, 1] > 0.999
+    # without a residue nothing is removed
+    same = adaptive_cancel(eeg, art, rate, highpass=20.0)
+    assert np.sqrt(np.mean((same - eeg) ** 2)) < 0.02 * np.std(eeg)
