@@ -14,7 +14,10 @@ the input rate). For every channel:
    ``window`` neighbouring aligned volumes (itself excluded; or, with
    ``select="correlation"``, of the ``window`` volumes whose artifact correlates best
    with its own, as FARM does) scaled by a least-squares gain fitted to the volume, so
-   a slow drift of the artifact's amplitude is followed.
+   a slow drift of the artifact's amplitude is followed. The EEG that a template
+   averages is shrunk away per volume harmonic (a Wiener filter from the spread over
+   volumes), so the template does not subtract averaged slow EEG where the artifact is
+   weak.
 3. **Optimal basis set.** What head motion changes is fitted to each volume: by
    Faraday's law every lead sees a mix of the same few waveforms (one per gradient axis,
    and the vibration each drives), and motion changes the mix, within a volume too. The
@@ -279,6 +282,8 @@ class GradientPlan:
 
         zc = demean(z)
         t_full = self._templates(z) * valid
+        if self.shrink:
+            t_full = self._shrink_templates(z, t_full) * valid
         tc = demean(t_full)
         tt = np.maximum(np.einsum("vl,vl->v", tc, tc), 1e-300)
         phase = self.phase_harmonics > 0 and self.input_ratio > 1 and not self.synchronised
@@ -304,6 +309,26 @@ class GradientPlan:
         if self.volume_slices:
             est = est + demean(self._volume_slice_fit(demean(z - est)))
         return est
+
+    def _shrink_templates(self, z: np.ndarray, t_full: np.ndarray) -> np.ndarray:
+        """Templates with the EEG they average shrunk away, per volume harmonic (Wiener).
+
+        A template is the mean of ``window`` other volumes, so it carries their EEG
+        divided by the square root of their number, at every harmonic of the volume
+        frequency; with 1/f EEG that is mostly below 5 Hz, where the artifact of a
+        continuous acquisition is weak. Each harmonic (a frequency bin of the volume
+        epoch) is kept in proportion to how far the mean over volumes stands above that
+        noise, ``1 - var / (window |mean|^2)``: harmonics where the artifact dominates
+        pass unchanged.
+        """
+        n_v, length = z.shape
+        width = min(self.window, n_v - 1)
+        spec = np.fft.rfft(z, axis=1)
+        mean = spec.mean(axis=0)
+        var = np.mean(np.abs(spec - mean) ** 2, axis=0)
+        h = np.clip(1.0 - var / (width * np.abs(mean) ** 2 + 1e-300), 0.0, 1.0)
+        self.stats["template_shrink_mean"] = float(h.mean())
+        return np.fft.irfft(np.fft.rfft(t_full, axis=1) * h, n=length, axis=1)
 
     def _basis_fit(self, resid: np.ndarray) -> np.ndarray:
         """The basis set's part of each volume's residual (n_v, L), coefficients shrunk.

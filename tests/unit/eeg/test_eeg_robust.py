@@ -257,3 +257,26 @@ def test_adaptive_noise_cancellation_removes_a_filtered_copy_of_the_estimate():
     # without a residue nothing is removed
     same = adaptive_cancel(eeg, art, rate, highpass=20.0)
     assert np.sqrt(np.mean((same - eeg) ** 2)) < 0.02 * np.std(eeg)
+
+
+def test_templates_do_not_subtract_averaged_slow_eeg():
+    from neurobolt.eeg.aas import GradientPlan
+
+    rng = np.random.default_rng(3)
+    rate, n_v, length = 1000.0, 60, 500
+    t = np.arange(length) / rate
+    art = 50 * sum(np.sin(2 * np.pi * 32 * k * t) / k for k in range(1, 8))  # slice harmonics
+    from scipy import signal as sps
+
+    white = rng.normal(size=n_v * length + 20)
+    eeg = 20 * sps.lfilter(*sps.butter(1, 3.0, fs=rate), white) / 0.08 + white  # mostly slow
+    x = eeg.copy()
+    for v in range(n_v):
+        x[10 + v * length : 10 + (v + 1) * length] += art
+    errors = {}
+    for shrink in (True, False):
+        plan = GradientPlan.from_onsets(np.arange(n_v) * length + 10.0, rate, x.size, window=20)
+        plan.shrink = shrink
+        y = plan.correct(x)
+        errors[shrink] = np.sqrt(np.mean((y - eeg)[10 : 10 + n_v * length] ** 2))
+    assert errors[True] < 0.6 * errors[False], errors
