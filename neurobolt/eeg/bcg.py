@@ -209,8 +209,9 @@ def _components(mat: np.ndarray, k: int, snr: float, *, seed: int = 0, shrink: b
 
     The floor is the median eigenvalue of the next components (randomized SVD
     for large matrices). Returns (k_kept, n_cols); with ``shrink`` also each kept
-    component's shrinkage factor ``1 - floor / eigenvalue`` (in [0, 1]): the share of
-    its coefficients' spread over beats that stands above the noise (empirical Bayes),
+    component's shrinkage factor ``1 - floor / spread`` (in [0, 1], the spread of its
+    coefficients over beats measured robustly): the share of it that stands above the
+    noise (empirical Bayes),
     by which the fitted coefficients are multiplied so that a component the data
     barely support removes little EEG.
     """
@@ -236,7 +237,13 @@ def _components(mat: np.ndarray, k: int, snr: float, *, seed: int = 0, shrink: b
         k = int(np.sum(lam[:k] > snr * floor))
     if not shrink:
         return vt[:k]
-    return vt[:k], np.clip(1.0 - floor / np.maximum(lam[:k], 1e-300), 0.0, 1.0)
+    # The spread of each component's coefficients over beats, measured robustly (the
+    # median of the squares, scaled to the variance for Gaussian coefficients): cardiac
+    # variability is in every beat, a blink or a movement in a few, whose large
+    # coefficients would otherwise make an EEG event look like a strong component.
+    coef = mat @ vt[:k].T
+    spread = n_rows * np.median(coef**2, axis=0) / 0.4549
+    return vt[:k], np.clip(1.0 - floor / np.maximum(spread, 1e-300), 0.0, 1.0)
 
 
 def remove_bcg(
