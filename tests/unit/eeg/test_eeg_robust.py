@@ -280,3 +280,21 @@ def test_templates_do_not_subtract_averaged_slow_eeg():
         y = plan.correct(x)
         errors[shrink] = np.sqrt(np.mean((y - eeg)[10 : 10 + n_v * length] ** 2))
     assert errors[True] < 0.6 * errors[False], errors
+
+
+def test_bcg_components_present_in_few_beats_are_shrunk_away():
+    from neurobolt.eeg.bcg import _components
+
+    rng = np.random.default_rng(4)
+    n_beats, n_cols = 120, 300
+    shapes = np.linalg.qr(rng.normal(size=(n_cols, 2)))[0].T
+    dense = rng.normal(0, 6.0, n_beats)  # a shape change in every beat
+    sparse = np.zeros(n_beats)
+    sparse[[7, 50, 90]] = 6.0 * np.sqrt(n_beats / 3)  # same energy, three beats (blinks)
+    mat = np.outer(dense, shapes[0]) + np.outer(sparse, shapes[1])
+    mat += rng.normal(size=mat.shape)
+    comps, keep = _components(mat, 4, 3.0, shrink=True)
+    which = np.argmax(np.abs(comps @ shapes.T), axis=1)  # 0: dense, 1: sparse
+    assert set(which[:2]) == {0, 1}
+    factor = {int(w): k for w, k in zip(which, keep, strict=False)}
+    assert factor[0] > 0.8 and factor[1] < 0.5, factor  # by eigenvalue both would be ~0.9
