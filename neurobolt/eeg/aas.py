@@ -82,6 +82,21 @@ def _top_components(mat: np.ndarray, k: int) -> np.ndarray:
     return vec / norm
 
 
+def _orthonormal(hp: np.ndarray, full: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal rows in the high-passed domain, and the same combinations of the full band.
+
+    A direction mostly below the high-pass would turn a small fitted coefficient into a
+    large slow subtraction: only those whose full-band norm stays within 2 are kept.
+    """
+    if not hp.shape[0]:
+        return hp, full
+    uu, ss, vt = np.linalg.svd(hp, full_matrices=False)
+    ok = ss > 1e-6 * ss[0]
+    hp, full = vt[ok], (uu[:, ok] / ss[ok]).T @ full
+    good = np.linalg.norm(full, axis=1) <= 2.0
+    return hp[good], full[good]
+
+
 def _highpass_rows(x: np.ndarray, rate: float, cutoff: float) -> np.ndarray:
     """Zero-phase Butterworth high-pass of each row (epochs are short: order 4, padded)."""
     if cutoff <= 0:
@@ -499,9 +514,9 @@ class GradientPlan:
             norm = np.linalg.norm(means, axis=1, keepdims=True)
             means = means[norm[:, 0] > 0] / norm[norm[:, 0] > 0]
             shapes = _top_components(means, min(k, means.shape[0]))
-            ramp = np.linspace(-1.0, 1.0, self.length)[None, :]
-            full = np.concatenate([shapes, shapes * ramp])
-            hp = _highpass_rows(full, self.rate, self.obs_highpass)
+            n_shapes = self._cross_validated_shapes(shapes, refs)
+            hp, full = self._shape_basis(shapes[:n_shapes])
+            self.stats["obs_shapes"] = int(n_shapes)
             self.obs_fullband = True
         else:
             rows_hp, rows = [], []
@@ -522,18 +537,56 @@ class GradientPlan:
             u = u[:, :keep] / scale
             hp, full = u.T @ rh, u.T @ rf
             self.obs_fullband = False
-        # orthonormal rows in the high-passed domain (the same combinations of the full band)
-        if hp.shape[0]:
-            uu, ss, vt = np.linalg.svd(hp, full_matrices=False)
-            ok = ss > 1e-6 * ss[0]
-            hp, full = vt[ok], (uu[:, ok] / ss[ok]).T @ full
-            # a direction mostly below the high-pass would turn a small fitted coefficient
-            # into a large slow subtraction: only well-determined ones are kept
-            good = np.linalg.norm(full, axis=1) <= 2.0
-            hp, full = hp[good], full[good]
+            hp, full = _orthonormal(hp, full)
         self.basis = (hp, full)
         self.stats["obs_components_kept"] = int(hp.shape[0])
         return self
+
+    def _shape_basis(self, shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(high-passed, full-band) orthonormal basis of ``shapes`` and their ramped copies."""
+        ramp = np.linspace(-1.0, 1.0, self.length)[None, :]
+        full = np.concatenate([shapes, shapes * ramp])
+        return _orthonormal(_highpass_rows(full, self.rate, self.obs_highpass), full)
+
+    def _cross_validated_shapes(self, shapes: np.ndarray, refs: np.ndarray) -> int:
+        """How many shapes predict the reference channels' residual best, out of sample.
+
+        Every volume's coefficients are fitted on the samples of its even slices and
+        judged on its odd ones, and the other way round (blocks of a sixteenth of the
+        volume without slice timing): the artifact's mix is the same across the volume,
+        the EEG that a fit takes is not, so the held-out error stops falling once the
+        shapes begin to fit EEG. Zero shapes (the template alone) is a candidate; the
+        fewest shapes within 2 % of the best error are kept.
+        """
+        valid = self._valid()
+        e = self.seg_edges
+        if e.size - 1 >= 4:
+            seg = np.repeat(np.arange(e.size - 1), np.diff(e))[: self.length]
+        else:
+            seg = np.arange(self.length) // max(self.length // 16, 1)
+        halves = [seg % 2 == 0, seg % 2 == 1]
+        resid = []
+        for x in np.atleast_2d(refs):
+            z = self._epochs(self._align(np.asarray(x, float), -1.0))
+            zc = (z - (z * valid).sum(1, keepdims=True) / valid.sum(1, keepdims=True)) * valid
+            r = (zc - self.estimate(z, full=False)) * valid
+            resid.append(_highpass_rows(r, self.rate, self.obs_highpass) * valid)
+        resid = np.concatenate(resid)
+        errors = []
+        for n in range(shapes.shape[0] + 1):
+            hp = self._shape_basis(shapes[:n])[0] if n else np.zeros((0, self.length))
+            err = 0.0
+            for a, b in (halves, halves[::-1]):
+                if hp.shape[0]:
+                    coef, *_ = np.linalg.lstsq(hp[:, a].T, resid[:, a].T, rcond=None)
+                    left = resid[:, b] - coef.T @ hp[:, b]
+                else:
+                    left = resid[:, b]
+                err += float(np.sum(left**2))
+            errors.append(err)
+        self.stats["obs_shape_cv_error"] = [round(v / errors[0], 4) for v in errors]
+        # the fewest shapes within 2 % of the best held-out error (each one costs the EEG)
+        return int(np.flatnonzero(np.asarray(errors) <= 1.02 * min(errors))[0])
 
     def _valid_tile(self, n: int) -> np.ndarray:
         return np.tile(self._valid(), (n, 1))
