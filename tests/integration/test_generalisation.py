@@ -9,6 +9,7 @@ three cross-dataset analyses tested on the task dataset's test scans.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,25 +53,37 @@ def test_generalisation_config_plans_the_three_analyses(tmp_path):
 
 @pytest.fixture(scope="module")
 def config():
-    """The generalisation config, made tiny: 2-minute scans, one epoch, one ROI."""
+    """The generalisation config, made tiny: 90-s scans, one epoch, one ROI.
+
+    Rest: 3 one-session subjects split 1/1/1 (the source's test scan is left unused, as
+    in the full config); auditory: 3 subjects, sub-01 with two sessions, split 1/1/2 by
+    subject (its two sessions are the target's test scans).
+    """
     cfg = yaml.safe_load((REPO / "config" / "generalisation.yaml").read_text())
     cfg["results_dir"] = "results"
-    for entry, (n_subjects, root) in zip(
-        cfg["datasets"], [(3, "data/rest"), (4, "data/auditory")], strict=True
+    for entry, (n_two_session, root) in zip(
+        cfg["datasets"], [(0, "data/rest"), (1, "data/auditory")], strict=True
     ):
-        entry["simulate"].update(n_subjects=n_subjects, n_two_session=1, duration_s=120)
+        entry["simulate"].update(n_subjects=3, n_two_session=n_two_session, duration_s=90)
         entry["bids"]["root"] = root
-    cfg["train"] = {"epochs": 1, "warmup_epochs": 0, "inter_counts": [2, 1, 1]}
-    cfg["generalisation"].update(target_counts=[2, 1, 2], finetune={"epochs": 1})
+    cfg["train"] = {"epochs": 1, "warmup_epochs": 0, "inter_counts": [1, 1, 1]}
+    cfg["generalisation"].update(target_counts=[1, 1, 2], finetune={"epochs": 1})
     cfg["evaluate"] = {**cfg["evaluate"], "rois": ["Cuneus"], "n_permutations": 100}
     return cfg
 
 
 @pytest.fixture(scope="module")
 def two_sites(tmp_path_factory, config):
-    """The tiny two-site workflow, run once to the end (a space in the path, too)."""
+    """The tiny two-site workflow, run once to the end (a space in the path, too).
+
+    As from the repository root, config/config.yaml sits under the generalisation config
+    (the Snakefile's ``configfile:``, relative to the working directory): keys the
+    generalisation config does not give (the demo's tiny model, its batch sizes) come from
+    there, not from the schema's defaults (LaBraM-base).
+    """
     wd = tmp_path_factory.mktemp("gen") / "two sites"
-    wd.mkdir()
+    (wd / "config").mkdir(parents=True)
+    shutil.copy(REPO / "config" / "config.yaml", wd / "config" / "config.yaml")
     (wd / "gen.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     run = _snakemake(wd, configfile=wd / "gen.yaml")
     assert run.returncode == 0, run.stderr[-4000:]
@@ -83,7 +96,7 @@ def test_two_sites_give_the_three_analyses_on_the_target_test_scans(two_sites):
     metrics = pd.read_csv(results / "group" / "metrics.tsv", sep="\t")
     assert set(metrics["analysis"]) == {"zero_shot", "finetune", "joint"}
     assert set(metrics["model"]) == {"neurobolt", "ridge_bandpower"}
-    # every analysis is tested on the same target scans: 2 auditory test scans
+    # every analysis is tested on the same target scans: the 2 auditory test scans
     scans = metrics.groupby(["analysis", "model"])["scan"].apply(frozenset)
     assert len(set(scans)) == 1
     (test_scans,) = set(scans)
@@ -93,8 +106,8 @@ def test_two_sites_give_the_three_analyses_on_the_target_test_scans(two_sites):
     assert len(table) == 2
     # each dataset's derivatives in its own folder, cleaned with its own cap
     for label, cap, n_runs in (
-        ("rest", nbsim.PAPER_EEG_CHANNELS, 4),
-        ("auditory", nbsim.SECOND_SITE_EEG_CHANNELS, 5),
+        ("rest", nbsim.PAPER_EEG_CHANNELS, 3),
+        ("auditory", nbsim.SECOND_SITE_EEG_CHANNELS, 4),
     ):
         stores = sorted((results / label).glob("sub-*/ses-*/func/*_windows.h5"))
         assert len(stores) == n_runs, label
@@ -109,6 +122,7 @@ def test_two_sites_give_the_three_analyses_on_the_target_test_scans(two_sites):
             results / "models" / analysis / "roi-Cuneus" / "model-neurobolt" / "model.pt"
         )
         assert sorted(record["ch_names"]) == SHARED
+        assert record["options"]["preset"] == "tiny"  # config/config.yaml's model
     record = load_checkpoint(results / "models/finetune/roi-Cuneus/model-neurobolt/model.pt")
     assert record["init"].endswith("models/zero_shot/roi-Cuneus/model-neurobolt/model.pt")
     splits = pd.read_csv(

@@ -227,21 +227,33 @@ def test_a_shared_model_writes_each_rois_files_where_per_roi_models_do(pipeline)
 
 def test_whole_brain_prediction_is_a_voxel_map_on_the_atlas_grid(pipeline, tmp_path):
     """fmri.rois: all + shared heads: one model predicts every component; the predicted BOLD
-    covers every voxel of the atlas, on the atlas's grid."""
+    covers every voxel of the atlas, on the atlas's grid.
+
+    Predicted from the run's cleaned EEG (clean_eeg's output, with its volume markers;
+    gradient and BCG removal off): the raw in-scanner recording is cleaned by
+    test_predicted_tsv_gives_the_r_that_evaluate_reports already, and the voxel map does
+    not depend on how the EEG was cleaned.
+    """
     out = {
         "timeseries": tmp_path / "rec_desc-predicted_timeseries.tsv",
         "bold": tmp_path / "rec_desc-predicted_bold.nii.gz",
     }
     side = predict_job.run(
         {
-            "eeg": pipeline["files"]["vhdr"],
+            "eeg": pipeline["clean"],
             "models": [pipeline["shared"]["neurobolt"] / "model.pt"],
             "atlas_maps": pipeline["atlas"]["maps"],
             "atlas_labels": pipeline["atlas"]["labels"],
         },
         out,
-        {"cfg": {}, "eeg": pipeline["config"]["eeg"], "window_s": 16},
+        {
+            "cfg": {"gradient": "never", "bcg": "never"},
+            "eeg": pipeline["config"]["eeg"],
+            "window_s": 16,
+        },
     )
+    assert not side["EEG"]["GradientRemoved"] and not side["EEG"]["BCGRemoved"]
+    assert side["PredictionTimes"].startswith("at the volume markers")
     table = pd.read_csv(out["timeseries"], sep="\t")
     assert list(table.columns[2:]) == pipeline["all_rois"]
     assert side["VoxelMap"]["ROIs"] == pipeline["all_rois"][:64]
