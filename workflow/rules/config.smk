@@ -29,6 +29,22 @@ from neurobolt import simulate as nbsim
 from neurobolt import transfer as nbtransfer
 from neurobolt.fmri import whole_brain as nbwhole
 
+_demo_config = Path(workflow.basedir) / "config" / "config.yaml"
+if not Path("config/config.yaml").is_file() and _demo_config.is_file():
+    # Snakemake skips a missing `configfile:` when --configfile is given; sections that
+    # file leaves out would then silently take the schema's defaults (e.g. the paper-size
+    # model), not the repository's config/config.yaml.
+    import yaml
+
+    _missing = sorted(set(yaml.safe_load(_demo_config.read_text()) or {}) - set(config))
+    if _missing:
+        print(
+            f"neurobolt: no config/config.yaml in the working directory {Path.cwd()}, and"
+            f" the --configfile sets no {', '.join(_missing)}: those take the schema"
+            " defaults (neurobolt/config.schema.yaml), not config/config.yaml. Run from the"
+            " repository, or copy config/config.yaml into the --directory.",
+            file=sys.stderr,
+        )
 validate(config, str(nbconfig.SCHEMA_PATH))
 _errors = nbchecks.check_config(config)
 if _errors:
