@@ -584,7 +584,8 @@ class GradientPlan:
                     left = resid[:, b]
                 err += float(np.sum(left**2))
             errors.append(err)
-        self.stats["obs_shape_cv_error"] = [round(v / errors[0], 4) for v in errors]
+        base = errors[0] if errors[0] > 0 else 1.0  # a flat residual: nothing to fit
+        self.stats["obs_shape_cv_error"] = [round(v / base, 4) for v in errors]
         # the fewest shapes within 2 % of the best held-out error (each one costs the EEG)
         return int(np.flatnonzero(np.asarray(errors) <= 1.02 * min(errors))[0])
 
