@@ -142,7 +142,6 @@ class GradientPlan:
     volume_slices: bool = True
     per_slice_delays: bool = False
     basis: tuple | None = None
-    obs_fullband: bool = True
     obs_basis: str = "shared"
     anc: bool = False
     shrink: bool = True
@@ -354,17 +353,20 @@ class GradientPlan:
         what the EEG alone would give is not subtracted, so the fit costs the EEG little.
         """
         hp_basis, full_basis = self.basis
-        resid_hp = _highpass_rows(resid, self.rate, self.obs_highpass) * self._valid()
+        valid = self._valid()
+        resid_hp = _highpass_rows(resid, self.rate, self.obs_highpass) * valid
         coef = resid_hp @ hp_basis.T
         if self.shrink:
-            dof = max(int(self._valid().sum(axis=1).min()) - hp_basis.shape[0], 1)
+            dof = max(int(valid.sum(axis=1).min()) - hp_basis.shape[0], 1)
             left = np.einsum("vl,vl->v", resid_hp, resid_hp) - np.einsum("vk,vk->v", coef, coef)
             noise = float(np.median(np.maximum(left, 0.0))) / dof
             power = np.mean(coef**2, axis=0)
             keep = np.clip(1.0 - noise / np.maximum(power, 1e-300), 0.0, 1.0)
             self.stats["obs_shrink"] = [round(float(k), 3) for k in keep]
             coef = coef * keep
-        return coef @ (full_basis if self.obs_fullband else hp_basis)
+        # the residual basis subtracts only its high-passed part (its full-band rows carry
+        # the residuals' EEG); the shared shapes are clean in the full band
+        return coef @ (full_basis if self.obs_basis == "shared" else hp_basis)
 
     def phases(self) -> np.ndarray:
         """Sampling phase (in [0, 1) input samples) of every slice's artifact onset."""
@@ -517,7 +519,6 @@ class GradientPlan:
             n_shapes = self._cross_validated_shapes(shapes, refs)
             hp, full = self._shape_basis(shapes[:n_shapes])
             self.stats["obs_shapes"] = int(n_shapes)
-            self.obs_fullband = True
         else:
             rows_hp, rows = [], []
             for x in np.atleast_2d(refs):
@@ -536,7 +537,6 @@ class GradientPlan:
             keep = int(np.sum(w[:k] > snr * floor)) if floor > 0 else 0
             u = u[:, :keep] / scale
             hp, full = u.T @ rh, u.T @ rf
-            self.obs_fullband = False
             hp, full = _orthonormal(hp, full)
         self.basis = (hp, full)
         self.stats["obs_components_kept"] = int(hp.shape[0])

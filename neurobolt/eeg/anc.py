@@ -69,21 +69,20 @@ def adaptive_cancel(
     lags = np.arange(-half, int(order) - half)
     n = hi - lo
 
-    def lagged(x):  # column j holds x[t - lags[j]]
-        padded = np.pad(x, (half, half + int(order)))
-        return np.stack([padded[half - lag : half - lag + n] for lag in lags], axis=1)
+    def lagged(padded, b0, b1):  # rows b0:b1; column j holds x[t - lags[j]] (zero outside)
+        return np.stack([padded[half + b0 - lag : half + b1 - lag] for lag in lags], axis=1)
 
-    cols = lagged(rh)
-    full = lagged(ref[lo:hi])
+    rh_p = np.pad(rh, (half, int(order)))
+    ref_p = np.pad(ref[lo:hi], (half, int(order)))
+
     pred = np.zeros(n)
     step = max(int(block_s * sfreq), 4 * int(order))
     edges = list(range(0, n, step))
     if len(edges) > 1 and n - edges[-1] < step // 2:  # a short tail joins the block before
         edges.pop()
     for b0, b1 in zip(edges, [*edges[1:], n], strict=True):
-        a = cols[b0:b1]
-        coef, *_ = np.linalg.lstsq(a, yh[b0:b1], rcond=None)
-        pred[b0:b1] = full[b0:b1] @ coef
+        coef, *_ = np.linalg.lstsq(lagged(rh_p, b0, b1), yh[b0:b1], rcond=None)
+        pred[b0:b1] = lagged(ref_p, b0, b1) @ coef
     out = y.copy()
     out[lo:hi] -= pred
     return out

@@ -211,9 +211,8 @@ def _components(mat: np.ndarray, k: int, snr: float, *, seed: int = 0, shrink: b
     for large matrices). Returns (k_kept, n_cols); with ``shrink`` also each kept
     component's shrinkage factor ``1 - floor / spread`` (in [0, 1], the spread of its
     coefficients over beats measured robustly): the share of it that stands above the
-    noise (empirical Bayes),
-    by which the fitted coefficients are multiplied so that a component the data
-    barely support removes little EEG.
+    noise (empirical Bayes), by which the fitted coefficients are multiplied so that a
+    component the data barely support removes little EEG.
     """
     n_rows, n_cols = mat.shape
     k = int(min(k, n_rows - 1, n_cols))
