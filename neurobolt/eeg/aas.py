@@ -26,7 +26,13 @@ the input rate). For every channel:
    of the residuals, Niazy et al. 2005); each volume's coefficients are fitted on its
    high-passed residual and shrunk by their signal-to-noise ratio, so a component that
    the data do not support costs the EEG nothing.
-4. The estimate is moved back by each slice's delay and subtracted.
+4. **Each volume's own slices.** What the slices of one volume share (per sampling-phase
+   group, with each interleaved group's level) is fitted to them, shrunk by how far it
+   stands above the EEG it averages (:mod:`.slices`).
+5. The estimate is moved back by each slice's delay; the scan's two edges, which no
+   volume template holds (the ringing after the last volume, the onset before the
+   first), are completed from what is observed there (:mod:`.edges`), and the estimate
+   is subtracted.
 
 **Slow EEG is kept by construction**: every volume's artifact estimate is made
 zero-mean before it is subtracted (the gradient artifact, a sum of ``dG/dt`` over
@@ -145,6 +151,7 @@ class GradientPlan:
     obs_basis: str = "shared"
     anc: bool = False
     shrink: bool = True
+    scan_edges: bool = True
     stats: dict = field(default_factory=dict)
 
     @classmethod
@@ -412,19 +419,19 @@ class GradientPlan:
         The slices of one volume share its head position and, when the triggers jitter
         per volume, its sampling phase; the mean of the volume's aligned slices (each
         moved to a common sub-sample place; per sampling-phase group with unsynchronised
-        clocks, :meth:`_phase_classes`) is removed from each of them. It costs the EEG a
-        notch of width 1/TR at the slice frequency and its harmonics (about 1/n_slices of
-        its power there; 1/group size with phase groups, whose lines are at the slice
-        frequency divided by the number of groups).
+        clocks, :meth:`_phase_classes`) is removed from each of them, shrunk by how far
+        it stands above the EEG it averages (:func:`neurobolt.eeg.slices.volume_slice_means`).
+        It costs the EEG a notch of width 1/TR at the slice frequency and its harmonics
+        (about 1/n_slices of its power there; 1/group size with phase groups, whose lines
+        are at the slice frequency divided by the number of groups).
         """
         if self.seg_edges.size - 1 < 4:
             return np.zeros_like(resid)
+        from .slices import volume_slice_means
+
         stack = self._slice_stack(resid)
-        use = self._slice_geometry()[4]
-        fit = np.zeros_like(stack)
-        for members in self._phase_classes(use):
-            mean = stack[:, members].mean(axis=1, keepdims=True)
-            fit[:, members] = mean - mean.mean(axis=2, keepdims=True)
+        groups = self._phase_classes(self._slice_geometry()[4])
+        fit = volume_slice_means(stack, groups, shrink=self.shrink)
         return self._slice_unstack(fit, resid.shape[1])
 
     def _phase_classes(self, use: np.ndarray, *, min_size: int = 4) -> list:
@@ -675,6 +682,12 @@ class GradientPlan:
             s, r = self.starts[v], self.region[v]
             art[s : s + r] = est[v, :r]
         art = self._align(art, 1.0)
+        if self.scan_edges:
+            from .edges import scan_edges
+
+            lo, hi = int(self.starts[0]), int(self.starts[-1] + self.region[-1])
+            art, found = scan_edges(x, art, lo, hi, rate=self.rate, longest=0.5 * self.length)
+            self.stats["scan_edge_samples"] = found
         if self.anc:
             from .anc import adaptive_cancel
 

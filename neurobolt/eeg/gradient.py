@@ -121,6 +121,7 @@ def remove_gradient(
     obs_highpass: float = nbconfig.defaults("eeg.gradient.obs_highpass"),
     obs_basis: str = nbconfig.defaults("eeg.gradient.obs_basis"),
     anc: bool = nbconfig.defaults("eeg.gradient.anc"),
+    scan_edges: bool = nbconfig.defaults("eeg.gradient.scan_edges"),
     copy: bool = True,
     clocks: str = nbconfig.defaults("eeg.gradient.clocks"),
     select: str = nbconfig.defaults("eeg.gradient.select"),
@@ -167,6 +168,10 @@ def remove_gradient(
     anc : bool
         Adaptive noise cancellation after the template subtraction
         (:func:`neurobolt.eeg.anc.adaptive_cancel`).
+    scan_edges : bool
+        Remove the artifact at the scan's edges that no volume template holds (the
+        ringing after the last volume, the onset before the first;
+        :meth:`neurobolt.eeg.aas.GradientPlan._scan_edges`).
     copy : bool
         If False, write the result into ``data`` (which must be float).
     clocks : {"auto", "synchronised", "unsynchronised"}
@@ -215,6 +220,7 @@ def remove_gradient(
         plan.obs_highpass = float(obs_highpass)
         plan.obs_basis = str(obs_basis)
         plan.anc = bool(anc)
+        plan.scan_edges = bool(scan_edges)
         refs = choose_reference_channels(x, onsets, n_ref=n_ref)
         if align and auto and plan.synchronised:
             plan.triggers_jitter(x[refs])

@@ -75,7 +75,7 @@ def _condition(y: np.ndarray, rate: float, bandpass, notch) -> np.ndarray:
 
 
 def _gradient_without_bcg(
-    plan, raw_eeg, bcg_out, *, rate, sfreq_out, cfg, apply_stages, out_stages_for, n_out
+    plan, raw_eeg, bcg_out, *, refs, rate, sfreq_out, cfg, apply_stages, out_stages_for, n_out
 ):
     """Second gradient pass with the first pass's BCG estimate taken out of the data.
 
@@ -87,7 +87,10 @@ def _gradient_without_bcg(
     the output rate) is brought to the intermediate rate and subtracted from the
     uncorrected EEG; the gradient is removed again from what is left, so the templates
     average only EEG, and the result, conditioned and resampled, is the cleaned EEG
-    (the BCG estimate is not added back: its removal is the BCG step's).
+    (the BCG estimate is not added back: its removal is the BCG step's). The shared
+    artifact shapes are found again from that EEG too: each channel's mean volume
+    carries the BCG averaged over the volumes, strongest where a channel couples weakly
+    to the gradients, and every volume's fitted shapes would subtract its slow part.
     """
     ratio = Fraction(rate / sfreq_out).limit_denominator(1000)
     bcg = sps.resample_poly(bcg_out, ratio.numerator, ratio.denominator, axis=1)
@@ -96,7 +99,11 @@ def _gradient_without_bcg(
         bcg = np.pad(bcg, ((0, 0), (0, n - bcg.shape[1])))
     y = np.empty(raw_eeg.shape)
     for i in range(raw_eeg.shape[0]):
-        y[i] = plan.correct(raw_eeg[i].astype(np.float64) - bcg[i, :n])
+        y[i] = raw_eeg[i].astype(np.float64) - bcg[i, :n]
+    # the shapes again, from the EEG without the BCG estimate (see above)
+    plan.fit_basis(y[refs], channels=y)
+    for i in range(raw_eeg.shape[0]):
+        y[i] = plan.correct(y[i])
     del bcg
     y = _condition(y, rate, cfg["bandpass"], cfg["notch"])
     out = apply_stages(y, out_stages_for(rate))
@@ -160,6 +167,7 @@ def clean_array(
     plan.obs_highpass = float(g["obs_highpass"])
     plan.obs_basis = str(g["obs_basis"])
     plan.anc = bool(g["anc"])
+    plan.scan_edges = bool(g["scan_edges"])
     plan.input_ratio = float(q)
     scan = slice(int(plan.starts[0]), int(min(plan.starts[-1] + plan.length, data.shape[1])))
     power = np.mean(np.diff(data[:n_eeg, scan], axis=1) ** 2, axis=1)
@@ -245,6 +253,7 @@ def clean_array(
                 plan,
                 raw_eeg,
                 before - out,
+                refs=refs,
                 rate=rate,
                 sfreq_out=sfreq_out,
                 cfg=cfg,

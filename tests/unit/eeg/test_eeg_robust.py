@@ -330,3 +330,141 @@ def test_number_of_shapes_is_what_predicts_held_out_slices():
         plan.fit_basis(data[:4], channels=data)
         chosen[moving] = plan.stats["obs_shapes"]
     assert chosen[0] <= 1 and chosen[2] >= 2, chosen
+
+
+def _ringing_scan(*, ringing: bool, seed: int = 6):
+    """Continuous acquisition whose slice artifact rings on through a resonance.
+
+    The cable's vibration (a 30 Hz resonance, Q 2) carries each slice's artifact into the
+    next slice, from the last volume into the time after the scan, and the first volume
+    starts without it: no volume template holds the scan's two edges. Without ``ringing``
+    the artifact ends inside its own slice.
+    """
+    from scipy import signal as sps
+
+    rng = np.random.default_rng(seed)
+    rate, n_v, n_s, ls, lead = 1000.0, 40, 8, 60, 600
+    length = n_s * ls
+    n = lead + n_v * length + lead
+    drive = np.zeros(n)
+    pulse = np.zeros(ls)
+    pulse[5:15], pulse[25:35] = 1.0, -1.0  # one slice's gradient lobes (dG/dt)
+    for v in range(n_v):
+        for s in range(n_s):
+            start = lead + v * length + s * ls
+            drive[start : start + ls] += 300.0 * pulse
+    art = sps.lfilter(*sps.iirpeak(30.0, 2.0, fs=rate), drive) if ringing else drive
+    eeg = rng.normal(0, 5.0, n)
+    onsets = lead + np.arange(n_v) * length + 0.0
+    return rate, onsets, length, n_s, eeg, art
+
+
+@pytest.mark.parametrize("ringing", [True, False])
+def test_scan_edges_ringing_is_removed_where_no_template_has_it(ringing):
+    from neurobolt.eeg.aas import GradientPlan
+
+    rate, onsets, length, n_s, eeg, art = _ringing_scan(ringing=ringing)
+    lo, hi = int(onsets[0]), int(onsets[-1] + length)
+    err = {}
+    for edges in (True, False):
+        plan = GradientPlan.from_onsets(
+            onsets, rate, eeg.size, slice_fractions=np.arange(n_s) / n_s, window=20
+        )
+        plan.scan_edges = edges
+        y = plan.correct(eeg + art)
+        e = y - eeg
+        err[edges] = [
+            float(np.sqrt(np.mean(e[a:b] ** 2))) for a, b in ((lo, lo + 60), (hi, hi + 100))
+        ]
+        if edges:
+            stats = plan.stats["scan_edge_samples"]
+    if ringing:
+        # the first 60 ms of the scan and the 100 ms after it: the residue was many times
+        # the EEG (sd 5) and is now within it
+        assert err[False][0] > 20 and err[False][1] > 20, err
+        assert err[True][0] < 7 and err[True][1] < 7, err
+        assert stats[0] > 0
+    else:
+        # nothing rings on: nothing found, the data outside the scan is left as it was
+        assert stats == [0, 0], stats
+        assert err[True] == err[False]
+
+
+def test_volume_slice_fit_keeps_common_changes_and_shrinks_noise_by_half_at_most():
+    from neurobolt.eeg.aas import GradientPlan
+
+    rng = np.random.default_rng(7)
+    rate, n_v, n_s, ls = 1000.0, 60, 16, 50
+    length = n_s * ls
+    plan = GradientPlan.from_onsets(
+        np.arange(n_v) * length + 10.0,
+        rate,
+        n_v * length + 20,
+        slice_fractions=np.arange(n_s) / n_s,
+    )
+    t = np.arange(ls) / rate
+    wave = np.sin(2 * np.pi * 40 * t) * np.hanning(ls)
+    common = rng.normal(0, 1, (n_v, 1)) * wave[None, :]  # each volume's own slice change
+    noise = rng.normal(0, 1, (n_v, length))
+    fit = plan._volume_slice_fit(np.tile(common, (1, n_s)) + noise)
+    want = np.tile(common - common.mean(axis=1, keepdims=True), (1, n_s))
+    # the change is kept (its error is the averaged noise, sd 1/4)
+    assert np.sqrt(np.mean((fit - want) ** 2)) < 0.3
+    # pure noise: the unshrunk mean slice would take 1/16 of its power; at most half of
+    # that mean is subtracted (a quarter of its power)
+    pure = plan._volume_slice_fit(noise)
+    plan.shrink = False
+    plain = plan._volume_slice_fit(noise)
+    ratio = np.mean(pure**2) / np.mean(plain**2)
+    assert 0.2 < ratio < 0.3, ratio
+
+
+def test_gap_with_drift_unsynchronised_meets_the_acceptance():
+    # The case that failed at the last landing (r 0.885, NRMSE 0.48): a silent gap, a slow
+    # drift, unsynchronised clocks, the per-channel per-beat BCG. The artifact shapes were
+    # taking the BCG that averaging over 60 volumes leaves in weakly coupled channels; the
+    # second gradient pass now finds them again without the BCG estimate.
+    # (measured: r 0.92, NRMSE 0.40)
+    rec = make_recording(duration=120, n_channels=8, seed=22, protocol="gap", sync=False)
+    (r, e), (r_slow, _), _qc = _clean(rec)
+    assert r > 0.9 and e < 0.45, (r, e)
+    assert r_slow > 0.9, r_slow
+
+
+def test_volume_slice_fit_removes_the_level_steps_of_interleaved_phases_only():
+    from neurobolt.eeg.aas import GradientPlan
+
+    rng = np.random.default_rng(9)
+    rate, n_v, n_s, length = 1000.0, 50, 30, 2000  # a slice every 333.33 input samples
+    n = n_v * length + 20
+    plan = GradientPlan.from_onsets(
+        np.arange(n_v) * length + 10.0,
+        rate,
+        n,
+        slice_fractions=np.arange(n_s) / n_s,
+        clocks="unsynchronised",
+    )
+    plan.input_ratio = 5.0
+    groups = plan._phase_classes(plan._slice_geometry()[4])
+    assert len(groups) == 3 and all(np.all(np.diff(g) == 3) for g in groups)
+    # the aliased artifact's mean differs between the three sampling phases, and by how
+    # much changes from volume to volume (each volume's own trigger jitter)
+    steps = rng.normal(0, 1.0, (n_v, 3))
+    steps -= steps.mean(axis=1, keepdims=True)
+    seg = np.repeat(np.arange(plan.seg_edges.size - 1), np.diff(plan.seg_edges))
+    pattern = steps[:, seg % 3]
+    length = plan.length
+    slow = np.cumsum(rng.normal(0, 0.05, n_v * length)).reshape(n_v, length)
+    slow -= slow.mean(axis=1, keepdims=True)  # slow EEG (its volume mean is kept anyway)
+    fit = plan._volume_slice_fit(pattern + slow)
+    err = np.sqrt(np.mean((fit - pattern) ** 2)) / np.sqrt(np.mean(pattern**2))
+    assert err < 0.2, err
+    # slow EEG alone: the interleaved groups see the same level, almost nothing is taken
+    taken = plan._volume_slice_fit(slow)
+    assert np.sqrt(np.mean(taken**2)) < 0.1 * np.sqrt(np.mean(slow**2))
+    # groups of neighbouring slices (phases drifting slowly) keep no level of their own
+    plan.input_ratio = 333.01 / (plan.stats["volume_period_samples"] / n_s)  # 333.01 samples
+    drifting = plan._phase_classes(plan._slice_geometry()[4])
+    assert len(drifting) > 1 and np.all(np.diff(drifting[0]) == 1)
+    levels = plan._volume_slice_fit(slow)
+    assert np.sqrt(np.mean(levels**2)) < 0.1 * np.sqrt(np.mean(slow**2))
