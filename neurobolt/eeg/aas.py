@@ -508,6 +508,7 @@ class GradientPlan:
         """
         k = self.obs_components
         self.basis = None
+        self.stats["scan_edge_samples"] = []
         if k <= 0 or self.n_volumes < k + 3:
             return self
         valid = self._valid()
@@ -687,7 +688,8 @@ class GradientPlan:
 
             lo, hi = int(self.starts[0]), int(self.starts[-1] + self.region[-1])
             art, found = scan_edges(x, art, lo, hi, rate=self.rate, longest=0.5 * self.length)
-            self.stats["scan_edge_samples"] = found
+            # per channel corrected since the basis was fitted: (after, before) the scan
+            self.stats.setdefault("scan_edge_samples", []).append(found)
         if self.anc:
             from .anc import adaptive_cancel
 

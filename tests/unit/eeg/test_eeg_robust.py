@@ -377,7 +377,7 @@ def test_scan_edges_ringing_is_removed_where_no_template_has_it(ringing):
             float(np.sqrt(np.mean(e[a:b] ** 2))) for a, b in ((lo, lo + 60), (hi, hi + 100))
         ]
         if edges:
-            stats = plan.stats["scan_edge_samples"]
+            stats = plan.stats["scan_edge_samples"][-1]  # (after, before) for this channel
     if ringing:
         # the first 60 ms of the scan and the 100 ms after it: the residue was many times
         # the EEG (sd 5) and is now within it
