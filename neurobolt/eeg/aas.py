@@ -50,6 +50,7 @@ from scipy import signal as sps
 
 from .. import config as nbconfig
 from .align import shift_segments
+from .slices import volume_slice_means
 
 logger = logging.getLogger("neurobolt.eeg.aas")
 
@@ -427,8 +428,6 @@ class GradientPlan:
         """
         if self.seg_edges.size - 1 < 4:
             return np.zeros_like(resid)
-        from .slices import volume_slice_means
-
         stack = self._slice_stack(resid)
         groups = self._phase_classes(self._slice_geometry()[4])
         fit = volume_slice_means(stack, groups, shrink=self.shrink)
@@ -683,16 +682,17 @@ class GradientPlan:
             s, r = self.starts[v], self.region[v]
             art[s : s + r] = est[v, :r]
         art = self._align(art, 1.0)
+        lo, hi = int(self.starts[0]), int(self.starts[-1] + self.region[-1])  # the scan
         if self.scan_edges:
-            from .edges import scan_edges
+            from .edges import scan_edges  # edges uses this module's high-pass
 
-            lo, hi = int(self.starts[0]), int(self.starts[-1] + self.region[-1])
             art, found = scan_edges(x, art, lo, hi, rate=self.rate, longest=0.5 * self.length)
             # per channel corrected since the basis was fitted: (after, before) the scan
             self.stats.setdefault("scan_edge_samples", []).append(found)
         if self.anc:
             from .anc import adaptive_cancel
 
-            span = (int(self.starts[0]), int(self.starts[-1] + self.region[-1]))
-            return adaptive_cancel(x - art, art, self.rate, highpass=self.obs_highpass, span=span)
+            return adaptive_cancel(
+                x - art, art, self.rate, highpass=self.obs_highpass, span=(lo, hi)
+            )
         return x - art

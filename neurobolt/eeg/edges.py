@@ -12,7 +12,8 @@ what is left after the scan, the onset what is left before it.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal as sps
+
+from .aas import _highpass_rows
 
 __all__ = ["scan_edges"]
 
@@ -26,18 +27,21 @@ EDGE_MIRROR = 0.3
 EDGE_MAX_S = 0.25
 
 
+def _bin_power(x: np.ndarray, bin_len: int) -> np.ndarray:
+    """Mean power of ``x`` in consecutive bins of ``bin_len`` samples (a partial bin dropped)."""
+    n_bins = x.size // bin_len
+    return np.mean(x[: n_bins * bin_len].reshape(n_bins, bin_len) ** 2, axis=1)
+
+
 def _extent(seg: np.ndarray, floor: float, bin_len: int) -> int:
     """Samples from the start of ``seg`` while its power stays ``EDGE_SNR`` x ``floor``.
 
     Power in bins of ``bin_len`` samples; the extent ends at the first bin below the
     threshold (0 when the first bin is already below it).
     """
-    n_bins = seg.size // bin_len
-    if not n_bins:
-        return 0
-    power = np.mean(seg[: n_bins * bin_len].reshape(n_bins, bin_len) ** 2, axis=1)
+    power = _bin_power(seg, bin_len)
     low = np.flatnonzero(power < EDGE_SNR * floor)
-    return int((low[0] if low.size else n_bins) * bin_len)
+    return int((low[0] if low.size else power.size) * bin_len)
 
 
 def scan_edges(
@@ -79,12 +83,9 @@ def scan_edges(
         return art, [0, 0]
     pad = int(round(0.25 * rate))
     a, b = max(0, lo - longest - pad), min(n, hi + longest + pad)
-    sos = sps.butter(4, EDGE_HIGHPASS_HZ, btype="highpass", fs=rate, output="sos")
-    resid = sps.sosfiltfilt(sos, (x - art)[a:b], padtype="even")
-    inner = resid[lo - a : hi - a]
+    resid = _highpass_rows((x - art)[a:b], rate, EDGE_HIGHPASS_HZ)
     bin_len = max(int(round(0.005 * rate)), 1)
-    m = inner.size // bin_len * bin_len
-    floor = float(np.median(np.mean(inner[:m].reshape(-1, bin_len) ** 2, axis=1)))
+    floor = float(np.median(_bin_power(resid[lo - a : hi - a], bin_len)))
     if not floor > 0:
         return art, [0, 0]
     out = art
