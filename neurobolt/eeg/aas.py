@@ -46,10 +46,11 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import signal as sps
 
 from .. import config as nbconfig
 from .align import shift_segments
+from .edges import scan_edges
+from .resample import highpass_rows
 from .slices import volume_slice_means
 
 logger = logging.getLogger("neurobolt.eeg.aas")
@@ -102,14 +103,6 @@ def _orthonormal(hp: np.ndarray, full: np.ndarray) -> tuple[np.ndarray, np.ndarr
     hp, full = vt[ok], (uu[:, ok] / ss[ok]).T @ full
     good = np.linalg.norm(full, axis=1) <= 2.0
     return hp[good], full[good]
-
-
-def _highpass_rows(x: np.ndarray, rate: float, cutoff: float) -> np.ndarray:
-    """Zero-phase Butterworth high-pass of each row (epochs are short: order 4, padded)."""
-    if cutoff <= 0:
-        return x
-    sos = sps.butter(4, cutoff, btype="highpass", fs=rate, output="sos")
-    return sps.sosfiltfilt(sos, x, axis=-1, padtype="even")
 
 
 @dataclass
@@ -362,7 +355,7 @@ class GradientPlan:
         """
         hp_basis, full_basis = self.basis
         valid = self._valid()
-        resid_hp = _highpass_rows(resid, self.rate, self.obs_highpass) * valid
+        resid_hp = highpass_rows(resid, self.rate, self.obs_highpass) * valid
         coef = resid_hp @ hp_basis.T
         if self.shrink:
             dof = max(int(valid.sum(axis=1).min()) - hp_basis.shape[0], 1)
@@ -532,7 +525,7 @@ class GradientPlan:
                 z = self._epochs(self._align(np.asarray(x, float), -1.0))
                 r = z - z.mean(axis=1, keepdims=True) - self.estimate(z)
                 rows.append(r)
-                rows_hp.append(_highpass_rows(r, self.rate, self.obs_highpass))
+                rows_hp.append(highpass_rows(r, self.rate, self.obs_highpass))
             rh = np.concatenate(rows_hp) * self._valid_tile(len(rows))
             rf = np.concatenate(rows) * self._valid_tile(len(rows))
             scale = np.linalg.norm(rh, axis=1, keepdims=True)
@@ -553,7 +546,7 @@ class GradientPlan:
         """(high-passed, full-band) orthonormal basis of ``shapes`` and their ramped copies."""
         ramp = np.linspace(-1.0, 1.0, self.length)[None, :]
         full = np.concatenate([shapes, shapes * ramp])
-        return _orthonormal(_highpass_rows(full, self.rate, self.obs_highpass), full)
+        return _orthonormal(highpass_rows(full, self.rate, self.obs_highpass), full)
 
     def _cross_validated_shapes(self, shapes: np.ndarray, refs: np.ndarray) -> int:
         """How many shapes predict the reference channels' residual best, out of sample.
@@ -577,7 +570,7 @@ class GradientPlan:
             z = self._epochs(self._align(np.asarray(x, float), -1.0))
             zc = (z - (z * valid).sum(1, keepdims=True) / valid.sum(1, keepdims=True)) * valid
             r = (zc - self.estimate(z, full=False)) * valid
-            resid.append(_highpass_rows(r, self.rate, self.obs_highpass) * valid)
+            resid.append(highpass_rows(r, self.rate, self.obs_highpass) * valid)
         resid = np.concatenate(resid)
         errors = []
         for n in range(shapes.shape[0] + 1):
@@ -684,8 +677,6 @@ class GradientPlan:
         art = self._align(art, 1.0)
         lo, hi = int(self.starts[0]), int(self.starts[-1] + self.region[-1])  # the scan
         if self.scan_edges:
-            from .edges import scan_edges  # edges uses this module's high-pass
-
             art, found = scan_edges(x, art, lo, hi, rate=self.rate, longest=0.5 * self.length)
             # per channel corrected since the basis was fitted: (after, before) the scan
             self.stats.setdefault("scan_edge_samples", []).append(found)

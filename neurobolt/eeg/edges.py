@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .aas import _highpass_rows
+from .resample import highpass_rows
 
 __all__ = ["scan_edges"]
 
@@ -83,7 +83,7 @@ def scan_edges(
         return art, [0, 0]
     pad = int(round(0.25 * rate))
     a, b = max(0, lo - longest - pad), min(n, hi + longest + pad)
-    resid = _highpass_rows((x - art)[a:b], rate, EDGE_HIGHPASS_HZ)
+    resid = highpass_rows((x - art)[a:b], rate, EDGE_HIGHPASS_HZ)
     bin_len = max(int(round(0.005 * rate)), 1)
     floor = float(np.median(_bin_power(resid[lo - a : hi - a], bin_len)))
     if not floor > 0:

@@ -2,6 +2,8 @@
 
 :func:`resample_stages` designs the stages (Kaiser-window low-pass FIR filters, 80 dB
 against aliasing, an integer decimation split in two); :func:`resample` applies them.
+:func:`highpass_rows` is the zero-phase high-pass the gradient step fits its basis set
+and finds the scan's edges with.
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal as sps
 
-__all__ = ["apply_stages", "lowpass_taps", "resample", "resample_stages"]
+__all__ = ["apply_stages", "highpass_rows", "lowpass_taps", "resample", "resample_stages"]
+
+
+def highpass_rows(x: np.ndarray, rate: float, cutoff: float) -> np.ndarray:
+    """Zero-phase Butterworth high-pass of each row (epochs are short: order 4, padded)."""
+    if cutoff <= 0:
+        return x
+    sos = sps.butter(4, cutoff, btype="highpass", fs=rate, output="sos")
+    return sps.sosfiltfilt(sos, x, axis=-1, padtype="even")
 
 
 def lowpass_taps(fs: float, f_pass: float, f_stop: float, atten: float = 80.0) -> np.ndarray:
