@@ -171,7 +171,7 @@ def remove_gradient(
     scan_edges : bool
         Remove the artifact at the scan's edges that no volume template holds (the
         ringing after the last volume, the onset before the first;
-        :meth:`neurobolt.eeg.aas.GradientPlan._scan_edges`).
+        :func:`neurobolt.eeg.edges.scan_edges`).
     copy : bool
         If False, write the result into ``data`` (which must be float).
     clocks : {"auto", "synchronised", "unsynchronised"}
